@@ -1,0 +1,47 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util'
+
+/** A usage error: the CLI prints it with a hint and exits with code 2. */
+export class UsageError extends Error {
+  override name = 'UsageError'
+}
+
+export const serveOptions = {
+  port: { type: 'string', short: 'p' },
+  host: { type: 'string', short: 'H' },
+  config: { type: 'string', short: 'c' },
+  extensions: { type: 'string', short: 'e' },
+  filters: { type: 'string', short: 'f' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options']
+
+export type ServeFlags = { port?: string; host?: string; config?: string; extensions?: string; filters?: string; help?: boolean }
+
+/** parseArgs with its errors turned into UsageErrors; the values as plain strings and booleans. */
+export function parseFlags(args: string[], options: NonNullable<ParseArgsConfig['options']>): Record<string, string | boolean | undefined> {
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals: false }).values as Record<string, string | boolean | undefined>
+  } catch (e) {
+    throw new UsageError((e as Error).message)
+  }
+}
+
+/** Config input from flags and the environment (flags win over PORT/HOST, which win over the file). */
+export function flagsToConfig(flags: ServeFlags, env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  const port = flags.port ?? env.PORT
+  if (port !== undefined && port !== '') {
+    if (!/^\d+$/.test(port) || Number(port) > 65535) throw new UsageError(`--port must be an integer from 0 to 65535, got "${port}"`)
+    out.port = Number(port)
+  }
+  const host = flags.host ?? env.HOST
+  if (host !== undefined && host !== '') out.host = host
+  if (flags.extensions !== undefined) {
+    if (flags.extensions === '') throw new UsageError('--extensions needs a folder')
+    out.extensionsDir = flags.extensions
+  }
+  if (flags.filters !== undefined) {
+    if (flags.filters === '') throw new UsageError('--filters needs a folder')
+    out.filtersDir = flags.filters
+  }
+  return out
+}

@@ -1,0 +1,17 @@
+export const MAIN_HELP = `resident — an in-process extension host for Node.js
+
+Usage:
+  resident serve [options]     serve the extensions and filters
+  resident --help | --version
+
+Options for serve:
+  -p, --port <n>          port to listen on (default 3000, or $PORT)
+  -H, --host <addr>       address to bind (default 127.0.0.1, or $HOST)
+  -c, --config <file>     config file (default ./resident.config.json when present)
+  -e, --extensions <dir>  extensions folder (default ./extensions)
+  -f, --filters <dir>     filters folder (default ./filters)
+  -h, --help              show this help
+
+Flags win over $PORT/$HOST, which win over the config file.
+Exit codes: 0 stopped cleanly, 1 failed, 2 bad usage or configuration.
+`

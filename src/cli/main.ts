@@ -1,0 +1,51 @@
+import { readFileSync } from 'node:fs'
+import { isResidentError } from '../errors.ts'
+import { parseFlags, serveOptions, UsageError, type ServeFlags } from './args.ts'
+import { MAIN_HELP } from './help.ts'
+import { startServer, stopOnSignals } from './serve.ts'
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+  return pkg.version
+}
+
+/** The `resident` command. Returns nothing once a server is up; exits the process on errors. */
+export async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv
+  try {
+    if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+      process.stdout.write(MAIN_HELP)
+      if (command === undefined) process.exitCode = 2
+      return
+    }
+    if (command === '--version' || command === '-v') {
+      process.stdout.write(`${version()}\n`)
+      return
+    }
+    if (command === 'serve') {
+      const values = parseFlags(rest, serveOptions)
+      if (values.help) { process.stdout.write(MAIN_HELP); return }
+      const { server } = await startServer({ flags: values as ServeFlags, env: process.env, cwd: process.cwd(), development: process.env.NODE_ENV === 'development' })
+      process.on('unhandledRejection', (reason) => server.app.log.error({ err: reason }, 'unhandled rejection (kept running)'))
+      stopOnSignals(server)
+      return
+    }
+    throw new UsageError(`unknown command "${command}"`)
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`resident: ${e.message}\nRun "resident --help" for usage.\n`)
+      process.exit(2)
+    }
+    if (isResidentError(e) && e.code === 'RES_ERR_CONFIG') {
+      process.stderr.write(`resident: ${e.message}\n`)
+      process.exit(2)
+    }
+    const err = e as NodeJS.ErrnoException
+    if (err?.code === 'EADDRINUSE' || err?.code === 'EACCES' || err?.code === 'EADDRNOTAVAIL') {
+      process.stderr.write(`resident: cannot listen: ${err.message}\n`)
+      process.exit(1)
+    }
+    process.stderr.write(`resident: ${err?.stack ?? String(e)}\n`)
+    process.exit(1)
+  }
+}

@@ -1,0 +1,56 @@
+import path from 'node:path'
+import { readConfigFile, resolveConfig } from '../config/load.ts'
+import type { ResidentConfig } from '../config/types.ts'
+import { listModules } from '../loader/discover.ts'
+import { buildServer, type ResidentServer } from '../server/app.ts'
+import { createLogger } from '../server/logger.ts'
+import { flagsToConfig, type ServeFlags } from './args.ts'
+
+export interface StartOptions { flags: ServeFlags; env: NodeJS.ProcessEnv; cwd: string; development: boolean }
+
+/** Reads config (file, then environment, then flags), builds the server and listens. */
+export async function startServer(o: StartOptions): Promise<{ server: ResidentServer; url: string }> {
+  const { input, file } = readConfigFile(o.flags.config, o.cwd)
+  const merged = { ...input, ...flagsToConfig(o.flags, o.env) }
+  if (o.development) merged.development = true
+  const config = resolveConfig(merged, { cwd: o.cwd, file })
+  const pretty = o.development || process.stdout.isTTY === true
+  const logger = createLogger(config, pretty)
+  const server = await buildServer(config, { logger })
+  const address = await server.app.listen({ port: config.port, host: config.host })
+  const url = address.replace('[::1]', 'localhost')
+  await logBanner(server, config, url)
+  return { server, url }
+}
+
+async function logBanner(server: ResidentServer, config: ResidentConfig, url: string): Promise<void> {
+  const rel = (p: string) => path.relative(process.cwd(), p) || '.'
+  const names = await listModules(config.extensionsDir)
+  const lines = [`Resident listening on ${url}`, `  extensions (${rel(config.extensionsDir)}): ${names.length === 0 ? 'none' : ''}`]
+  for (const n of names) lines.push(`    ${url}/${n}/`)
+  if (config.file) lines.push(`  config: ${rel(config.file)}`)
+  lines.push(`  status: ${url}/_resident/status (${config.admin.token ? 'token required' : 'loopback only'})`)
+  server.app.log.info({ url, extensions: names }, lines.join('\n'))
+}
+
+/** SIGINT/SIGTERM: stop accepting, drain, dispose, exit 0; a second signal exits at once. */
+export function stopOnSignals(server: ResidentServer): void {
+  let stopping = false
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      server.app.log.warn(`${signal} again: exiting without waiting`)
+      process.exit(1)
+    }
+    stopping = true
+    server.app.log.info(`${signal}: draining in-flight requests and unloading extensions`)
+    server.close().then(() => {
+      server.app.log.info('stopped')
+      process.exit(0)
+    }, (e: unknown) => {
+      server.app.log.error({ err: e }, 'shutdown failed')
+      process.exit(1)
+    })
+  }
+  process.on('SIGINT', stop)
+  process.on('SIGTERM', stop)
+}

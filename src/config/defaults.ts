@@ -1,0 +1,17 @@
+import type { ResidentConfig } from './types.ts'
+
+export const DEFAULT_CONFIG_FILE = 'resident.config.json'
+
+export const defaults: Omit<ResidentConfig, 'extensionsDir' | 'filtersDir' | 'file'> & { extensionsDir: string; filtersDir: string } = {
+  host: '127.0.0.1',
+  port: 3000,
+  extensionsDir: './extensions',
+  filtersDir: './filters',
+  bodyLimit: 1024 * 1024,
+  requestTimeout: 30_000,
+  drainTimeout: 30_000,
+  logLevel: 'info',
+  development: false,
+  admin: { token: null },
+  extensions: {},
+}

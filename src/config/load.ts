@@ -1,0 +1,114 @@
+import { existsSync, readFileSync } from 'node:fs'
+import path from 'node:path'
+import { ResidentError } from '../errors.ts'
+import { DEFAULT_CONFIG_FILE, defaults } from './defaults.ts'
+import type { ExtensionSettings, ResidentConfig } from './types.ts'
+import { parseDuration, parseSize } from './units.ts'
+
+export type ConfigInput = Record<string, unknown>
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+const TOP_LEVEL = new Set([
+  '$schema', 'host', 'port', 'extensionsDir', 'filtersDir', 'bodyLimit', 'requestTimeout', 'drainTimeout',
+  'logLevel', 'development', 'admin', 'extensions',
+])
+
+/** Reads `file` (or ./resident.config.json when present) and returns its JSON, or {} when absent. */
+export function readConfigFile(file: string | undefined, cwd = process.cwd()): { input: ConfigInput; file: string | null } {
+  const chosen = file ? path.resolve(cwd, file) : path.resolve(cwd, DEFAULT_CONFIG_FILE)
+  if (!existsSync(chosen)) {
+    if (file) throw new ResidentError('RES_ERR_CONFIG', `config file not found: ${chosen}`)
+    return { input: {}, file: null }
+  }
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(readFileSync(chosen, 'utf8'))
+  } catch (e) {
+    throw new ResidentError('RES_ERR_CONFIG', `${chosen}: not valid JSON (${(e as Error).message})`)
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ResidentError('RES_ERR_CONFIG', `${chosen}: the top level must be a JSON object`)
+  }
+  return { input: parsed as ConfigInput, file: chosen }
+}
+
+/**
+ * Validates a config object (file contents merged with flags) and fills in defaults. Relative
+ * folders resolve against the config file's folder, or `cwd` without one. All problems are
+ * reported together.
+ */
+export function resolveConfig(input: ConfigInput, options: { cwd?: string; file?: string | null } = {}): ResidentConfig {
+  const problems: string[] = []
+  const base = options.file ? path.dirname(options.file) : (options.cwd ?? process.cwd())
+  for (const key of Object.keys(input)) if (!TOP_LEVEL.has(key)) problems.push(`unknown setting "${key}"`)
+
+  const str = (key: string, fallback: string): string => {
+    const v = input[key]
+    if (v === undefined) return fallback
+    if (typeof v !== 'string' || v === '') { problems.push(`"${key}" must be a non-empty string`); return fallback }
+    return v
+  }
+  const num = (key: string, fallback: number, parse: (v: unknown) => number | undefined, what: string): number => {
+    const v = input[key]
+    if (v === undefined) return fallback
+    const n = parse(v)
+    if (n === undefined) { problems.push(`"${key}" must be ${what}, got ${JSON.stringify(v)}`); return fallback }
+    return n
+  }
+
+  const port = num('port', defaults.port, (v) => {
+    const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v
+    return typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= 65535 ? n : undefined
+  }, 'an integer from 0 to 65535')
+  const logLevel = str('logLevel', defaults.logLevel)
+  if (!LOG_LEVELS.includes(logLevel)) problems.push(`"logLevel" must be one of ${LOG_LEVELS.join(', ')}`)
+  const development = input.development ?? defaults.development
+  if (typeof development !== 'boolean') problems.push('"development" must be true or false')
+
+  const admin = (input.admin ?? {}) as Record<string, unknown>
+  let token: string | null = null
+  if (typeof admin !== 'object' || Array.isArray(admin)) problems.push('"admin" must be an object')
+  else {
+    for (const k of Object.keys(admin)) if (k !== 'token') problems.push(`unknown setting "admin.${k}"`)
+    if (admin.token !== undefined && admin.token !== null) {
+      if (typeof admin.token !== 'string' || admin.token.length < 16) problems.push('"admin.token" must be a string of at least 16 characters')
+      else token = admin.token
+    }
+  }
+
+  const extensions: Record<string, ExtensionSettings> = {}
+  const extInput = input.extensions ?? {}
+  if (typeof extInput !== 'object' || extInput === null || Array.isArray(extInput)) problems.push('"extensions" must be an object keyed by extension name')
+  else {
+    for (const [name, raw] of Object.entries(extInput as Record<string, unknown>)) {
+      if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) { problems.push(`"extensions.${name}" must be an object`); continue }
+      const s = raw as Record<string, unknown>
+      for (const k of Object.keys(s)) if (!EXTENSION_KEYS.has(k)) problems.push(`unknown setting "extensions.${name}.${k}"`)
+      const config = s.config ?? {}
+      if (typeof config !== 'object' || config === null || Array.isArray(config)) problems.push(`"extensions.${name}.config" must be an object`)
+      extensions[name] = { config: config as Record<string, unknown> }
+    }
+  }
+
+  const config: ResidentConfig = {
+    host: str('host', defaults.host),
+    port,
+    extensionsDir: path.resolve(base, str('extensionsDir', defaults.extensionsDir)),
+    filtersDir: path.resolve(base, str('filtersDir', defaults.filtersDir)),
+    bodyLimit: num('bodyLimit', defaults.bodyLimit, parseSize, 'a size such as 1048576 or "1MB"'),
+    requestTimeout: num('requestTimeout', defaults.requestTimeout, parseDuration, 'a duration such as 30000 or "30s"'),
+    drainTimeout: num('drainTimeout', defaults.drainTimeout, parseDuration, 'a duration such as 30000 or "30s"'),
+    logLevel: logLevel as ResidentConfig['logLevel'],
+    development: development === true,
+    admin: { token },
+    extensions,
+    file: options.file ?? null,
+  }
+  if (problems.length > 0) {
+    const where = options.file ? ` in ${options.file}` : ''
+    throw new ResidentError('RES_ERR_CONFIG', `invalid configuration${where}:\n  - ${problems.join('\n  - ')}`)
+  }
+  return config
+}
+
+const EXTENSION_KEYS = new Set(['config'])

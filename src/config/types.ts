@@ -1,0 +1,27 @@
+export interface ExtensionSettings {
+  /** Passed to the extension as `this.host.config`. */
+  config: Record<string, unknown>
+}
+
+export interface ResidentConfig {
+  host: string
+  port: number
+  /** Absolute folder of extensions. */
+  extensionsDir: string
+  /** Absolute folder of filters. */
+  filtersDir: string
+  /** Largest request body in bytes (413 beyond). */
+  bodyLimit: number
+  /** A command's deadline in ms (504 beyond); 0 = none. */
+  requestTimeout: number
+  /** How long shutdown waits for in-flight requests, in ms. */
+  drainTimeout: number
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+  /** Development mode: stacks in error bodies, pretty logs. */
+  development: boolean
+  admin: { token: string | null }
+  /** Per-extension settings, by extension name. */
+  extensions: Record<string, ExtensionSettings>
+  /** Where the config was read from, if a file. */
+  file: string | null
+}

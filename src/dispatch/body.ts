@@ -1,0 +1,42 @@
+import { ResidentError } from '../errors.ts'
+
+export interface ParsedBody { body: unknown; contentType: string | null }
+
+function mediaType(header: string | undefined): string | null {
+  if (!header) return null
+  const t = header.split(';', 1)[0]!.trim().toLowerCase()
+  return t === '' ? null : t
+}
+
+function formToObject(text: string): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {}
+  for (const [k, v] of new URLSearchParams(text)) {
+    const prev = Object.prototype.hasOwnProperty.call(out, k) ? out[k] : undefined
+    const value = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v]
+    Object.defineProperty(out, k, { value, enumerable: true, writable: true, configurable: true })
+  }
+  return out
+}
+
+/**
+ * Parses a request body by its content type: JSON, urlencoded forms and text are understood;
+ * `application/octet-stream`, a body without a type and the types a command `accepts` stay bytes;
+ * anything else is a 415.
+ */
+export function parseBody(raw: Buffer, contentTypeHeader: string | undefined, accepts: readonly string[]): ParsedBody {
+  const contentType = mediaType(contentTypeHeader)
+  if (raw.length === 0) return { body: undefined, contentType }
+  if (contentType === null || contentType === 'application/octet-stream' || accepts.includes(contentType) || accepts.includes('*/*')) {
+    return { body: raw, contentType }
+  }
+  if (contentType === 'application/json' || contentType.endsWith('+json')) {
+    try {
+      return { body: JSON.parse(raw.toString('utf8')), contentType }
+    } catch (e) {
+      throw new ResidentError('RES_ERR_BAD_BODY', `malformed JSON body: ${(e as Error).message}`)
+    }
+  }
+  if (contentType === 'application/x-www-form-urlencoded') return { body: formToObject(raw.toString('utf8')), contentType }
+  if (contentType.startsWith('text/')) return { body: raw.toString('utf8'), contentType }
+  throw new ResidentError('RES_ERR_UNSUPPORTED_MEDIA_TYPE', `content type "${contentType}" is not accepted here; send JSON, a urlencoded form, text or application/octet-stream`)
+}

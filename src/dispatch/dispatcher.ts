@@ -1,0 +1,110 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { ResidentConfig } from '../config/types.ts'
+import { ResidentError } from '../errors.ts'
+import type { Registry } from '../residency/registry.ts'
+import type { CommandRequest } from '../sdk/types.ts'
+import { parseBody } from './body.ts'
+import { coerceParams, mergeInputs } from './params.ts'
+import { sendResult } from './respond.ts'
+import { findCommand, parseTarget } from './route.ts'
+
+const EMPTY = Buffer.alloc(0)
+
+function parseQuery(query: string): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {}
+  if (query === '') return out
+  for (const [k, v] of new URLSearchParams(query)) {
+    const prev = Object.prototype.hasOwnProperty.call(out, k) ? out[k] : undefined
+    const value = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v]
+    Object.defineProperty(out, k, { value, enumerable: true, writable: true, configurable: true })
+  }
+  return out
+}
+
+/**
+ * The one wildcard route's handler: URL → extension + command → parameters → executor → response.
+ * The generation a request uses is leased for the whole response (streams included) and released
+ * when the response closes.
+ */
+export class Dispatcher {
+  readonly #registry: Registry
+  readonly #config: ResidentConfig
+
+  constructor(registry: Registry, config: ResidentConfig) {
+    this.#registry = registry
+    this.#config = config
+  }
+
+  async handle(request: FastifyRequest, reply: FastifyReply, url: string = request.url): Promise<FastifyReply> {
+    const target = parseTarget(url)
+    if (!target) throw new ResidentError('RES_ERR_NOT_FOUND', `no extension serves ${url.split('?')[0]}`)
+    const gen = await this.#registry.acquire(target.extension)
+    if (!gen) throw new ResidentError('RES_ERR_NOT_FOUND', `no extension named "${target.extension}"`)
+    let released = false
+    const release = () => {
+      if (released) return
+      released = true
+      this.#registry.release(gen)
+    }
+    const controller = new AbortController()
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) controller.abort(new Error('the client closed the connection'))
+      release()
+    })
+    const info = findCommand(gen.module.table, target.command)
+    if (!info) {
+      throw new ResidentError('RES_ERR_UNKNOWN_COMMAND', target.command === null
+        ? `extension "${target.extension}" has no default command`
+        : `extension "${target.extension}" has no command "${target.command}"`)
+    }
+    if (!info.methods.includes(request.method)) {
+      throw new ResidentError('RES_ERR_METHOD_NOT_ALLOWED', `${target.extension}/${info.name} accepts ${info.methods.join(', ')}, not ${request.method}`, {
+        headers: { allow: info.methods.join(', ') },
+      })
+    }
+    const rawBody = Buffer.isBuffer(request.body) ? request.body : EMPTY
+    const { body, contentType } = parseBody(rawBody, request.headers['content-type'], info.accepts)
+    const query = parseQuery(target.query)
+    const input = mergeInputs(query, body)
+    const params = info.params ? coerceParams(info.params, input) : input
+    const commandRequest: CommandRequest = {
+      id: request.id,
+      method: request.method,
+      url,
+      path: target.path,
+      query,
+      headers: request.headers,
+      body,
+      rawBody,
+      contentType,
+      clientAddress: request.ip,
+      user: (request as { user?: unknown }).user,
+      extension: target.extension,
+      command: info.name,
+      signal: controller.signal,
+      log: request.log,
+    }
+    const result = await this.#withDeadline(gen.module.invoke(info, params, commandRequest), controller)
+    if (reply.raw.destroyed) return reply
+    try {
+      return sendResult(reply, result)
+    } catch (e) {
+      if (e instanceof ResidentError) throw e
+      throw new ResidentError('RES_ERR_BAD_RESULT', `the command's result cannot be sent: ${(e as Error).message}`, { cause: e })
+    }
+  }
+
+  #withDeadline<T>(work: Promise<T>, controller: AbortController): Promise<T> {
+    const ms = this.#config.requestTimeout
+    if (ms <= 0) return work
+    let timer: NodeJS.Timeout | undefined
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const err = new ResidentError('RES_ERR_TIMEOUT', `the command did not finish within ${ms} ms`)
+        controller.abort(err)
+        reject(err)
+      }, ms)
+    })
+    return Promise.race([work, deadline]).finally(() => clearTimeout(timer))
+  }
+}

@@ -1,0 +1,50 @@
+// The one registry of errors Resident raises. Each code is documented in README.md "Errors";
+// test/errors.test.ts keeps the two in step.
+
+const RESIDENT_ERROR = Symbol.for('resident.error')
+
+interface ErrorDef { status: number; message: string }
+
+export const errors = {
+  RES_ERR_NOT_FOUND: { status: 404, message: 'No extension serves this path' },
+  RES_ERR_UNKNOWN_COMMAND: { status: 404, message: 'The extension has no such command' },
+  RES_ERR_METHOD_NOT_ALLOWED: { status: 405, message: 'The command does not accept this HTTP method' },
+  RES_ERR_BAD_PARAM: { status: 400, message: 'A parameter is missing or invalid' },
+  RES_ERR_BAD_BODY: { status: 400, message: 'The request body could not be parsed' },
+  RES_ERR_BAD_REQUEST: { status: 400, message: 'The request is malformed' },
+  RES_ERR_BODY_TOO_LARGE: { status: 413, message: 'The request body is larger than the limit' },
+  RES_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The request body has an unsupported content type' },
+  RES_ERR_ADMIN_FORBIDDEN: { status: 403, message: 'The admin surface answers loopback callers or a valid token only' },
+  RES_ERR_COMMAND_FAILED: { status: 500, message: 'The command failed' },
+  RES_ERR_LOAD_FAILED: { status: 500, message: 'The extension failed to load' },
+  RES_ERR_BAD_RESULT: { status: 500, message: 'The command returned a result that cannot be sent' },
+  RES_ERR_INTERNAL: { status: 500, message: 'Internal error' },
+  RES_ERR_UNAVAILABLE: { status: 503, message: 'The server is shutting down' },
+  RES_ERR_TIMEOUT: { status: 504, message: 'The command did not finish before its deadline' },
+  RES_ERR_CONFIG: { status: 500, message: 'The configuration is invalid' },
+} as const satisfies Record<string, ErrorDef>
+
+export type ErrorCode = keyof typeof errors
+
+/** An error Resident raises on purpose: it carries a registry code, a status and a safe message. */
+export class ResidentError extends Error {
+  static readonly [RESIDENT_ERROR] = true
+  readonly code: ErrorCode
+  readonly status: number
+  readonly data: unknown
+  readonly headers: Record<string, string>
+
+  constructor(code: ErrorCode, detail?: string, options: { cause?: unknown; data?: unknown; headers?: Record<string, string> } = {}) {
+    super(detail ?? errors[code].message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'ResidentError'
+    this.code = code
+    this.status = errors[code].status
+    this.data = options.data
+    this.headers = options.headers ?? {}
+  }
+}
+
+export function isResidentError(e: unknown): e is ResidentError {
+  return typeof e === 'object' && e !== null &&
+    (e.constructor as { [RESIDENT_ERROR]?: boolean })?.[RESIDENT_ERROR] === true
+}

@@ -1,0 +1,80 @@
+import path from 'node:path'
+import * as esbuild from 'esbuild'
+
+export interface BuildOutput {
+  code: string
+  /** The source map as esbuild wrote it (sources relative to the entry's folder). */
+  map: SourceMapPayload
+  /** Absolute paths of every local file the build read: the watch set. */
+  inputs: string[]
+}
+
+export interface SourceMapPayload {
+  version: number; sources: string[]; sourcesContent?: string[]; names: string[]; mappings: string; file?: string; sourceRoot?: string
+}
+
+/** A build failure with esbuild's messages kept for a readable report. */
+export class BuildError extends Error {
+  readonly messages: esbuild.Message[]
+  constructor(message: string, messages: esbuild.Message[]) {
+    super(message)
+    this.name = 'BuildError'
+    this.messages = messages
+  }
+}
+
+/** "file:line:col: text" for each message, as a compiler prints them. */
+export function formatMessages(messages: esbuild.Message[]): string {
+  return messages.map((m) => {
+    const at = m.location ? `${m.location.file}:${m.location.line}:${m.location.column + 1}: ` : ''
+    const frame = m.location?.lineText ? `\n    ${m.location.lineText}\n    ${' '.repeat(m.location.column)}^` : ''
+    return `${at}${m.text}${frame}`
+  }).join('\n')
+}
+
+/**
+ * Bundles one extension or filter entry into CommonJS: its own files inlined, packages left as
+ * `require()` so they load once through Node, `resident` always external so every extension gets
+ * the host's own SDK.
+ */
+export async function buildEntry(entry: string): Promise<BuildOutput> {
+  const dir = path.dirname(entry)
+  let result: esbuild.BuildResult<{ write: false; metafile: true }>
+  try {
+    result = await esbuild.build({
+      entryPoints: [entry],
+      absWorkingDir: dir,
+      bundle: true,
+      write: false,
+      metafile: true,
+      platform: 'node',
+      format: 'cjs',
+      target: 'node20',
+      packages: 'external',
+      external: ['resident', 'resident/*'],
+      sourcemap: 'external',
+      sourcesContent: true,
+      outfile: path.join(dir, '__resident_bundle.js'),
+      logLevel: 'silent',
+      keepNames: true,
+    })
+  } catch (e) {
+    const failure = e as esbuild.BuildFailure
+    if (Array.isArray(failure.errors)) {
+      throw new BuildError(`build failed:\n${formatMessages(failure.errors)}`, failure.errors)
+    }
+    throw e
+  }
+  const meta = result.warnings.find((w) => w.id === 'empty-import-meta')
+  if (meta) {
+    throw new BuildError(`build failed:\n${formatMessages([{ ...meta, text: 'import.meta is not available to in-process extensions; use __dirname, __filename or this.host.dir' }])}`, [meta])
+  }
+  const js = result.outputFiles.find((f) => f.path.endsWith('.js'))
+  const map = result.outputFiles.find((f) => f.path.endsWith('.js.map'))
+  if (!js || !map) throw new Error(`esbuild produced no output for ${entry}`)
+  return {
+    code: js.text,
+    map: JSON.parse(map.text) as SourceMapPayload,
+    inputs: Object.keys(result.metafile.inputs).map((p) => path.resolve(dir, p)),
+  }
+}

@@ -1,0 +1,10 @@
+// The package entry authors import from: `import { Extension, HttpError, param } from 'resident'`.
+export { Extension } from './extension.ts'
+export { HttpError, isHttpError } from './http-error.ts'
+export type { HttpErrorOptions } from './http-error.ts'
+export { param } from './params.ts'
+export type {
+  ArrayParam, BooleanParam, CommandMap, CommandSpec, EnumParam, HttpMethod, IntegerParam, NumberParam,
+  ParamSpec, ParamValue, Params, StringParam,
+} from './params.ts'
+export type { CommandRequest, ExtensionHost, Headers, Logger, TimerHandle, UnloadReason } from './types.ts'

@@ -1,0 +1,32 @@
+import { timingSafeEqual } from 'node:crypto'
+import type { FastifyRequest } from 'fastify'
+import { ResidentError } from '../errors.ts'
+
+const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|::ffff:127\.\d{1,3}\.\d{1,3}\.\d{1,3})$/
+
+export function isLoopback(address: string | undefined): boolean {
+  return address !== undefined && LOOPBACK.test(address)
+}
+
+function tokenMatches(given: string, expected: string): boolean {
+  const a = Buffer.from(given)
+  const b = Buffer.from(expected)
+  return a.length === b.length && timingSafeEqual(a, b)
+}
+
+/**
+ * The admin surface answers loopback callers; with a token configured, it answers anyone who
+ * presents `Authorization: Bearer <token>` and nobody else (loopback included).
+ * Uses the socket's address, never X-Forwarded-For.
+ */
+export function checkAdmin(request: FastifyRequest, token: string | null): void {
+  if (token !== null) {
+    const header = request.headers.authorization ?? ''
+    const given = header.startsWith('Bearer ') ? header.slice(7) : ''
+    if (given !== '' && tokenMatches(given, token)) return
+    throw new ResidentError('RES_ERR_ADMIN_FORBIDDEN', 'the admin surface needs "Authorization: Bearer <admin.token>"')
+  }
+  if (!isLoopback(request.socket.remoteAddress)) {
+    throw new ResidentError('RES_ERR_ADMIN_FORBIDDEN', 'the admin surface answers loopback callers only; configure admin.token to open it to others')
+  }
+}

@@ -1,0 +1,58 @@
+import type { FastifyInstance } from 'fastify'
+import type { ResidentConfig } from '../config/types.ts'
+import { ResidentError } from '../errors.ts'
+import { isModuleName } from '../loader/discover.ts'
+import type { Registry } from '../residency/registry.ts'
+import { checkAdmin } from './admin-guard.ts'
+
+export interface AdminContext { config: ResidentConfig; registry: Registry }
+
+const PREFIX = '/_resident'
+
+function extensionName(params: unknown): string {
+  const name = String((params as { name?: unknown }).name ?? '')
+  if (!isModuleName(name)) throw new ResidentError('RES_ERR_NOT_FOUND', `no extension named "${name}"`)
+  return name
+}
+
+/** The protected admin surface under /_resident (loopback only unless admin.token is set). */
+export function registerAdminRoutes(app: FastifyInstance, ctx: AdminContext): void {
+  app.register(async (admin) => {
+    admin.addHook('onRequest', async (request) => checkAdmin(request, ctx.config.admin.token))
+
+    admin.get('/status', async () => ({
+      host: { pid: process.pid, mode: ctx.registry.mode, uptimeSeconds: Math.round(process.uptime()) },
+      extensions: [...ctx.registry.slots.values()].map((s) => ({
+        name: s.name,
+        state: s.state,
+        mode: ctx.registry.mode,
+        generation: s.current?.id ?? null,
+        requests: { total: s.requestsTotal, inFlight: s.inFlight },
+        lastUsed: s.lastUsed?.toISOString() ?? null,
+        errors: s.errors,
+        lastError: s.lastError,
+        retired: s.retired.map((r) => ({ generation: r.generation, reason: r.reason, collected: null })),
+      })),
+    }))
+
+    admin.post('/extensions/:name/load', async (request) => {
+      const name = extensionName(request.params)
+      const gen = await ctx.registry.acquire(name)
+      if (!gen) throw new ResidentError('RES_ERR_NOT_FOUND', `no extension named "${name}"`)
+      ctx.registry.release(gen)
+      return { name, state: 'resident', generation: gen.id }
+    })
+
+    admin.post('/extensions/:name/unload', async (request) => {
+      const name = extensionName(request.params)
+      const unloaded = await ctx.registry.unload(name, 'admin')
+      return { name, unloaded }
+    })
+
+    admin.post('/extensions/:name/reload', async (request) => {
+      const name = extensionName(request.params)
+      const gen = await ctx.registry.reload(name)
+      return { name, state: 'resident', generation: gen.id }
+    })
+  }, { prefix: PREFIX })
+}

@@ -1,0 +1,85 @@
+import Fastify, { LogController, type FastifyInstance } from 'fastify'
+import type { Logger as PinoLogger } from 'pino'
+import type { ResidentConfig } from '../config/types.ts'
+import { ResidentError } from '../errors.ts'
+import { Dispatcher } from '../dispatch/dispatcher.ts'
+import type { Executor } from '../modes/executor.ts'
+import { InProcessExecutor } from '../modes/inprocess.ts'
+import { Registry } from '../residency/registry.ts'
+import { replyWithError } from './error-reply.ts'
+import { handleClientError } from './client-error.ts'
+import { nextRequestId } from './request-id.ts'
+import { registerAdminRoutes } from './admin-routes.ts'
+
+export interface ResidentServer {
+  app: FastifyInstance
+  registry: Registry
+  config: ResidentConfig
+  /** Stops accepting, drains in-flight requests (up to drainTimeout), disposes every generation. */
+  close(): Promise<void>
+}
+
+export interface ServerOptions {
+  logger?: PinoLogger
+  executor?: Executor
+}
+
+/** Builds the fastify app: one wildcard route dispatching through Resident's own table. */
+export async function buildServer(config: ResidentConfig, options: ServerOptions = {}): Promise<ResidentServer> {
+  let log: PinoLogger
+  const app = Fastify({
+    loggerInstance: options.logger,
+    logger: options.logger ? undefined : false,
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
+    bodyLimit: config.bodyLimit,
+    genReqId: nextRequestId,
+    return503OnClosing: false,
+    requestTimeout: Math.max(60_000, config.requestTimeout * 2),
+    forceCloseConnections: 'idle',
+    routerOptions: { ignoreDuplicateSlashes: false, maxParamLength: 512 },
+    clientErrorHandler: (err, socket) => handleClientError(err, socket, log),
+  }) as unknown as FastifyInstance
+  log = app.log as unknown as PinoLogger
+  const registry = new Registry({ config, executor: options.executor ?? new InProcessExecutor(), log })
+  const dispatcher = new Dispatcher(registry, config)
+  let closing = false
+
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body))
+  app.setErrorHandler((e, request, reply) => replyWithError(e, request, reply, config.development))
+  app.setNotFoundHandler((request, reply) => replyWithError(
+    new ResidentError('RES_ERR_NOT_FOUND', `no extension serves ${request.method} ${request.url.split('?')[0]}`), request, reply, config.development))
+  app.addHook('onRequest', async (_request, reply) => {
+    if (closing) {
+      reply.header('connection', 'close')
+      throw new ResidentError('RES_ERR_UNAVAILABLE')
+    }
+  })
+
+  registerAdminRoutes(app, { config, registry })
+  app.all('/*', (request, reply) => dispatcher.handle(request, reply))
+
+  await app.ready()
+
+  let closed: Promise<void> | null = null
+  return {
+    app, registry, config,
+    close() {
+      closed ??= (async () => {
+        closing = true
+        let timer: NodeJS.Timeout | undefined
+        const forced = new Promise<void>((resolve) => {
+          timer = setTimeout(() => {
+            log.warn(`requests still running after ${config.drainTimeout} ms; closing their connections`)
+            app.server.closeAllConnections?.()
+            resolve()
+          }, config.drainTimeout)
+        })
+        await Promise.race([app.close(), forced])
+        clearTimeout(timer)
+        await registry.close()
+      })()
+      return closed
+    },
+  }
+}
