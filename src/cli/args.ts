@@ -14,6 +14,11 @@ export const serveOptions = {
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options']
 
+export const devOptions = {
+  ...serveOptions,
+  quiet: { type: 'string', short: 'q' },
+} as const satisfies ParseArgsConfig['options']
+
 export type ServeFlags = { port?: string; host?: string; config?: string; extensions?: string; filters?: string; help?: boolean }
 
 /** parseArgs with its errors turned into UsageErrors; the values as plain strings and booleans. */

@@ -1,7 +1,8 @@
 export const MAIN_HELP = `resident — an in-process extension host for Node.js
 
 Usage:
-  resident serve [options]     serve the extensions and filters
+  resident serve [options]     serve the extensions and filters (SIGHUP reloads them all)
+  resident dev [options]       serve, and hot-reload whatever a saved file affects
   resident --help | --version
 
 Options for serve:
@@ -11,6 +12,9 @@ Options for serve:
   -e, --extensions <dir>  extensions folder (default ./extensions)
   -f, --filters <dir>     filters folder (default ./filters)
   -h, --help              show this help
+
+Options for dev: those of serve, and
+  -q, --quiet <ms>        how long a file must stay unchanged before it is rebuilt (default 40ms)
 
 Flags win over $PORT/$HOST, which win over the config file.
 Exit codes: 0 stopped cleanly, 1 failed, 2 bad usage or configuration.

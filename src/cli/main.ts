@@ -1,8 +1,11 @@
 import { readFileSync } from 'node:fs'
 import { isResidentError } from '../errors.ts'
-import { parseFlags, serveOptions, UsageError, type ServeFlags } from './args.ts'
+import { parseDuration } from '../config/units.ts'
+import { devOptions, parseFlags, serveOptions, UsageError, type ServeFlags } from './args.ts'
+import { startDev, type DevFlags } from './dev.ts'
 import { MAIN_HELP } from './help.ts'
 import { startServer, stopOnSignals } from './serve.ts'
+import { reloadOnSighup } from '../watch/reload-all.ts'
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -28,6 +31,15 @@ export async function main(argv: string[]): Promise<void> {
       const { server } = await startServer({ flags: values as ServeFlags, env: process.env, cwd: process.cwd(), development: process.env.NODE_ENV === 'development' })
       process.on('unhandledRejection', (reason) => server.app.log.error({ err: reason }, 'unhandled rejection (kept running)'))
       stopOnSignals(server)
+      reloadOnSighup(server.registry, server.app.log)
+      return
+    }
+    if (command === 'dev') {
+      const values = parseFlags(rest, devOptions) as DevFlags
+      if (values.help) { process.stdout.write(MAIN_HELP); return }
+      const quiet = values.quiet === undefined ? 40 : parseDuration(values.quiet)
+      if (quiet === undefined || quiet > 10_000) throw new UsageError(`--quiet must be a duration up to 10s, such as 40 or "40ms", got "${values.quiet}"`)
+      await startDev(values, quiet)
       return
     }
     throw new UsageError(`unknown command "${command}"`)

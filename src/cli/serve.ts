@@ -8,12 +8,17 @@ import { flagsToConfig, type ServeFlags } from './args.ts'
 
 export interface StartOptions { flags: ServeFlags; env: NodeJS.ProcessEnv; cwd: string; development: boolean }
 
-/** Reads config (file, then environment, then flags), builds the server and listens. */
-export async function startServer(o: StartOptions): Promise<{ server: ResidentServer; url: string }> {
+/** Reads and validates the config: the file, then the environment, then flags. Throws RES_ERR_CONFIG. */
+export function loadConfig(o: StartOptions): ResidentConfig {
   const { input, file } = readConfigFile(o.flags.config, o.cwd)
   const merged = { ...input, ...flagsToConfig(o.flags, o.env) }
   if (o.development) merged.development = true
-  const config = resolveConfig(merged, { cwd: o.cwd, file })
+  return resolveConfig(merged, { cwd: o.cwd, file })
+}
+
+/** Reads config (file, then environment, then flags), builds the server and listens. */
+export async function startServer(o: StartOptions): Promise<{ server: ResidentServer; url: string }> {
+  const config = loadConfig(o)
   const pretty = o.development || process.stdout.isTTY === true
   const logger = createLogger(config, pretty)
   const server = await buildServer(config, { logger })

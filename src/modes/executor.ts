@@ -22,6 +22,10 @@ export interface LoadedModule {
   invoke(command: CommandInfo, params: Record<string, unknown>, request: CommandRequest): Promise<unknown>
   /** The extension's answer to an advisory unload. */
   canUnload(reason: UnloadReason): boolean
+  /** Hot reload: the instance's exportState(), when it has one. */
+  exportState?(): unknown
+  /** Hot reload: hands the previous generation's state to the instance's importState(), when it has one. */
+  importState?(state: unknown): Promise<void>
   /** Runs the extension's dispose(), then releases what it made through its host handle. */
   dispose(reason: UnloadReason): Promise<void>
 }

@@ -42,6 +42,10 @@ export class InProcessExecutor implements Executor {
             throw mapErrorStack(e)
           }
         },
+        exportState: typeof instance.exportState === 'function' ? () => instance.exportState!() : undefined,
+        importState: typeof instance.importState === 'function'
+          ? async (state: unknown) => { try { await instance.importState!(state) } catch (e) { throw mapErrorStack(e) } }
+          : undefined,
         canUnload(reason: UnloadReason) {
           if (typeof instance.canUnload !== 'function') return true
           try { return instance.canUnload(reason) !== false } catch { return true }

@@ -39,6 +39,11 @@ export class Slot {
   }
 }
 
+/** What a watcher needs to know: a generation went into service, or an extension left it. */
+export type RegistryEvent =
+  | { type: 'installed'; name: string; generation: Generation; buildStartedAt: number }
+  | { type: 'removed'; name: string }
+
 export interface RegistryOptions {
   config: ResidentConfig
   executor: Executor
@@ -56,6 +61,7 @@ export class Registry {
   readonly #executor: Executor
   readonly #log: Logger
   #closing = false
+  readonly #listeners = new Set<(e: RegistryEvent) => void>()
 
   constructor(o: RegistryOptions) {
     this.#config = o.config
@@ -64,6 +70,18 @@ export class Registry {
   }
 
   get mode(): Mode { return this.#executor.mode }
+
+  /** Calls `fn` on every install and removal (the hot-reload watcher follows loads this way). Returns an unsubscribe. */
+  subscribe(fn: (e: RegistryEvent) => void): () => void {
+    this.#listeners.add(fn)
+    return () => { this.#listeners.delete(fn) }
+  }
+
+  #emit(e: RegistryEvent): void {
+    for (const fn of this.#listeners) {
+      try { fn(e) } catch (err) { this.#log.error({ err }, 'registry listener threw') }
+    }
+  }
 
   /**
    * The current generation of `name`, loaded if need be, with a request lease taken on it;
@@ -103,8 +121,10 @@ export class Registry {
   }
 
   #startLoad(slot: Slot): void {
+    const buildStartedAt = Date.now()
     const p = this.#instantiate(slot).then((gen) => {
       slot.current = gen
+      this.#emit({ type: 'installed', name: slot.name, generation: gen, buildStartedAt })
       return gen
     }).finally(() => {
       if (slot.loading === p) slot.loading = null
@@ -144,18 +164,45 @@ export class Registry {
    * generation serving and rejects.
    */
   reload(name: string): Promise<Generation> {
-    const slot = this.slots.get(name)
-    if (!slot) return Promise.reject(new ResidentError('RES_ERR_NOT_FOUND', `no extension "${name}" is loaded`))
-    return this.#serialise(slot, async () => {
+    let slot = this.slots.get(name)
+    if (!slot) {
+      // Not loaded yet: a reload is then simply its first load (the admin API and watchers rely on it).
+      slot = new Slot(name, '')
+      this.slots.set(name, slot)
+    }
+    const s = slot
+    return this.#serialise(s, async () => {
+      // A first load still running would install itself after us and win; let it finish first.
+      if (s.loading) await s.loading.catch(() => undefined)
       const entry = await findEntry(this.#config.extensionsDir, name)
-      if (!entry) throw new ResidentError('RES_ERR_NOT_FOUND', `extension "${name}" no longer exists`)
-      slot.entry = entry
-      const next = await this.#instantiate(slot)
-      const prev = slot.current
-      slot.current = next
-      if (prev) void this.retire(slot, prev, 'reload')
+      if (!entry) {
+        if (!s.current && !s.loading && this.slots.get(name) === s) this.slots.delete(name)
+        throw new ResidentError('RES_ERR_NOT_FOUND', `no extension named "${name}"`)
+      }
+      s.entry = entry
+      const prev = s.current
+      const buildStartedAt = Date.now()
+      const next = await this.#instantiate(s)
+      await this.#carryState(s, prev, next)
+      s.current = next
+      this.#emit({ type: 'installed', name, generation: next, buildStartedAt })
+      if (prev) void this.retire(s, prev, 'reload')
       return next
     })
+  }
+
+  /** The optional exportState()/importState() hand-over; a throw keeps the old generation serving. */
+  async #carryState(slot: Slot, prev: Generation | null, next: Generation): Promise<void> {
+    if (!prev || !prev.module.exportState || !next.module.importState) return
+    try {
+      await next.module.importState(prev.module.exportState())
+    } catch (e) {
+      slot.errors++
+      slot.lastError = { message: `state carry-over failed: ${String((e as Error)?.message ?? e)}`, at: new Date() }
+      this.#log.error({ extension: slot.name, err: e }, `state carry-over to ${slot.name} generation ${next.id} failed; keeping generation ${prev.id}`)
+      await next.module.dispose('reload')
+      throw new ResidentError('RES_ERR_LOAD_FAILED', `extension "${slot.name}" failed to load: ${slot.lastError.message}`, { cause: e })
+    }
   }
 
   /** Takes the current generation out of service and disposes it once drained. */
@@ -167,6 +214,7 @@ export class Registry {
       const gen = slot.current
       if (!gen) return false
       slot.current = null
+      this.#emit({ type: 'removed', name })
       await this.retire(slot, gen, reason)
       return true
     })

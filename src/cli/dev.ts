@@ -1,0 +1,31 @@
+import { DevWatcher } from '../watch/dev-watcher.ts'
+import { reloadOnSighup } from '../watch/reload-all.ts'
+import type { ServeFlags } from './args.ts'
+import { loadConfig, startServer, stopOnSignals } from './serve.ts'
+
+export type DevFlags = ServeFlags & { quiet?: string }
+
+/**
+ * `resident dev`: serve in development mode (pretty logs, stacks in error bodies) and reload what a
+ * save touches, in place.
+ */
+export async function startDev(flags: DevFlags, quietMs: number): Promise<void> {
+  const start = { flags, env: process.env, cwd: process.cwd(), development: true }
+  const { server } = await startServer(start)
+  const log = server.app.log
+  const watcher = new DevWatcher({
+    registry: server.registry, config: server.config, log, quietMs,
+    rereadConfig: () => loadConfig(start),
+  })
+  await watcher.start()
+  log.info(`watching for changes (${quietMs} ms quiet period); save a file to reload it`)
+  const stopHup = reloadOnSighup(server.registry, log)
+  const close = server.close.bind(server)
+  server.close = async () => {
+    stopHup()
+    await watcher.close()
+    await close()
+  }
+  process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled rejection (kept running)'))
+  stopOnSignals(server)
+}

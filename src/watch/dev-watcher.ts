@@ -1,0 +1,118 @@
+import { watch, type FSWatcher } from 'chokidar'
+import type { ResidentConfig } from '../config/types.ts'
+import type { Registry } from '../residency/registry.ts'
+import type { Logger } from '../sdk/types.ts'
+import { applyConfig } from './config-watch.ts'
+import { ExtensionUnits } from './extensions.ts'
+import { InputWatcher } from './input-watcher.ts'
+import { UnitScheduler } from './scheduler.ts'
+import { unitKey, type ReloadUnit } from './units.ts'
+
+export interface DevWatcherOptions {
+  registry: Registry
+  config: ResidentConfig
+  log: Logger & { level?: string }
+  /**
+   * How long a unit's files must be quiet before it rebuilds (ms). Each change event restarts it,
+   * so it is also what keeps a file written in chunks from being built half-written. Default 40.
+   */
+  quietMs?: number
+  /** Load extensions whose file appears, without waiting for a request. Default true. */
+  preload?: boolean
+  /** Re-reads and validates the config file (throws when invalid); omit when there is no file. */
+  rereadConfig?: () => ResidentConfig
+}
+
+/**
+ * `resident dev`'s watcher: each loaded extension's (and filter's) exact build inputs, the
+ * extensions folder, and the config file. A change reloads only what depends on it.
+ */
+export class DevWatcher {
+  readonly #o: DevWatcherOptions
+  readonly #scheduler: UnitScheduler
+  readonly #inputs: InputWatcher
+  readonly #units = new Map<string, ReloadUnit>()
+  readonly #extensions: ExtensionUnits
+  #configWatcher: FSWatcher | null = null
+
+  constructor(o: DevWatcherOptions) {
+    this.#o = o
+    this.#scheduler = new UnitScheduler(o.quietMs ?? 40)
+    this.#inputs = new InputWatcher(
+      (file, keys) => { for (const k of keys) this.#trigger(k, file) },
+      (err) => o.log.warn({ err }, 'file watcher error'),
+    )
+    this.#extensions = new ExtensionUnits({
+      registry: o.registry, config: o.config, log: o.log, preload: o.preload ?? true,
+      track: (u) => this.track(u),
+      untrack: (name) => this.untrack('extension', name),
+      schedule: (name, file) => {
+        const key = unitKey('extension', name)
+        if (!this.#units.has(key)) this.#units.set(key, this.#extensions.unit(name))
+        this.#trigger(key, file)
+      },
+    })
+  }
+
+  async start(): Promise<void> {
+    await this.#extensions.start()
+    const file = this.#o.config.file
+    if (file && this.#o.rereadConfig) {
+      this.#configWatcher = watch(file, { ignoreInitial: true, atomic: true })
+      const onChange = () => this.#scheduler.trigger('config', file, async () => this.#reloadConfig(file))
+      this.#configWatcher.on('change', onChange).on('add', onChange)
+      await new Promise<void>((resolve) => this.#configWatcher!.once('ready', () => resolve()))
+    }
+  }
+
+  /** Watches `unit`'s inputs from now on (replacing what it watched before). Filters call this too. */
+  track(unit: ReloadUnit): void {
+    const key = unitKey(unit.kind, unit.name)
+    this.#units.set(key, unit)
+    this.#inputs.set(key, unit.inputs, unit.builtAt)
+  }
+
+  untrack(kind: ReloadUnit['kind'], name: string): void {
+    const key = unitKey(kind, name)
+    this.#units.delete(key)
+    this.#inputs.remove(key)
+  }
+
+  /** The files watched for a unit (for tests and the status page). */
+  watchedFiles(kind: ReloadUnit['kind'], name: string): readonly string[] {
+    return this.#inputs.files(unitKey(kind, name))
+  }
+
+  /** Resolves once no reload is pending or running. */
+  idle(): Promise<void> { return this.#scheduler.idle() }
+
+  #trigger(key: string, file: string): void {
+    this.#scheduler.trigger(key, file, async (files) => {
+      const unit = this.#units.get(key)
+      if (unit) await unit.reload(files)
+    })
+  }
+
+  async #reloadConfig(file: string): Promise<void> {
+    const { log, config, registry } = this.#o
+    let next: ResidentConfig
+    try {
+      next = this.#o.rereadConfig!()
+    } catch (e) {
+      log.error(`${file} changed but is invalid; keeping the previous configuration:\n${(e as Error).message}`)
+      return
+    }
+    const change = applyConfig(config, next, log)
+    for (const r of change.restart) log.warn(`config: ${r} changed: restart resident to apply it`)
+    if (change.applied.length > 0) log.info(`config reloaded from ${file}: applied ${change.applied.join(', ')}`)
+    else if (change.restart.length === 0) log.info(`config reloaded from ${file}: nothing changed`)
+    for (const name of change.extensions) {
+      if (registry.slots.get(name)?.current) this.#trigger(unitKey('extension', name), file)
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#scheduler.close()
+    await Promise.all([this.#inputs.close(), this.#extensions.close(), this.#configWatcher?.close()])
+  }
+}
