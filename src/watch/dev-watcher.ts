@@ -1,4 +1,3 @@
-import { watch, type FSWatcher } from 'chokidar'
 import type { ResidentConfig } from '../config/types.ts'
 import type { Registry } from '../residency/registry.ts'
 import type { Logger } from '../sdk/types.ts'
@@ -33,7 +32,6 @@ export class DevWatcher {
   readonly #inputs: InputWatcher
   readonly #units = new Map<string, ReloadUnit>()
   readonly #extensions: ExtensionUnits
-  #configWatcher: FSWatcher | null = null
 
   constructor(o: DevWatcherOptions) {
     this.#o = o
@@ -58,10 +56,7 @@ export class DevWatcher {
     await this.#extensions.start()
     const file = this.#o.config.file
     if (file && this.#o.rereadConfig) {
-      this.#configWatcher = watch(file, { ignoreInitial: true, atomic: true })
-      const onChange = () => this.#scheduler.trigger('config', file, async () => this.#reloadConfig(file))
-      this.#configWatcher.on('change', onChange).on('add', onChange)
-      await new Promise<void>((resolve) => this.#configWatcher!.once('ready', () => resolve()))
+      this.track({ kind: 'config', name: 'config', inputs: [file], reload: () => this.#reloadConfig(file) })
     }
   }
 
@@ -113,6 +108,6 @@ export class DevWatcher {
 
   async close(): Promise<void> {
     await this.#scheduler.close()
-    await Promise.all([this.#inputs.close(), this.#extensions.close(), this.#configWatcher?.close()])
+    await Promise.all([this.#inputs.close(), this.#extensions.close()])
   }
 }

@@ -1,10 +1,10 @@
 /**
  * What the watcher reloads: an extension or a filter, the files its current build used, and how to
- * rebuild it. Extensions come from the registry (src/watch/extensions.ts); a filter manager plugs in
+ * rebuild it. The config file is one too. Extensions come from the registry (src/watch/extensions.ts); a filter manager plugs in
  * the same way.
  */
 export interface ReloadUnit {
-  kind: 'extension' | 'filter'
+  kind: 'extension' | 'filter' | 'config'
   name: string
   /** Absolute paths of the files its current build read (esbuild's metafile inputs). */
   inputs: readonly string[]
