@@ -75,7 +75,11 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
             resolve()
           }, config.drainTimeout)
         })
+        // Keep-alive connections whose last response finishes during the drain would keep the
+        // server open until the timeout: close them as soon as they go idle.
+        const reaper = setInterval(() => app.server.closeIdleConnections?.(), 50)
         await Promise.race([app.close(), forced])
+        clearInterval(reaper)
         clearTimeout(timer)
         await registry.close()
       })()
