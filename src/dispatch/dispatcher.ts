@@ -30,13 +30,17 @@ function parseQuery(query: string): Record<string, string | string[]> {
 export class Dispatcher {
   readonly #registry: Registry
   readonly #deadlines: Deadlines
+  readonly #closing: () => boolean
 
-  constructor(registry: Registry, config: ResidentConfig) {
+  /** `closing` says when the server is shutting down (new requests then get a 503). */
+  constructor(registry: Registry, config: ResidentConfig, closing: () => boolean = () => false) {
     this.#registry = registry
     this.#deadlines = new Deadlines(config.requestTimeout)
+    this.#closing = closing
   }
 
   async handle(request: FastifyRequest, reply: FastifyReply, url: string = request.url): Promise<FastifyReply> {
+    if (this.#closing()) throw new ResidentError('RES_ERR_UNAVAILABLE', undefined, { headers: { connection: 'close' } })
     const target = parseTarget(url)
     if (!target) throw new ResidentError('RES_ERR_NOT_FOUND', `no extension serves ${url.split('?')[0]}`)
     const gen = this.#registry.tryAcquire(target.extension) ?? await this.#registry.acquire(target.extension)
