@@ -49,6 +49,7 @@ describe('operator reload: POST /_resident/extensions/<name>/reload', () => {
   it('100 reloads under concurrent requests: no failed request, every answer from the old or the new version', async () => {
     t = await startTestServer({ extensions: { 'ext.ts': versioned(0, '  async slow() { await new Promise((r) => setTimeout(r, 3)); return this.v() }') } })
     const base = await t.listen()
+    expect((await t.inject('/ext/v')).json()).toEqual({ v: 0 })
     let running = true
     const failures: string[] = []
     const client = async () => {

@@ -2,6 +2,9 @@ import { stat } from 'node:fs/promises'
 import path from 'node:path'
 import { watch, type FSWatcher } from 'chokidar'
 
+const SWEEP_MS = 500
+const COARSE_MS = 15
+
 /**
  * Watches exactly the files units name, and maps a changed file back to the units that use it.
  * A unit's set is replaced after each of its builds (imports come and go); files no unit uses any
@@ -12,6 +15,10 @@ export class InputWatcher {
   readonly #byUnit = new Map<string, Set<string>>()
   readonly #fsw: FSWatcher
   readonly #fire: (file: string) => void
+  readonly #lastEvent = new Map<string, number>()
+  /** Each watched file's newest mtime this watcher has accounted for. */
+  readonly #known = new Map<string, number>()
+  readonly #sweeper: NodeJS.Timeout
 
   constructor(onChange: (file: string, units: string[]) => void, onError: (e: unknown) => void) {
     // atomic: an editor's delete-then-recreate (or rename over) within 100 ms arrives as one
@@ -19,10 +26,12 @@ export class InputWatcher {
     // file's events to stop, without chokidar's polling delay on every save.
     this.#fsw = watch([], { ignoreInitial: true, atomic: true, persistent: true })
     const fire = (file: string) => {
+      this.#lastEvent.set(file, Date.now())
       const units = this.#byFile.get(file)
       if (units && units.size > 0) onChange(file, [...units])
     }
     this.#fire = fire
+    this.#sweeper = setInterval(() => this.#sweep(), SWEEP_MS).unref()
     // chokidar throttles `change` to one per 50 ms with no trailing event, so the last chunk of a
     // slow write (or the last save of a burst) can go unreported. The raw fs.watch events are not
     // throttled: they drive the per-unit quiet timer; the processed events cover renames and deletes.
@@ -37,8 +46,7 @@ export class InputWatcher {
 
   /**
    * The files `unit` depends on now. `since` is when the build that read them started: a file
-   * written after that, before its watch was in place, would otherwise go unnoticed, so newly
-   * watched files are checked once the watch is surely up.
+   * written after that, before its watch was in place, is caught by the sweep.
    */
   set(unit: string, files: readonly string[], since?: number): void {
     const next = new Set(files)
@@ -53,12 +61,21 @@ export class InputWatcher {
     for (const f of prev) if (!next.has(f)) this.#drop(unit, f)
     this.#byUnit.set(unit, next)
     if (added.length > 0) this.#fsw.add(added)
-    if (since !== undefined && added.length > 0) {
-      setTimeout(() => {
-        for (const f of added) {
-          stat(f).then((s) => { if (s.mtimeMs >= since && this.#byFile.has(f)) this.#fire(f) }, () => undefined)
-        }
-      }, 100).unref()
+    // File times come from the kernel's coarse clock, which can lag Date.now() by a tick: a file
+    // stamped up to COARSE_MS before the build started may still be newer than what it read.
+    for (const f of added) this.#known.set(f, (since ?? Date.now()) - COARSE_MS)
+  }
+
+  // A safety net under the events: chokidar sets a file's watch up after an async stat (a write in
+  // between is not reported), and a busy machine stretches that. Every SWEEP_MS the watched files
+  // are stat'ed; one modified since it was last known, with no event seen after that write, fires.
+  #sweep(): void {
+    for (const [f, known] of this.#known) {
+      stat(f).then((s) => {
+        if (!this.#known.has(f)) return
+        this.#known.set(f, Math.max(known, s.mtimeMs + 0.001))
+        if (s.mtimeMs >= known && (this.#lastEvent.get(f) ?? 0) < s.mtimeMs) this.#fire(f)
+      }, () => undefined)
     }
   }
 
@@ -78,9 +95,14 @@ export class InputWatcher {
     users.delete(unit)
     if (users.size === 0) {
       this.#byFile.delete(file)
+      this.#lastEvent.delete(file)
+      this.#known.delete(file)
       this.#fsw.unwatch(file)
     }
   }
 
-  close(): Promise<void> { return this.#fsw.close() }
+  close(): Promise<void> {
+    clearInterval(this.#sweeper)
+    return this.#fsw.close()
+  }
 }

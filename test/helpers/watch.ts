@@ -9,6 +9,9 @@ export async function startWatchedServer(
   w: Partial<DevWatcherOptions> = {},
 ): Promise<WatchedServer> {
   const t = await startTestServer(o)
+  // Let the files just written age past the watcher's clock-skew margin, so that the first load
+  // is not taken for one that may have missed a write (which would reload once more).
+  await new Promise((r) => setTimeout(r, 40))
   const watcher = new DevWatcher({ registry: t.server.registry, config: t.server.config, log: t.server.app.log, quietMs: 40, ...w })
   await watcher.start()
   const close = t.close
