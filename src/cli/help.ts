@@ -14,7 +14,7 @@ Options for serve:
   -h, --help              show this help
 
 Options for dev: those of serve, and
-  -q, --quiet <ms>        how long a file must stay unchanged before it is rebuilt (default 40ms)
+  -q, --quiet <ms>        how long a file must stay unchanged before it is rebuilt (default 25ms)
 
 Flags win over $PORT/$HOST, which win over the config file.
 Exit codes: 0 stopped cleanly, 1 failed, 2 bad usage or configuration.

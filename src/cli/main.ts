@@ -37,8 +37,8 @@ export async function main(argv: string[]): Promise<void> {
     if (command === 'dev') {
       const values = parseFlags(rest, devOptions) as DevFlags
       if (values.help) { process.stdout.write(MAIN_HELP); return }
-      const quiet = values.quiet === undefined ? 40 : parseDuration(values.quiet)
-      if (quiet === undefined || quiet > 10_000) throw new UsageError(`--quiet must be a duration up to 10s, such as 40 or "40ms", got "${values.quiet}"`)
+      const quiet = values.quiet === undefined ? 25 : parseDuration(values.quiet)
+      if (quiet === undefined || quiet > 10_000) throw new UsageError(`--quiet must be a duration up to 10s, such as 25 or "25ms", got "${values.quiet}"`)
       await startDev(values, quiet)
       return
     }

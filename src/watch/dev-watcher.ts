@@ -13,7 +13,7 @@ export interface DevWatcherOptions {
   log: Logger & { level?: string }
   /**
    * How long a unit's files must be quiet before it rebuilds (ms). Each change event restarts it,
-   * so it is also what keeps a file written in chunks from being built half-written. Default 40.
+   * so it is also what keeps a file written in chunks from being built half-written. Default 25.
    */
   quietMs?: number
   /** Load extensions whose file appears, without waiting for a request. Default true. */
@@ -35,7 +35,7 @@ export class DevWatcher {
 
   constructor(o: DevWatcherOptions) {
     this.#o = o
-    this.#scheduler = new UnitScheduler(o.quietMs ?? 40)
+    this.#scheduler = new UnitScheduler(o.quietMs ?? 25)
     this.#inputs = new InputWatcher(
       (file, keys) => { for (const k of keys) this.#trigger(k, file) },
       (err) => o.log.warn({ err }, 'file watcher error'),
