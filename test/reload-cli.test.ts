@@ -3,6 +3,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { runCli } from './helpers/cli.ts'
 import { until, versioned } from './helpers/watch.ts'
 
 // The real `resident` binary (built into dist/ by `npm test`), in its own process.
@@ -60,6 +61,12 @@ describe('resident serve: SIGHUP', () => {
 })
 
 describe('resident dev', () => {
+  it('rejects a bad --quiet with exit code 2', async () => {
+    const r = await runCli(['dev', '--quiet', 'soon'])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/--quiet must be a duration/)
+  })
+
   it('serves, watches, and logs each reload with its duration', async () => {
     const p = start('dev', { 'a.ts': versioned(1) })
     const base = await until(() => p.url(), 'listening')

@@ -99,6 +99,18 @@ describe('hot reload (resident dev watcher)', () => {
     expect(after.extensions.find((e) => e.name === 'ext')!.lastError).toBeNull()
   })
 
+  it('an error in a newly imported file is watched too, so fixing that file recovers', async () => {
+    t = await startWatchedServer({ extensions: { 'ext.ts': versioned(1) } })
+    expect(await v()).toBe(1)
+    t.writeExtension('helper.ts', 'export const value = (\n')
+    t.writeExtension('ext.ts', `import { Extension } from 'resident'\nimport { value } from './helper.ts'\nexport default class V extends Extension { v() { return { v: value } } }\n`)
+    await until(() => t!.logs.some((l) => /helper\.ts:\d+:\d+/.test(l.msg)), 'error in helper.ts reported')
+    expect(await v()).toBe(1)
+    await until(() => t!.watcher.watchedFiles('extension', 'ext').some((f) => f.endsWith('helper.ts')), 'helper.ts watched')
+    t.writeExtension('helper.ts', 'export const value = 2\n')
+    await until(async () => (await v()) === 2, 'recovered by fixing helper.ts')
+  })
+
   it('a file written slowly in chunks is built once, never half-written', async () => {
     t = await startWatchedServer({ extensions: { 'ext.ts': versioned(1) } })
     expect(await v()).toBe(1)
