@@ -5,7 +5,7 @@ import { devOptions, parseFlags, serveOptions, UsageError, type ServeFlags } fro
 import { startDev, type DevFlags } from './dev.ts'
 import { MAIN_HELP } from './help.ts'
 import { startServer, stopOnSignals } from './serve.ts'
-import { reloadOnSighup } from '../watch/reload-all.ts'
+import { reloadOnSighup, type ReloadAllTarget } from '../watch/reload-all.ts'
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -31,7 +31,8 @@ export async function main(argv: string[]): Promise<void> {
       const { server } = await startServer({ flags: values as ServeFlags, env: process.env, cwd: process.cwd(), development: process.env.NODE_ENV === 'development' })
       process.on('unhandledRejection', (reason) => server.app.log.error({ err: reason }, 'unhandled rejection (kept running)'))
       stopOnSignals(server)
-      reloadOnSighup(server.registry, server.app.log)
+      const filters = (server as { filters?: ReloadAllTarget }).filters
+      reloadOnSighup(server.registry, server.app.log, filters ? [filters] : [])
       return
     }
     if (command === 'dev') {

@@ -3,6 +3,7 @@ import type { Registry } from '../residency/registry.ts'
 import type { Logger } from '../sdk/types.ts'
 import { applyConfig } from './config-watch.ts'
 import { ExtensionUnits } from './extensions.ts'
+import { FilterUnits, type FilterSource } from './filters.ts'
 import { InputWatcher } from './input-watcher.ts'
 import { UnitScheduler } from './scheduler.ts'
 import { unitKey, type ReloadUnit } from './units.ts'
@@ -18,6 +19,8 @@ export interface DevWatcherOptions {
   quietMs?: number
   /** Load extensions whose file appears, without waiting for a request. Default true. */
   preload?: boolean
+  /** The filter chain, when the server has one: its filters are watched and reloaded too. */
+  filters?: FilterSource
   /** Re-reads and validates the config file (throws when invalid); omit when there is no file. */
   rereadConfig?: () => ResidentConfig
 }
@@ -32,6 +35,7 @@ export class DevWatcher {
   readonly #inputs: InputWatcher
   readonly #units = new Map<string, ReloadUnit>()
   readonly #extensions: ExtensionUnits
+  readonly #filters: FilterUnits | null
 
   constructor(o: DevWatcherOptions) {
     this.#o = o
@@ -50,10 +54,23 @@ export class DevWatcher {
         this.#trigger(key, file)
       },
     })
+    this.#filters = o.filters
+      ? new FilterUnits({
+        source: o.filters, filtersDir: o.config.filtersDir, log: o.log,
+        track: (u) => this.track(u),
+        untrack: (name) => this.untrack('filter', name),
+        scheduleAll: (file) => {
+          const unit = this.#filters!.all()
+          this.#units.set(unitKey('filter', unit.name), unit)
+          this.#trigger(unitKey('filter', unit.name), file)
+        },
+      })
+      : null
   }
 
   async start(): Promise<void> {
     await this.#extensions.start()
+    await this.#filters?.start()
     const file = this.#o.config.file
     if (file && this.#o.rereadConfig) {
       this.track({ kind: 'config', name: 'config', inputs: [file], reload: () => this.#reloadConfig(file) })
@@ -108,6 +125,6 @@ export class DevWatcher {
 
   async close(): Promise<void> {
     await this.#scheduler.close()
-    await Promise.all([this.#inputs.close(), this.#extensions.close()])
+    await Promise.all([this.#inputs.close(), this.#extensions.close(), this.#filters?.close()])
   }
 }
