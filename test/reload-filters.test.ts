@@ -1,0 +1,43 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { startTestServer } from './helpers/server.ts'
+import { startWatchedServer, until, type WatchedServer } from './helpers/watch.ts'
+
+// Filters come from the filter chain (src/filters); without it on this server, these are skipped.
+const probe = await startTestServer()
+const hasFilters = 'filters' in probe.server
+await probe.close()
+
+const ECHO = `import { Extension } from 'resident'
+export default class Echo extends Extension { hello() { return { hello: 'world' } } }`
+const tagger = (tag: string) => `import { Filter } from 'resident'
+export default class T extends Filter {
+  onSendResponse(req, res) { res.setHeader('x-tag', '${tag}') }
+}`
+
+let t: WatchedServer | null = null
+afterEach(async () => { await t?.close(); t = null })
+const tag = async () => (await t!.inject('/echo/hello')).headers['x-tag']
+
+describe.skipIf(!hasFilters)('hot reload of filters', () => {
+  it('a saved filter reloads in place; a broken save keeps the running chain; the fix recovers', async () => {
+    t = await startWatchedServer({ extensions: { 'echo.ts': ECHO }, filters: { 'tag.ts': tagger('v1') } })
+    expect(await tag()).toBe('v1')
+    t.writeFilter('tag.ts', tagger('v2'))
+    await until(async () => (await tag()) === 'v2', 'filter v2 serving')
+    await until(() => t!.logs.some((l) => /reloaded filter tag in \d+ ms after a change to tag\.ts/.test(l.msg)), 'filter reload logged')
+    t.writeFilter('tag.ts', 'export default class {  // broken')
+    await until(() => t!.logs.some((l) => /reload of filter tag failed/.test(l.msg)), 'failure logged')
+    expect(await tag()).toBe('v2')
+    t.writeFilter('tag.ts', tagger('v3'))
+    await until(async () => (await tag()) === 'v3', 'recovered')
+  })
+
+  it('a filter file added to the folder joins the chain without a restart', async () => {
+    t = await startWatchedServer({ extensions: { 'echo.ts': ECHO }, filters: { 'tag.ts': tagger('v1') } })
+    expect(await tag()).toBe('v1')
+    t.writeFilter('extra.ts', `import { Filter } from 'resident'
+export default class X extends Filter { onSendResponse(req, res) { res.setHeader('x-extra', 'yes') } }`)
+    await until(async () => (await t!.inject('/echo/hello')).headers['x-extra'] === 'yes', 'new filter in the chain')
+    expect(await tag()).toBe('v1')
+  })
+})
