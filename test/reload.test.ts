@@ -61,6 +61,15 @@ describe('hot reload (resident dev watcher)', () => {
     await until(async () => (await v('fresh')) === 'fresh 2', 'fresh reloaded')
   })
 
+  it('a new extension that fails to load is watched, and loads once fixed', async () => {
+    t = await startWatchedServer({ extensions: { 'ext.ts': versioned(1) } })
+    t.writeExtension('fresh.ts', 'export default class {')
+    await until(() => t!.logs.some((l) => /new extension fresh failed to load/.test(l.msg)), 'failure logged')
+    t.writeExtension('fresh.ts', versioned('fixed'))
+    await until(() => generation('fresh') !== null, 'fresh loaded after the fix')
+    expect(await v('fresh')).toBe('fixed')
+  })
+
   it('a deleted extension answers 404 once its in-flight requests finish', async () => {
     t = await startWatchedServer({
       extensions: { 'ext.ts': versioned(1, `  async slow() { await new Promise((r) => setTimeout(r, 800)); return { done: true } }`) },

@@ -76,14 +76,14 @@ export class ExtensionUnits {
 
   /** The unit for `name`, also used for names not loaded yet (a file that just appeared). */
   unit(name: string): ReloadUnit {
-    return this.#unit(name, this.#o.registry.slots.get(name)?.current?.module.inputs ?? [])
+    return { kind: 'extension', name, inputs: [], reload: (files) => this.#reload(name, files, true) }
   }
 
   #unit(name: string, inputs: readonly string[]): ReloadUnit {
-    return { kind: 'extension', name, inputs, reload: (files) => this.#reload(name, files) }
+    return { kind: 'extension', name, inputs, reload: (files) => this.#reload(name, files, false) }
   }
 
-  async #reload(name: string, files: string[]): Promise<void> {
+  async #reload(name: string, files: string[], appeared: boolean): Promise<void> {
     const { registry, config, log } = this.#o
     const started = performance.now()
     const ms = () => Math.round(performance.now() - started)
@@ -95,11 +95,19 @@ export class ExtensionUnits {
       return
     }
     if (!current) {
+      // Taken out of service meanwhile (idle or memory eviction): stop watching; it loads again,
+      // fresh, on its next request.
+      if (!appeared) { this.#o.untrack(name); return }
       if (!this.#o.preload) return
-      const gen = await registry.acquire(name).catch(() => null)
-      if (gen) {
+      try {
+        const gen = await registry.acquire(name)
+        if (!gen) return
         registry.release(gen)
         log.info({ extension: name, generation: gen.id, ms: ms() }, `new extension ${name} loaded in ${ms()} ms: /${name}/`)
+      } catch (e) {
+        // Not serving yet and broken: watch its files anyway, so the fix loads it.
+        this.#o.track({ ...this.unit(name), inputs: [entry, ...filesInError(e, entry)] })
+        log.warn({ extension: name }, `new extension ${name} failed to load; fix it and save again`)
       }
       return
     }
