@@ -26,7 +26,7 @@ export async function main(argv: string[]): Promise<void> {
       const values = parseFlags(rest, serveOptions)
       if (values.help) { process.stdout.write(MAIN_HELP); return }
       const { server } = await startServer({ flags: values as ServeFlags, env: process.env, cwd: process.cwd(), development: process.env.NODE_ENV === 'development' })
-      process.on('unhandledRejection', (reason) => server.app.log.error({ err: reason }, 'unhandled rejection (kept running)'))
+      process.on('unhandledRejection', (reason) => server.log.error({ err: reason }, 'unhandled rejection (kept running)'))
       stopOnSignals(server)
       return
     }

@@ -30,7 +30,7 @@ async function logBanner(server: ResidentServer, config: ResidentConfig, url: st
   for (const n of names) lines.push(`    ${url}/${n}/`)
   if (config.file) lines.push(`  config: ${rel(config.file)}`)
   lines.push(`  status: ${url}/_resident/status (${config.admin.token ? 'token required' : 'loopback only'})`)
-  server.app.log.info({ url, extensions: names }, lines.join('\n'))
+  server.log.info({ url, extensions: names }, lines.join('\n'))
 }
 
 /** SIGINT/SIGTERM: stop accepting, drain, dispose, exit 0; a second signal exits at once. */
@@ -38,16 +38,16 @@ export function stopOnSignals(server: ResidentServer): void {
   let stopping = false
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) {
-      server.app.log.warn(`${signal} again: exiting without waiting`)
+      server.log.warn(`${signal} again: exiting without waiting`)
       process.exit(1)
     }
     stopping = true
-    server.app.log.info(`${signal}: draining in-flight requests and unloading extensions`)
+    server.log.info(`${signal}: draining in-flight requests and unloading extensions`)
     server.close().then(() => {
-      server.app.log.info('stopped')
+      server.log.info('stopped')
       process.exit(0)
     }, (e: unknown) => {
-      server.app.log.error({ err: e }, 'shutdown failed')
+      server.log.error({ err: e }, 'shutdown failed')
       process.exit(1)
     })
   }
