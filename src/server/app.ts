@@ -3,6 +3,8 @@ import type { Logger as PinoLogger } from 'pino'
 import type { ResidentConfig } from '../config/types.ts'
 import { ResidentError } from '../errors.ts'
 import { Dispatcher } from '../dispatch/dispatcher.ts'
+import { installFilterHooks } from '../filters/hooks.ts'
+import { FilterManager } from '../filters/manager.ts'
 import type { Executor } from '../modes/executor.ts'
 import { InProcessExecutor } from '../modes/inprocess.ts'
 import { Registry } from '../residency/registry.ts'
@@ -14,6 +16,8 @@ import { registerAdminRoutes } from './admin-routes.ts'
 export interface ResidentServer {
   app: FastifyInstance
   registry: Registry
+  /** The filter chain: `current`, `describe()`, `reload(name)`, `reloadAll()`, `watchSet()`. */
+  filters: FilterManager
   config: ResidentConfig
   /** Stops accepting, drains in-flight requests (up to drainTimeout), disposes every generation. */
   close(): Promise<void>
@@ -56,6 +60,16 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
     }
   })
 
+  // Filters load before the hooks are installed: a filter that fails to load fails the start-up.
+  const filters = new FilterManager(config, log)
+  try {
+    await filters.loadAll()
+  } catch (e) {
+    await app.close()
+    throw e
+  }
+  installFilterHooks(app, filters, config.development)
+
   registerAdminRoutes(app, { config, registry })
   app.all('/*', (request, reply) => dispatcher.handle(request, reply))
 
@@ -63,7 +77,7 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
 
   let closed: Promise<void> | null = null
   return {
-    app, registry, config,
+    app, registry, filters, config,
     close() {
       closed ??= (async () => {
         closing = true
@@ -78,6 +92,7 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
         await Promise.race([app.close(), forced])
         clearTimeout(timer)
         await registry.close()
+        await filters.close()
       })()
       return closed
     },

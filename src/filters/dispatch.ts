@@ -1,0 +1,22 @@
+import type { RequestContext } from './context.ts'
+import { runSteps, type Outcome } from './run.ts'
+
+/**
+ * onUrlMap then onAuthenticate, run by the dispatcher before it parses the target (fastify's
+ * rewriteUrl is synchronous and a URL changed in onRequest does not re-route). Returns the URL to
+ * dispatch, or the Response a filter finished the request with; a Promise only when a filter was async.
+ */
+export function beforeDispatch(ctx: RequestContext, url: string): string | Response | Promise<string | Response> {
+  const chain = ctx.chain
+  if (url !== ctx.url) ctx.setUrl(url)
+  const authenticate = (): string | Response | Promise<string | Response> => {
+    if (chain.onAuthenticate.length === 0) return ctx.url
+    const r = runSteps(chain.onAuthenticate, 'onAuthenticate', ctx, undefined)
+    if (r instanceof Promise) return r.then((res) => res ?? ctx.url)
+    return r ?? ctx.url
+  }
+  if (chain.onUrlMap.length === 0) return authenticate()
+  const r: Outcome | Promise<Outcome> = runSteps(chain.onUrlMap, 'onUrlMap', ctx, undefined)
+  if (r instanceof Promise) return r.then((res) => res ?? authenticate())
+  return r ?? authenticate()
+}
