@@ -23,7 +23,8 @@ export class Slot {
   requestsTotal = 0
   inFlight = 0
   errors = 0
-  lastUsed: Date | null = null
+  /** Epoch ms of the last lease (a number: this is on every request's path). */
+  lastUsed = 0
   lastError: { message: string; at: Date } | null = null
   retired: RetiredInfo[] = []
 
@@ -70,9 +71,18 @@ export class Registry {
    * null when there is no such extension. Pair every non-null result with release().
    */
   async acquire(name: string): Promise<Generation | null> {
-    let slot = this.slots.get(name)
+    return this.tryAcquire(name) ?? this.#acquireSlow(name)
+  }
+
+  /** The fast path of acquire(): a lease on the resident generation, or null when it must load. */
+  tryAcquire(name: string): Generation | null {
+    const slot = this.slots.get(name)
     const ready = slot?.current
-    if (ready) return this.#lease(slot!, ready)
+    return ready ? this.#lease(slot!, ready) : null
+  }
+
+  async #acquireSlow(name: string): Promise<Generation | null> {
+    let slot = this.slots.get(name)
     if (!slot?.loading) {
       const entry = await findEntry(this.#config.extensionsDir, name)
       if (!entry) {
@@ -98,7 +108,7 @@ export class Registry {
   #lease(slot: Slot, gen: Generation): Generation {
     slot.requestsTotal++
     slot.inFlight++
-    slot.lastUsed = new Date()
+    slot.lastUsed = Date.now()
     return gen.acquire()
   }
 

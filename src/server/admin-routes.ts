@@ -28,7 +28,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AdminContext): vo
         mode: ctx.registry.mode,
         generation: s.current?.id ?? null,
         requests: { total: s.requestsTotal, inFlight: s.inFlight },
-        lastUsed: s.lastUsed?.toISOString() ?? null,
+        lastUsed: s.lastUsed ? new Date(s.lastUsed).toISOString() : null,
         errors: s.errors,
         lastError: s.lastError,
         retired: s.retired.map((r) => ({ generation: r.generation, reason: r.reason, collected: null })),
