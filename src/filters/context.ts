@@ -8,7 +8,6 @@ export class RequestContext implements FilterRequest {
   readonly id: string
   readonly method: string
   url: string
-  path: string
   readonly originalUrl: string
   readonly headers: Headers
   readonly clientAddress: string
@@ -17,26 +16,32 @@ export class RequestContext implements FilterRequest {
   readonly startTime: number
   /** The chain snapshot this request runs through, start to end. */
   readonly chain: FilterChain
+  /** The reply, for the end-of-request listener (one shared function, no closure per request). */
+  readonly reply: FastifyReply
   #state: Record<string, unknown> | null = null
+  // Computed on first use: only filters with `static paths` need it.
+  #path: string | null = null
 
-  constructor(request: FastifyRequest, chain: FilterChain, startTime: number) {
+  constructor(request: FastifyRequest, reply: FastifyReply, chain: FilterChain, startTime: number) {
     this.id = request.id
     this.method = request.method
     this.url = request.url
-    this.path = pathOf(request.url)
     this.originalUrl = request.url
     this.headers = request.headers
     this.clientAddress = request.ip
     this.log = request.log as unknown as Logger
     this.startTime = startTime
     this.chain = chain
+    this.reply = reply
   }
 
   get state(): Record<string, unknown> { return this.#state ??= {} }
 
+  get path(): string { return this.#path ??= pathOf(this.url) }
+
   setUrl(url: string): void {
     this.url = url
-    this.path = pathOf(url)
+    this.#path = null
   }
 }
 

@@ -9,14 +9,18 @@ import { runSteps, type Outcome } from './run.ts'
 export function beforeDispatch(ctx: RequestContext, url: string): string | Response | Promise<string | Response> {
   const chain = ctx.chain
   if (url !== ctx.url) ctx.setUrl(url)
-  const authenticate = (): string | Response | Promise<string | Response> => {
-    if (chain.onAuthenticate.length === 0) return ctx.url
-    const r = runSteps(chain.onAuthenticate, 'onAuthenticate', ctx, undefined)
-    if (r instanceof Promise) return r.then((res) => res ?? ctx.url)
-    return r ?? ctx.url
+  if (chain.onUrlMap.length > 0) {
+    const r: Outcome | Promise<Outcome> = runSteps(chain.onUrlMap, 'onUrlMap', ctx, undefined)
+    if (r instanceof Promise) return r.then((res) => res ?? authenticate(ctx))
+    if (r !== undefined) return r
   }
-  if (chain.onUrlMap.length === 0) return authenticate()
-  const r: Outcome | Promise<Outcome> = runSteps(chain.onUrlMap, 'onUrlMap', ctx, undefined)
-  if (r instanceof Promise) return r.then((res) => res ?? authenticate())
-  return r ?? authenticate()
+  return authenticate(ctx)
+}
+
+function authenticate(ctx: RequestContext): string | Response | Promise<string | Response> {
+  const steps = ctx.chain.onAuthenticate
+  if (steps.length === 0) return ctx.url
+  const r = runSteps(steps, 'onAuthenticate', ctx, undefined)
+  if (r instanceof Promise) return r.then((res) => res ?? ctx.url)
+  return r ?? ctx.url
 }

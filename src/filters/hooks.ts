@@ -34,10 +34,12 @@ export function installFilterHooks(app: FastifyInstance, filters: FilterManager,
   app.addHook('onRequest', (request, reply, done) => {
     const chain = filters.current
     if (chain.empty) { done(); return }
-    const ctx = new RequestContext(request, chain, performance.now())
+    const ctx = new RequestContext(request, reply, chain, performance.now())
     request.filters = ctx
     chain.acquire()
-    reply.raw.once('close', () => endOfRequest(ctx, reply))
+    const raw = reply.raw as ContextRes
+    raw[CTX] = ctx
+    raw.on('close', onResponseClose)
     if (chain.onRequest.length === 0) { done(); return }
     let r: Outcome | Promise<Outcome>
     try { r = runSteps(chain.onRequest, 'onRequest', ctx, undefined) } catch (e) { done(e as Error); return }
@@ -49,6 +51,7 @@ export function installFilterHooks(app: FastifyInstance, filters: FilterManager,
     finishWith(reply, r)
   })
 
+  // The sync path allocates one ResponseView and no closures; async filters take the slow path.
   app.addHook('onSend', (request, reply, payload, done) => {
     const ctx = request.filters
     if (ctx === null) { done(null, payload); return }
@@ -57,29 +60,51 @@ export function installFilterHooks(app: FastifyInstance, filters: FilterManager,
     const denied = (status === 401 || status === 403) && chain.onAccessDenied.length > 0
     if (!denied && chain.onSendResponse.length === 0) { done(null, payload); return }
     const view = new ResponseView(reply, payload as ResponseView['body'])
-    const finish = (res: Outcome) => {
-      if (res !== undefined) applyResponse(view, reply, res)
-      // fastify computes content-length after onSend for strings and buffers; a stale one would cut the body.
-      if (view.changed) reply.removeHeader('content-length')
-      done(null, view.body)
-    }
-    const fail = (e: unknown) => {
-      const n = normaliseError(e, false)
-      if (payload instanceof Readable) payload.destroy()
-      for (const [k, v] of Object.entries(n.headers)) reply.header(k, v)
-      reply.code(n.status).header('content-type', 'application/json; charset=utf-8').removeHeader('content-length')
-      done(null, JSON.stringify(errorBody(n, request.id, e, false)))
-    }
-    const sendSide = (): Outcome | Promise<Outcome> => runSteps(chain.onSendResponse, 'onSendResponse', ctx, view)
     let r: Outcome | Promise<Outcome>
     try {
-      r = denied ? runSteps(chain.onAccessDenied, 'onAccessDenied', ctx, view) : sendSide()
-      if (denied && r === undefined) r = sendSide()
-      else if (denied && r instanceof Promise) r = r.then((res) => res === undefined ? sendSide() : res)
-    } catch (e) { fail(e); return }
-    if (r instanceof Promise) r.then(finish, fail)
-    else finish(r)
+      if (denied) {
+        r = runSteps(chain.onAccessDenied, 'onAccessDenied', ctx, view)
+        if (r instanceof Promise) {
+          r.then((res) => res === undefined ? runSteps(chain.onSendResponse, 'onSendResponse', ctx, view) : res)
+            .then((res) => finishSend(view, reply, res, done), (e: unknown) => failSend(request, reply, payload, e, done))
+          return
+        }
+        if (r !== undefined) { finishSend(view, reply, r, done); return }
+      }
+      r = runSteps(chain.onSendResponse, 'onSendResponse', ctx, view)
+    } catch (e) { failSend(request, reply, payload, e, done); return }
+    if (r instanceof Promise) {
+      r.then((res) => finishSend(view, reply, res, done), (e: unknown) => failSend(request, reply, payload, e, done))
+      return
+    }
+    finishSend(view, reply, r, done)
   })
+}
+
+const CTX = Symbol('resident.filterContext')
+type ContextRes = FastifyReply['raw'] & { [CTX]?: RequestContext }
+
+function onResponseClose(this: ContextRes): void {
+  const ctx = this[CTX]
+  if (ctx !== undefined) endOfRequest(ctx, ctx.reply)
+}
+
+type SendDone = (err: Error | null, payload?: unknown) => void
+
+function finishSend(view: ResponseView, reply: FastifyReply, res: Outcome, done: SendDone): void {
+  if (res !== undefined) applyResponse(view, reply, res)
+  // fastify computes content-length after onSend for strings and buffers; a stale one would cut the body.
+  if (view.changed) reply.removeHeader('content-length')
+  done(null, view.body)
+}
+
+/** A throw on the response side: the response becomes the error's JSON body (headers are not sent yet). */
+function failSend(request: FastifyRequest, reply: FastifyReply, payload: unknown, e: unknown, done: SendDone): void {
+  const n = normaliseError(e, false)
+  if (payload instanceof Readable) payload.destroy()
+  for (const [k, v] of Object.entries(n.headers)) reply.header(k, v)
+  reply.code(n.status).header('content-type', 'application/json; charset=utf-8').removeHeader('content-length')
+  done(null, JSON.stringify(errorBody(n, request.id, e, false)))
 }
 
 /** A Response a request-side filter answered with: sent now; the remaining hooks and the handler are skipped. */
