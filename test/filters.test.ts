@@ -182,6 +182,18 @@ export default class T extends Filter { ${event}(req) { if (req.url.includes('bo
     })
   }
 
+  it('an async filter that never finishes gets the command deadline (504), not a hung request', async () => {
+    t = await startTestServer({
+      extensions: { 'echo.ts': ECHO },
+      filters: { 'a.ts': answering(`onAuthenticate(req) { if (req.url.includes('hang')) return new Promise(() => {}) }`) },
+      config: { requestTimeout: 200 },
+    })
+    const res = await t.inject('/echo/hello?hang')
+    expect(res.statusCode).toBe(504)
+    expect(res.json().error.code).toBe('RES_ERR_TIMEOUT')
+    expect((await t.inject('/echo/hello')).statusCode).toBe(200)
+  })
+
   it('an unsupported answer is a filter failure, not a silent pass', async () => {
     t = await startTestServer({ extensions: { 'echo.ts': ECHO }, filters: { 'a.ts': answering(`onRequest() { return 42 }`) } })
     expect((await t.inject('/echo/hello')).statusCode).toBe(500)
@@ -331,6 +343,28 @@ export default class C extends Filter { onSendResponse(req, res) { this.host.log
     const res = await t.inject('/echo/hello')
     expect(res.headers['x-greeting']).toBe('hi')
     expect(t.logs.some((l) => l.msg === 'cfg filter' && l.filter === 'cfg')).toBe(true)
+  })
+
+  it('onRequest may change request headers; the command sees the change', async () => {
+    t = await startTestServer({
+      extensions: { 'hdr.ts': `import { Extension } from 'resident'
+export default class H extends Extension { index(_p, request) { return { tenant: request.headers['x-tenant'] ?? null, gone: request.headers['x-secret'] ?? null } } }` },
+      filters: { 'h.ts': `import { Filter } from 'resident'
+export default class H extends Filter { onRequest(req) { req.headers['x-tenant'] = 'acme'; delete req.headers['x-secret'] } }` },
+    })
+    expect((await t.inject({ url: '/hdr/', headers: { 'x-secret': 's3cret' } })).json()).toEqual({ tenant: 'acme', gone: null })
+  })
+
+  it('precomputes one step list per notification: a notification no filter implements has none', async () => {
+    t = await startTestServer({
+      extensions: { 'echo.ts': ECHO },
+      filters: { 'only-log.ts': `import { Filter } from 'resident'
+export default class L extends Filter { onLog() {} }` },
+    })
+    const chain = t.server.filters.current
+    expect([chain.onRequest, chain.onUrlMap, chain.onAuthenticate, chain.onAccessDenied, chain.onSendResponse, chain.onEndOfRequest].map((s) => s.length)).toEqual([0, 0, 0, 0, 0, 0])
+    expect(chain.onLog).toHaveLength(1)
+    expect((await t.inject('/echo/hello')).json()).toEqual({ hello: 'world' })
   })
 
   it('a disabled filter is not loaded', async () => {

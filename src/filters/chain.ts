@@ -38,11 +38,14 @@ export class FilterChain {
   readonly onSendResponse: readonly Step[]
   readonly onEndOfRequest: readonly Step[]
   readonly onLog: readonly Step[]
+  /** The deadline of one async notification, in ms (the config's requestTimeout); 0 = none. */
+  readonly timeoutMs: number
   /** Requests that started on this chain and have not finished. */
   inflight = 0
   #onDrained: (() => void) | null = null
 
-  constructor(filters: readonly LoadedFilter[], order: readonly string[]) {
+  constructor(filters: readonly LoadedFilter[], order: readonly string[], timeoutMs = 0) {
+    this.timeoutMs = timeoutMs
     this.filters = sortFilters(filters, order)
     this.empty = this.filters.length === 0
     const steps = (event: NotificationName): Step[] => {

@@ -53,7 +53,7 @@ export class FilterManager {
   /** Start-up: loads every filter; any failure fails the start (a missing auth filter must not mean an open door). */
   async loadAll(): Promise<void> {
     const loaded = await this.#loadMany(await this.names())
-    this.#chain = new FilterChain(loaded, this.#config.filters.order)
+    this.#chain = new FilterChain(loaded, this.#config.filters.order, this.#config.requestTimeout)
   }
 
   /**
@@ -97,7 +97,7 @@ export class FilterManager {
 
   #swap(filters: LoadedFilter[], reason: UnloadReason): void {
     const old = this.#chain
-    this.#chain = new FilterChain(filters, this.#config.filters.order)
+    this.#chain = new FilterChain(filters, this.#config.filters.order, this.#config.requestTimeout)
     const still = new Set(filters)
     const gone = old.filters.filter((f) => !still.has(f))
     if (gone.length === 0) return

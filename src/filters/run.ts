@@ -52,6 +52,23 @@ function interpret(step: Step, event: NotificationName, ctx: RequestContext, r: 
 }
 
 /**
+ * An async filter gets the same deadline as a command (requestTimeout): a hung filter must not hang
+ * its request for ever. Only async steps pay for the timer.
+ */
+function withDeadline(p: PromiseLike<unknown>, step: Step, event: NotificationName, ctx: RequestContext): Promise<unknown> {
+  const ms = ctx.chain.timeoutMs
+  if (ms <= 0) return Promise.resolve(p)
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      ctx.log.error({ filter: step.name, notification: event }, `filter "${step.name}" did not finish ${event} within ${ms} ms`)
+      reject(new ResidentError('RES_ERR_TIMEOUT', `filter "${step.name}" did not finish ${event} within ${ms} ms`))
+    }, ms)
+  })
+  return Promise.race([p, deadline]).finally(() => clearTimeout(timer))
+}
+
+/**
  * Runs one notification over `steps` from `from`. Returns a Response to finish with, or undefined
  * to go on; a Promise of that only when some filter was async. Throws (or rejects) with the
  * request's error when a filter throws.
@@ -68,7 +85,7 @@ export function runSteps(steps: readonly Step[], event: NotificationName, ctx: R
     }
     if (r === undefined) continue
     if (isThenable(r)) {
-      return Promise.resolve(r).then((v) => {
+      return withDeadline(r, step, event, ctx).then((v) => {
         const o = interpret(step, event, ctx, v)
         if (o === STOP) return undefined
         if (o !== undefined) return o
