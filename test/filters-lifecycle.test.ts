@@ -37,6 +37,22 @@ describe('filter reload (API for resident dev / SIGHUP)', () => {
     expect((await t.inject('/echo/hello')).headers['x-tag']).toBe('v1')
   })
 
+  it('the status page lists the filters; the admin API reloads them', async () => {
+    t = await startTestServer({ extensions: { 'echo.ts': ECHO }, filters: { 'tag.ts': tagger('v1', "static priority = 'high'") } })
+    const status = (await t.inject('/_resident/status')).json()
+    expect(status.filters).toEqual([{ name: 'tag', priority: 'high', generation: 1, entry: expect.stringMatching(/tag\.ts$/), notifications: ['onSendResponse'], paths: false }])
+    t.writeFilter('tag.ts', tagger('v2'))
+    const r = await t.inject({ method: 'POST', url: '/_resident/filters/tag/reload' })
+    expect(r.statusCode).toBe(200)
+    expect(r.json().filters).toEqual(['1. tag (medium) onSendResponse'])
+    expect((await t.inject('/echo/hello')).headers['x-tag']).toBe('v2')
+    t.writeFilter('tag.ts', 'syntax error (')
+    const bad = await t.inject({ method: 'POST', url: '/_resident/filters/reload' })
+    expect(bad.statusCode).toBe(500)
+    expect(bad.json().error.code).toBe('RES_ERR_FILTER_LOAD_FAILED')
+    expect((await t.inject('/echo/hello')).headers['x-tag']).toBe('v2')
+  })
+
   it('reloadAll picks up added and removed filters', async () => {
     t = await startTestServer({ extensions: { 'echo.ts': ECHO }, filters: { 'tag.ts': tagger('v1') }, config: { development: true } })
     t.writeFilter('extra.ts', `import { Filter } from 'resident'

@@ -3,6 +3,7 @@ import { ResidentError } from '../errors.ts'
 import { BuildError } from '../loader/build.ts'
 import { findEntry, listModules } from '../loader/discover.ts'
 import { mapErrorStack } from '../loader/stack.ts'
+import { NOTIFICATIONS } from '../sdk/filter.ts'
 import type { Logger, UnloadReason } from '../sdk/types.ts'
 import { FilterChain } from './chain.ts'
 import { loadFilter, type LoadedFilter } from './load.ts'
@@ -31,6 +32,15 @@ export class FilterManager {
 
   /** The order in force, for the start-up banner and the docs. */
   describe(): string[] { return this.#chain.describe() }
+
+  /** The loaded filters in the order they run, for the status page. */
+  status(): Array<{ name: string; priority: string; generation: number; entry: string; notifications: string[]; paths: boolean }> {
+    return this.#chain.filters.map((f) => ({
+      name: f.name, priority: f.priority, generation: f.generation, entry: f.entry,
+      notifications: NOTIFICATIONS.filter((n) => typeof (f.instance as unknown as Record<string, unknown>)[n] === 'function'),
+      paths: f.matches !== null,
+    }))
+  }
 
   /** Each loaded filter's watch set: the absolute paths of every file its build read. */
   watchSet(): Map<string, readonly string[]> {

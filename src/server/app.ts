@@ -70,7 +70,7 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
   }
   installFilterHooks(app, filters, config.development)
 
-  registerAdminRoutes(app, { config, registry })
+  registerAdminRoutes(app, { config, registry, filters })
   app.all('/*', (request, reply) => dispatcher.handle(request, reply))
 
   await app.ready()
