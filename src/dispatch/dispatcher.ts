@@ -31,13 +31,17 @@ function parseQuery(query: string): Record<string, string | string[]> {
 export class Dispatcher {
   readonly #registry: Registry
   readonly #deadlines: Deadlines
+  readonly #closing: () => boolean
 
-  constructor(registry: Registry, config: ResidentConfig) {
+  /** `closing` says when the server is shutting down (new requests then get a 503). */
+  constructor(registry: Registry, config: ResidentConfig, closing: () => boolean = () => false) {
     this.#registry = registry
     this.#deadlines = new Deadlines(config.requestTimeout)
+    this.#closing = closing
   }
 
   async handle(request: FastifyRequest, reply: FastifyReply, url: string = request.url): Promise<FastifyReply> {
+    if (this.#closing()) throw new ResidentError('RES_ERR_UNAVAILABLE', undefined, { headers: { connection: 'close' } })
     const filters = request.filters ?? null
     if (filters !== null) {
       let mapped = beforeDispatch(filters, url)

@@ -100,7 +100,8 @@ function coerce(name: string, spec: ParamSpec, raw: unknown): unknown {
  */
 export function coerceParams(specs: Record<string, ParamSpec>, input: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {}
-  for (const [name, spec] of Object.entries(specs)) {
+  for (const name in specs) {
+    const spec = specs[name]!
     const raw = Object.prototype.hasOwnProperty.call(input, name) ? input[name] : undefined
     let value: unknown
     if (raw === undefined || raw === null) {
