@@ -46,6 +46,7 @@ describe('filter reload (API for resident dev / SIGHUP)', () => {
     expect(r.statusCode).toBe(200)
     expect(r.json().filters).toEqual(['1. tag (medium) onSendResponse'])
     expect((await t.inject('/echo/hello')).headers['x-tag']).toBe('v2')
+    expect((await t.inject('/_resident/status')).json().filters[0]).toMatchObject({ name: 'tag', generation: 2 })
     t.writeFilter('tag.ts', 'syntax error (')
     const bad = await t.inject({ method: 'POST', url: '/_resident/filters/reload' })
     expect(bad.statusCode).toBe(500)
@@ -82,6 +83,36 @@ export default class X extends Filter { onSendResponse(req, res) { res.setHeader
     expect((await pending).headers['x-tag']).toBe('v1')
     while (g.__disposed.length === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 5))
     expect(g.__disposed).toEqual(['v1:reload'])
+  })
+})
+
+describe('filter lifecycle', () => {
+  it('disposes every filter on shutdown and releases its host handle', async () => {
+    const g = globalThis as { __disposed?: string[]; __ticks?: number }
+    g.__disposed = []
+    g.__ticks = 0
+    const s = await startTestServer({ extensions: { 'echo.ts': ECHO }, filters: { 'tag.ts': tagger('v1', 'init() { this.host.setInterval(() => { globalThis.__ticks++ }, 5) }') } })
+    await s.close()
+    expect(g.__disposed).toEqual(['v1:shutdown'])
+    const ticks = g.__ticks
+    await new Promise((r) => setTimeout(r, 50))
+    expect(g.__ticks).toBe(ticks)
+  })
+
+  it('logs a filter failure with a stack that points at the filter source', async () => {
+    t = await startTestServer({
+      extensions: { 'echo.ts': ECHO },
+      filters: { 'oops.ts': `import { Filter } from 'resident'
+type Req = { url: string }
+export default class Oops extends Filter {
+  onRequest(req: Req) {
+    if (req.url.length > 0) throw new Error('oops')
+  }
+}` },
+    })
+    expect((await t.inject('/echo/hello')).statusCode).toBe(500)
+    const line = t.logs.find((l) => l.filter === 'oops' && l.notification === 'onRequest')
+    expect((line?.err as { stack?: string } | undefined)?.stack).toMatch(/oops\.ts:5:\d+/)
   })
 })
 

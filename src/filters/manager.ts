@@ -18,7 +18,8 @@ export class FilterManager {
   readonly #config: ResidentConfig
   readonly #log: Logger
   #chain = new FilterChain([], [])
-  #generation = 0
+  /** Per filter: the last generation loaded (1 for the first load, +1 per reload). */
+  readonly #generations = new Map<string, number>()
   #queue: Promise<unknown> = Promise.resolve()
   #closed = false
 
@@ -141,7 +142,9 @@ export class FilterManager {
     if (!entry) throw new ResidentError('RES_ERR_FILTER_LOAD_FAILED', `filter "${name}": no such file in ${this.#config.filtersDir}`)
     const log = (this.#log.child({ filter: name }))
     try {
-      return await loadFilter({ name, entry, generation: ++this.#generation, config: settings?.config ?? {}, log })
+      const generation = (this.#generations.get(name) ?? 0) + 1
+      this.#generations.set(name, generation)
+      return await loadFilter({ name, entry, generation, config: settings?.config ?? {}, log })
     } catch (e) {
       const why = e instanceof BuildError ? e.message : (mapErrorStack(e) as Error)?.stack ?? String(e)
       log.error({ err: e }, `filter "${name}" failed to load`)
