@@ -134,7 +134,14 @@ export abstract class Filter {
   onLog?(req: FilterRequest, entry: AccessLogEntry): MaybePromise<void | false | typeof HANDLED>
 }
 
-/** The notification names, in request order. */
+/**
+ * The notification names, in request order. Decision: the issue's names, kept close to ISAPI's
+ * (PREPROC_HEADERS → onRequest, URL_MAP → onUrlMap, AUTHENTICATION → onAuthenticate, ACCESS_DENIED →
+ * onAccessDenied, SEND_RESPONSE/SEND_RAW_DATA → onSendResponse, END_OF_REQUEST → onEndOfRequest,
+ * LOG → onLog) so that ISAPI readers find their way; READ_RAW_DATA has no counterpart (bodies are
+ * streams, and its READ_NEXT verb is what deadlocked IIS filters). Interest is declared by
+ * implementing a method, read once at load (ISAPI's notification mask).
+ */
 export const NOTIFICATIONS = [
   'onRequest', 'onUrlMap', 'onAuthenticate', 'onAccessDenied', 'onSendResponse', 'onEndOfRequest', 'onLog',
 ] as const
