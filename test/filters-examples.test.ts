@@ -39,6 +39,10 @@ describe('example filters', () => {
     const ok = await t.inject({ url: '/secret/', headers: { authorization: `Basic ${Buffer.from('demo:demo').toString('base64')}` } })
     expect(ok.statusCode).toBe(200)
     expect(ok.json()).toEqual({ message: 'The secret is safe with you, demo.' })
+    // the dispatcher decodes and lower-cases names, so the filter must not be bypassed that way
+    for (const url of ['/SECRET/', '/Secret/index', '/%73ecret/', '/secret', '/secret/index?x=1', '/scripts/secret.dll?Index']) {
+      expect((await t.inject(url)).statusCode, url).toBe(401)
+    }
     // other paths are not protected
     expect((await t.inject('/calc/add?a=1&b=1')).statusCode).toBe(200)
   })

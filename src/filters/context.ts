@@ -19,8 +19,9 @@ export class RequestContext implements FilterRequest {
   /** The reply, for the end-of-request listener (one shared function, no closure per request). */
   readonly reply: FastifyReply
   #state: Record<string, unknown> | null = null
-  // Computed on first use: only filters with `static paths` need it.
+  // Computed on first use: only filters with `static paths` need them.
   #path: string | null = null
+  #matchPath: string | null = null
 
   constructor(request: FastifyRequest, reply: FastifyReply, chain: FilterChain, startTime: number) {
     this.id = request.id
@@ -39,9 +40,23 @@ export class RequestContext implements FilterRequest {
 
   get path(): string { return this.#path ??= pathOf(this.url) }
 
+  /**
+   * The path `static paths` are matched against: percent-decoded, because the dispatcher decodes
+   * names before it looks them up (`/%73ecret/` serves `secret`), so a filter guarding `/secret/**`
+   * must see it too. Patterns match case-insensitively for the same reason (`/SECRET/` serves `secret`).
+   */
+  get matchPath(): string {
+    if (this.#matchPath !== null) return this.#matchPath
+    const p = this.path
+    let decoded = p
+    if (p.includes('%')) { try { decoded = decodeURIComponent(p) } catch { /* the dispatcher answers 400 */ } }
+    return this.#matchPath = decoded
+  }
+
   setUrl(url: string): void {
     this.url = url
     this.#path = null
+    this.#matchPath = null
   }
 }
 

@@ -5,12 +5,16 @@ function escape(s: string): string {
   return s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')
 }
 
-/** `/a/*` → one segment, `/a/**` → anything below `/a/` (and `/a/` itself); a RegExp as is. */
+/**
+ * `/a/*` → one segment, `/a/**` → anything below `/a/` (and `/a/` itself), matched
+ * case-insensitively against the percent-decoded path; a RegExp is used as given.
+ */
 export function compilePattern(p: string | RegExp): RegExp {
   if (p instanceof RegExp) return p
   if (typeof p !== 'string' || !p.startsWith('/')) throw new TypeError(`a path pattern must start with "/", got ${JSON.stringify(p)}`)
   const body = p.split('**').map((part) => part.split('*').map(escape).join('[^/]*')).join('.*')
-  return new RegExp(`^${body}$`)
+  // Case-insensitive: extension and command names are looked up case-insensitively.
+  return new RegExp(`^${body}$`, 'i')
 }
 
 export type PathMatcher = (path: string) => boolean

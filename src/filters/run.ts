@@ -76,7 +76,7 @@ function withDeadline(p: PromiseLike<unknown>, step: Step, event: NotificationNa
 export function runSteps(steps: readonly Step[], event: NotificationName, ctx: RequestContext, arg: unknown, from = 0): Outcome | Promise<Outcome> {
   for (let i = from; i < steps.length; i++) {
     const step = steps[i]!
-    if (step.matches !== null && !step.matches(ctx.path)) continue
+    if (step.matches !== null && !step.matches(ctx.matchPath)) continue
     let r: unknown
     try {
       r = step.fn.call(step.instance, ctx as never, (event === 'onUrlMap' ? ctx.url : arg) as never)
@@ -105,7 +105,7 @@ export function runSteps(steps: readonly Step[], event: NotificationName, ctx: R
  */
 export async function runObservers(steps: readonly Step[], event: NotificationName, ctx: RequestContext, arg: unknown): Promise<void> {
   for (const step of steps) {
-    if (step.matches !== null && !step.matches(ctx.path)) continue
+    if (step.matches !== null && !step.matches(ctx.matchPath)) continue
     try {
       let r = step.fn.call(step.instance, ctx as never, arg as never)
       if (isThenable(r)) r = await r
