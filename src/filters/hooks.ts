@@ -15,11 +15,6 @@ declare module 'fastify' {
   }
 }
 
-/** The filter context of a request, or null (no filters). */
-export function filterContext(request: FastifyRequest): RequestContext | null {
-  return request.filters ?? null
-}
-
 /**
  * Installs Resident's filter chain into fastify: one hook per fastify event, each running the
  * priority-ordered steps of the chain the request snapshotted on arrival. onUrlMap and
@@ -30,6 +25,7 @@ export function filterContext(request: FastifyRequest): RequestContext | null {
 export function installFilterHooks(app: FastifyInstance, filters: FilterManager, development: boolean): void {
   app.decorateRequest('filters', null)
   if (filters.current.empty && !development) return
+  filters.hooksInstalled = true
 
   app.addHook('onRequest', (request, reply, done) => {
     const chain = filters.current
