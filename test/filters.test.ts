@@ -260,6 +260,17 @@ export default class X extends Filter {
     expect(streamed.body).toBe('ONE\nTWO\n')
   })
 
+  it('a body of an unsupported type is a filter failure (500), not a crash or a loop', async () => {
+    t = await startTestServer({
+      extensions: { 'echo.ts': ECHO },
+      filters: { 'x.ts': `import { Filter } from 'resident'
+export default class X extends Filter { onSendResponse(req, res) { res.body = { not: 'allowed' } } }` },
+    })
+    const res = await t.inject('/echo/hello')
+    expect(res.statusCode).toBe(500)
+    expect(res.json().error.code).toBe('RES_ERR_FILTER_FAILED')
+  })
+
   it('can change the status and replace the response with a Response', async () => {
     t = await startTestServer({
       extensions: { 'echo.ts': ECHO },

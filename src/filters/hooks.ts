@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream'
 import { performance } from 'node:perf_hooks'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { ResidentError } from '../errors.ts'
 import type { AccessLogEntry, EndOfRequest } from '../sdk/filter.ts'
 import { sendResult } from '../dispatch/respond.ts'
 import { errorBody, normaliseError } from '../server/error-reply.ts'
@@ -89,8 +90,17 @@ type SendDone = (err: Error | null, payload?: unknown) => void
 
 function finishSend(view: ResponseView, reply: FastifyReply, res: Outcome, done: SendDone): void {
   if (res !== undefined) applyResponse(view, reply, res)
-  // fastify computes content-length after onSend for strings and buffers; a stale one would cut the body.
-  if (view.changed) reply.removeHeader('content-length')
+  if (view.changed) {
+    const b = view.body as unknown
+    if (!(b === null || typeof b === 'string' || Buffer.isBuffer(b) || (typeof b === 'object' && typeof (b as { pipe?: unknown }).pipe === 'function'))) {
+      const e = new ResidentError('RES_ERR_FILTER_FAILED', `a filter set the response body to ${typeof b}; use a string, a Buffer, a stream or null`)
+      reply.request.log.error({ err: e }, e.message)
+      failSend(reply.request, reply, view.body, e, done)
+      return
+    }
+    // fastify computes content-length after onSend for strings and buffers; a stale one would cut the body.
+    reply.removeHeader('content-length')
+  }
   done(null, view.body)
 }
 
