@@ -40,6 +40,10 @@ export async function main(argv: string[]): Promise<void> {
       process.stderr.write(`resident: ${e.message}\n`)
       process.exit(2)
     }
+    if (isResidentError(e) && e.code === 'RES_ERR_FILTER_LOAD_FAILED') {
+      process.stderr.write(`resident: ${e.message}\n`)
+      process.exit(1)
+    }
     const err = e as NodeJS.ErrnoException
     if (err?.code === 'EADDRINUSE' || err?.code === 'EACCES' || err?.code === 'EADDRNOTAVAIL') {
       process.stderr.write(`resident: cannot listen: ${err.message}\n`)

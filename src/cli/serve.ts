@@ -28,9 +28,13 @@ async function logBanner(server: ResidentServer, config: ResidentConfig, url: st
   const names = await listModules(config.extensionsDir)
   const lines = [`Resident listening on ${url}`, `  extensions (${rel(config.extensionsDir)}): ${names.length === 0 ? 'none' : ''}`]
   for (const n of names) lines.push(`    ${url}/${n}/`)
+  const order = server.filters.describe()
+  lines.push(`  filters (${rel(config.filtersDir)}), in the order they run: ${order.length === 0 ? 'none' : ''}`)
+  for (const l of order) lines.push(`    ${l}`)
+  if (order.length > 0) lines.push('    (onAccessDenied and onSendResponse run in reverse order)')
   if (config.file) lines.push(`  config: ${rel(config.file)}`)
   lines.push(`  status: ${url}/_resident/status (${config.admin.token ? 'token required' : 'loopback only'})`)
-  server.log.info({ url, extensions: names }, lines.join('\n'))
+  server.log.info({ url, extensions: names, filters: order }, lines.join('\n'))
 }
 
 /** SIGINT/SIGTERM: stop accepting, drain, dispose, exit 0; a second signal exits at once. */

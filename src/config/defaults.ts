@@ -14,4 +14,5 @@ export const defaults: Omit<ResidentConfig, 'extensionsDir' | 'filtersDir' | 'fi
   development: false,
   admin: { token: null },
   extensions: {},
+  filters: { order: [], modules: {} },
 }

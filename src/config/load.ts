@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { ResidentError } from '../errors.ts'
 import { DEFAULT_CONFIG_FILE, defaults } from './defaults.ts'
+import { resolveFiltersConfig } from './filters.ts'
 import type { ExtensionSettings, ResidentConfig } from './types.ts'
 import { parseDuration, parseSize } from './units.ts'
 
@@ -10,7 +11,7 @@ export type ConfigInput = Record<string, unknown>
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 const TOP_LEVEL = new Set([
   '$schema', 'host', 'port', 'extensionsDir', 'filtersDir', 'bodyLimit', 'requestTimeout', 'drainTimeout',
-  'logLevel', 'development', 'admin', 'extensions',
+  'logLevel', 'development', 'admin', 'extensions', 'filters',
 ])
 
 /** Reads `file` (or ./resident.config.json when present) and returns its JSON, or {} when absent. */
@@ -102,6 +103,7 @@ export function resolveConfig(input: ConfigInput, options: { cwd?: string; file?
     development: development === true,
     admin: { token },
     extensions,
+    filters: resolveFiltersConfig(input.filters, base, problems),
     file: options.file ?? null,
   }
   if (problems.length > 0) {

@@ -2,10 +2,11 @@ import type { FastifyInstance } from 'fastify'
 import type { ResidentConfig } from '../config/types.ts'
 import { ResidentError } from '../errors.ts'
 import { isModuleName } from '../loader/discover.ts'
+import type { FilterManager } from '../filters/manager.ts'
 import type { Registry } from '../residency/registry.ts'
 import { checkAdmin } from './admin-guard.ts'
 
-export interface AdminContext { config: ResidentConfig; registry: Registry }
+export interface AdminContext { config: ResidentConfig; registry: Registry; filters?: FilterManager }
 
 const PREFIX = '/_resident'
 
@@ -33,7 +34,21 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AdminContext): vo
         lastError: s.lastError,
         retired: s.retired.map((r) => ({ generation: r.generation, reason: r.reason, collected: null })),
       })),
+      filters: ctx.filters?.status() ?? [],
     }))
+
+    // Filters: rebuild one (or all) beside the running chain; swapped only on success.
+    admin.post('/filters/reload', async () => {
+      await ctx.filters?.reloadAll()
+      return { filters: ctx.filters?.describe() ?? [] }
+    })
+
+    admin.post('/filters/:name/reload', async (request) => {
+      const name = String((request.params as { name?: unknown }).name ?? '')
+      if (!isModuleName(name)) throw new ResidentError('RES_ERR_NOT_FOUND', `no filter named "${name}"`)
+      await ctx.filters?.reload(name)
+      return { filters: ctx.filters?.describe() ?? [] }
+    })
 
     admin.post('/extensions/:name/load', async (request) => {
       const name = extensionName(request.params)

@@ -3,6 +3,8 @@ import pino, { type Logger as PinoLogger } from 'pino'
 import type { ResidentConfig } from '../config/types.ts'
 import { ResidentError } from '../errors.ts'
 import { Dispatcher } from '../dispatch/dispatcher.ts'
+import { installFilterHooks } from '../filters/hooks.ts'
+import { FilterManager } from '../filters/manager.ts'
 import type { Executor } from '../modes/executor.ts'
 import { InProcessExecutor } from '../modes/inprocess.ts'
 import { Registry } from '../residency/registry.ts'
@@ -17,6 +19,8 @@ export interface ResidentServer {
   /** The server's logger (fastify's own `app.log` is silent). */
   log: PinoLogger
   registry: Registry
+  /** The filter chain: `current`, `describe()`, `reload(name)`, `reloadAll()`, `watchSet()`. */
+  filters: FilterManager
   config: ResidentConfig
   /** Stops accepting, drains in-flight requests (up to drainTimeout), disposes every generation. */
   close(): Promise<void>
@@ -55,14 +59,24 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
   app.setNotFoundHandler((request, reply) => replyWithError(
     new ResidentError('RES_ERR_NOT_FOUND', `no extension serves ${request.method} ${request.url.split('?')[0]}`), request, reply, config.development))
 
-  registerAdminRoutes(app, { config, registry })
+  // Filters load before the hooks are installed: a filter that fails to load fails the start-up.
+  const filters = new FilterManager(config, log)
+  try {
+    await filters.loadAll()
+  } catch (e) {
+    await app.close()
+    throw e
+  }
+  installFilterHooks(app, filters, config.development)
+
+  registerAdminRoutes(app, { config, registry, filters })
   app.all('/*', (request, reply) => dispatcher.handle(request, reply))
 
   await app.ready()
 
   let closed: Promise<void> | null = null
   return {
-    app, log, registry, config,
+    app, log, registry, filters, config,
     close() {
       closed ??= (async () => {
         closing = true
@@ -81,6 +95,7 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
         clearInterval(reaper)
         clearTimeout(timer)
         await registry.close()
+        await filters.close()
       })()
       return closed
     },
