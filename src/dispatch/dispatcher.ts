@@ -41,10 +41,11 @@ export class Dispatcher {
     const gen = await this.#registry.acquire(target.extension)
     if (!gen) throw new ResidentError('RES_ERR_NOT_FOUND', `no extension named "${target.extension}"`)
     let released = false
+    const started = performance.now()
     const release = () => {
       if (released) return
       released = true
-      this.#registry.release(gen)
+      this.#registry.release(gen, performance.now() - started)
     }
     const controller = new AbortController()
     reply.raw.once('close', () => {

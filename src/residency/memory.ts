@@ -1,0 +1,113 @@
+import { readFileSync } from 'node:fs'
+import v8 from 'node:v8'
+
+/** A cgroup's memory limit and usage (the whole group, not only this process). */
+export interface CgroupMemory {
+  version: 1 | 2
+  limit: number
+  usage: number
+}
+
+/** One reading of every memory signal Resident watches. */
+export interface MemorySample {
+  heapUsed: number
+  heapLimit: number
+  /** heapUsed + external (ArrayBuffers, Buffers): what an extension's load can grow. */
+  jsBytes: number
+  rss: number
+  /** The configured RSS budget, or null. */
+  budget: number | null
+  cgroup: CgroupMemory | null
+  /** The highest usage / limit among the signals, and which signal it is. */
+  ratio: number
+  signal: 'heap' | 'rss' | 'cgroup'
+  /** Bytes to free to bring the dominant signal down to `ratio` × its limit. */
+  excessOver(ratio: number): number
+}
+
+// cgroup v1 writes 9223372036854771712 (page-rounded 2^63) for "no limit"; v2 writes "max".
+// Node 20's constrainedMemory() even answers UINT64_MAX: anything this large means none.
+const NO_LIMIT = 2 ** 62
+
+function readNumber(file: string): number | undefined {
+  let text: string
+  try { text = readFileSync(file, 'utf8').trim() } catch { return undefined }
+  if (text === 'max') return Infinity
+  const n = Number(text)
+  if (!Number.isFinite(n)) return undefined
+  return n >= NO_LIMIT ? Infinity : n
+}
+
+/** Where this process sits in each hierarchy, from /proc/self/cgroup. */
+function cgroupPaths(): { v2: string | null; v1: string | null } {
+  let text = ''
+  try { text = readFileSync('/proc/self/cgroup', 'utf8') } catch { return { v2: null, v1: null } }
+  let v2: string | null = null
+  let v1: string | null = null
+  for (const line of text.split('\n')) {
+    const [, controllers, p] = /^\d+:([^:]*):(.*)$/.exec(line) ?? []
+    if (p === undefined) continue
+    if (controllers === '') v2 = p
+    else if (controllers!.split(',').includes('memory')) v1 = p
+  }
+  return { v2, v1 }
+}
+
+/**
+ * The effective limit is the smallest one up the tree: a parent can impose it while the leaf says
+ * "max". Inside a cgroup namespace the path may not exist under the mount; then the mount root is ours.
+ */
+function walk(root: string, rel: string, limitFile: string, usageFile: string): { limit: number; usage: number } | null {
+  let dir = root + (rel === '/' ? '' : rel)
+  if (readNumber(`${dir}/${usageFile}`) === undefined) dir = root
+  const usage = readNumber(`${dir}/${usageFile}`)
+  if (usage === undefined) return null
+  let limit = Infinity
+  for (;;) {
+    const max = readNumber(`${dir}/${limitFile}`)
+    if (max !== undefined) limit = Math.min(limit, max)
+    if (dir === root || dir.length <= root.length) break
+    dir = dir.slice(0, dir.lastIndexOf('/'))
+  }
+  return { limit, usage }
+}
+
+/** The cgroup memory limit that applies to this process, or null when none does (or not Linux). */
+export function readCgroupMemory(): CgroupMemory | null {
+  if (process.platform !== 'linux') return null
+  const { v2, v1 } = cgroupPaths()
+  if (v1 !== null) {
+    const r = walk('/sys/fs/cgroup/memory', v1, 'memory.limit_in_bytes', 'memory.usage_in_bytes')
+    if (r && Number.isFinite(r.limit)) return { version: 1, ...r }
+  }
+  if (v2 !== null) {
+    const r = walk('/sys/fs/cgroup', v2, 'memory.max', 'memory.current')
+    if (r && Number.isFinite(r.limit)) return { version: 2, ...r }
+  }
+  return null
+}
+
+/** Reads heap, RSS and cgroup signals; `budget` is the configured RSS budget (bytes) or null. */
+export function sampleMemory(budget: number | null, withCgroup = true): MemorySample {
+  const heap = v8.getHeapStatistics()
+  const mu = process.memoryUsage()
+  const cgroup = withCgroup ? readCgroupMemory() : null
+  const signals: Array<{ signal: MemorySample['signal']; usage: number; limit: number }> = [
+    { signal: 'heap', usage: heap.used_heap_size, limit: heap.heap_size_limit },
+  ]
+  if (budget !== null && budget > 0) signals.push({ signal: 'rss', usage: mu.rss, limit: budget })
+  if (cgroup) signals.push({ signal: 'cgroup', usage: cgroup.usage, limit: cgroup.limit })
+  let top = signals[0]!
+  for (const s of signals) if (s.usage / s.limit > top.usage / top.limit) top = s
+  return {
+    heapUsed: heap.used_heap_size,
+    heapLimit: heap.heap_size_limit,
+    jsBytes: mu.heapUsed + mu.external,
+    rss: mu.rss,
+    budget,
+    cgroup,
+    ratio: top.usage / top.limit,
+    signal: top.signal,
+    excessOver: (ratio) => Math.max(0, top.usage - ratio * top.limit),
+  }
+}
