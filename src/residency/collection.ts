@@ -56,6 +56,8 @@ export class CollectionWatcher {
   readonly #pending = new Map<string, { record: RetiredRecord; name: string; timer: NodeJS.Timeout }>()
   readonly #finalizer = new FinalizationRegistry<string>((key) => this.#collected(key))
   #closed = false
+  /** Totals since start: generations watched, proved collected, reported retained (a late collection moves one back). */
+  readonly totals = { watched: 0, collected: 0, retained: 0 }
 
   constructor(o: CollectionOptions) {
     this.#o = o
@@ -69,6 +71,7 @@ export class CollectionWatcher {
     const timer = setTimeout(() => this.#check(key), this.#o.grace)
     timer.unref()
     this.#pending.set(key, { record, name, timer })
+    this.totals.watched++
   }
 
   /** Generations still awaiting their verdict (collected === null). */
@@ -83,7 +86,9 @@ export class CollectionWatcher {
     if (!p) return
     clearTimeout(p.timer)
     this.#pending.delete(key)
+    this.totals.collected++
     if (p.record.collected === false) {
+      this.totals.retained--
       this.#o.log.info({ extension: p.name, generation: p.record.generation }, `generation ${p.record.generation} of ${p.name} was collected after all`)
     }
     p.record.collected = true
@@ -97,6 +102,7 @@ export class CollectionWatcher {
       const p = this.#pending.get(key)
       if (!p || this.#closed || p.record.collected !== null) return
       p.record.collected = false
+      this.totals.retained++
       this.#o.log.warn({ extension: p.name, generation: p.record.generation, reason: p.record.reason },
         `${p.name} generation ${p.record.generation} ${LEAK_HINT}`)
       this.#o.onLeak?.(p.name, p.record.generation)

@@ -29,7 +29,7 @@ export function hostStatus(registry: Registry, config: ResidentConfig) {
     },
     idleTimeoutMs: config.idleTimeout,
     evictions: { ...registry.evictor.evictions, total: registry.evictor.evictions.idle + registry.evictor.evictions.memory },
-    collection: { awaitingVerdict: registry.collection.waiting, graceMs: config.unload.collectionGrace },
+    collection: { ...registry.collection.totals, awaitingVerdict: registry.collection.waiting, graceMs: config.unload.collectionGrace },
   }
 }
 
