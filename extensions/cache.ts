@@ -1,4 +1,4 @@
-import { Extension, param } from 'resident'
+import { Extension, param, type UnloadReason } from 'resident'
 
 /**
  * Holds a sizeable in-memory cache, to watch residency on /_resident/status: set its size with
@@ -6,7 +6,7 @@ import { Extension, param } from 'resident'
  * it evicted (its `unloads`, `retired[]` and `collected: true`) and rebuilt on the next request.
  */
 export default class Cache extends Extension {
-  static commands = {
+  static override commands = {
     get: { params: { key: param.integer({ min: 0 }) } },
   }
 
@@ -15,7 +15,7 @@ export default class Cache extends Extension {
   #misses = 0
   #builtAt = new Date()
 
-  init() {
+  override init() {
     const sizeMB = Number(this.host.config.sizeMB ?? 32)
     // Filled, not just allocated: untouched pages would not count in RSS.
     for (let i = 0; i < sizeMB; i++) this.#chunks.push(Buffer.alloc(1024 * 1024, i % 251))
@@ -42,7 +42,7 @@ export default class Cache extends Extension {
     }
   }
 
-  dispose(reason: string) {
+  override dispose(reason: UnloadReason) {
     this.host.log.info({ reason }, `cache dropped (${reason})`)
     this.#chunks = []
   }
