@@ -12,6 +12,8 @@ export interface RetiredRecord {
 }
 
 let gcFn: (() => void) | null | undefined
+/** Full GCs Resident forced, and the time they took (they block the event loop). */
+export const forcedGc = { count: 0, ms: 0 }
 
 /**
  * A full GC when one can be forced: `--expose-gc`, or else enabling the flag at run time and
@@ -30,7 +32,10 @@ export function forceGc(): boolean {
     }
   }
   if (!gcFn) return false
+  const t0 = performance.now()
   gcFn()
+  forcedGc.count++
+  forcedGc.ms += performance.now() - t0
   return true
 }
 

@@ -1,3 +1,4 @@
+import { PerformanceObserver, constants as perf } from 'node:perf_hooks'
 import type { ResidentConfig } from '../config/types.ts'
 import type { Logger } from '../sdk/types.ts'
 import { forceGc } from './collection.ts'
@@ -45,6 +46,12 @@ export class Evictor {
   #running: Promise<void> | null = null
   #again = false
   #stopped = false
+  /**
+   * Bytes evicted (by estimate) that no major GC has reclaimed yet. Checks subtract it, so that one
+   * eviction is not repeated while V8 gets round to freeing it; a major GC clears it.
+   */
+  #credit = 0
+  #gcObserver: PerformanceObserver | null = null
   readonly evictions = { idle: 0, memory: 0 }
   /** Peak RSS seen at any check, and the last sample. */
   peakRss = 0
@@ -60,12 +67,20 @@ export class Evictor {
     if (this.#timer || this.#stopped) return
     this.#timer = setInterval(() => { void this.#sweepIdle(); this.check() }, this.#config.memory.checkInterval)
     this.#timer.unref()
+    this.#gcObserver = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) {
+        if (((e as unknown as { detail?: { kind?: number } }).detail?.kind ?? 0) & perf.NODE_PERFORMANCE_GC_MAJOR) this.#credit = 0
+      }
+    })
+    this.#gcObserver.observe({ entryTypes: ['gc'] })
   }
 
   stop(): void {
     this.#stopped = true
     if (this.#timer) clearInterval(this.#timer)
     this.#timer = null
+    this.#gcObserver?.disconnect()
+    this.#gcObserver = null
   }
 
   /** Samples memory now (status page), keeping the peak. */
@@ -79,7 +94,18 @@ export class Evictor {
   /** A load is starting: if it would push usage over the high watermark, make room first. */
   beforeLoad(slot: Slot): void {
     if (this.#stopped) return
-    this.check(slot.heapGrowth ?? this.#averageGrowth())
+    this.check(this.#estimateOf(slot))
+  }
+
+  #estimateOf(slot: Slot): number {
+    return slot.heapGrowth ?? this.#averageGrowth()
+  }
+
+  /** What the loads under way are expected to add: memory that is coming whatever we measure now. */
+  #loadingBytes(): number {
+    let n = 0
+    for (const slot of this.#registry.slots.values()) if (slot.loading) n += this.#estimateOf(slot)
+    return n
   }
 
   afterLoad(): void {
@@ -107,37 +133,55 @@ export class Evictor {
 
   async #relieve(extra: number): Promise<void> {
     const { highWatermark, lowWatermark } = this.#config.memory
-    let s = this.sample()
-    if ((s.ratio * 1 + this.#extraRatio(s, extra)) < highWatermark) return
-    const startRatio = s.ratio
+    let s = this.#pressure()
+    if (s.rawRatio >= 1 && this.#credit > 0) s = this.#collect() // past the limit itself: make evictions real now
+    extra += this.#loadingBytes()
+    if (s.ratio + this.#extraRatio(s, extra) < highWatermark) return
+    const startRatio = s.rawRatio
     let evicted = 0
     const skip = new Set<string>()
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const needed = s.excessOver(lowWatermark) + extra
-      const candidates = this.#candidates(skip)
-      const plan = planEviction(candidates, needed)
+      const plan = planEviction(this.#candidates(skip), needed)
       if (plan.length === 0) break
       // One after another, least recently used first (each resolves once out of service; disposal goes on).
       for (const name of plan) {
+        const estimate = this.#registry.slots.get(name)?.heapGrowth ?? 0
         const r: AdvisoryResult = await this.#registry.unloadIfIdle(name, 'memory')
         if (r === 'unloaded') {
           evicted++
           this.evictions.memory++
+          this.#credit += estimate
           this.#log.info({ extension: name, reason: 'memory', signal: s.signal }, `evicting ${name} (memory pressure, least recently used)`)
         } else skip.add(name)
       }
-      // Heap and freed Buffers only show after a collection; without one, trust the estimates.
       extra = 0
-      if (!forceGc()) break
-      s = this.sample()
+      s = this.#pressure()
+      if (s.ratio <= lowWatermark) break
+      // Estimates did not cover it (unknown or too small): see what a collection really gives back.
+      s = this.#collect()
       if (s.ratio <= lowWatermark) break
     }
     if (evicted > 0) {
       this.#log.info({ evicted, signal: s.signal, before: round2(startRatio), after: round2(s.ratio) },
-        `memory pressure (${s.signal}): evicted ${evicted} idle extension(s), ${pct(startRatio)} → ${pct(s.ratio)} of the limit`)
+        `memory pressure (${s.signal}): evicted ${evicted} idle extension(s), ${pct(startRatio)} → ${pct(s.ratio)} of the limit (after pending frees)`)
     } else if (this.#candidates(new Set()).length === 0) {
       this.#log.debug({ signal: s.signal, ratio: round2(s.ratio) }, 'memory pressure but nothing idle to evict')
     }
+  }
+
+  /** A sample with evicted-but-not-yet-collected bytes discounted. */
+  #pressure(): MemorySample {
+    const s = sampleMemory(this.#config.memory.budget, true, this.#credit)
+    this.last = s
+    if (s.rss > this.peakRss) this.peakRss = s.rss
+    return s
+  }
+
+  /** Forces a full GC (when possible) so the sample shows what evictions freed. */
+  #collect(): MemorySample {
+    if (forceGc()) this.#credit = 0
+    return this.#pressure()
   }
 
   #extraRatio(s: MemorySample, extra: number): number {

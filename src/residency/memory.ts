@@ -18,8 +18,10 @@ export interface MemorySample {
   /** The configured RSS budget, or null. */
   budget: number | null
   cgroup: CgroupMemory | null
-  /** The highest usage / limit among the signals, and which signal it is. */
+  /** The highest usage / limit among the signals, and which signal it is (after any discount). */
   ratio: number
+  /** The same without the discount. */
+  rawRatio: number
   signal: 'heap' | 'rss' | 'cgroup'
   /** Bytes to free to bring the dominant signal down to `ratio` × its limit. */
   excessOver(ratio: number): number
@@ -87,8 +89,11 @@ export function readCgroupMemory(): CgroupMemory | null {
   return null
 }
 
-/** Reads heap, RSS and cgroup signals; `budget` is the configured RSS budget (bytes) or null. */
-export function sampleMemory(budget: number | null, withCgroup = true): MemorySample {
+/**
+ * Reads heap, RSS and cgroup signals; `budget` is the configured RSS budget (bytes) or null.
+ * `discount`: bytes known to be unreferenced but not yet collected, subtracted from every signal.
+ */
+export function sampleMemory(budget: number | null, withCgroup = true, discount = 0): MemorySample {
   const heap = v8.getHeapStatistics()
   const mu = process.memoryUsage()
   const cgroup = withCgroup ? readCgroupMemory() : null
@@ -99,6 +104,7 @@ export function sampleMemory(budget: number | null, withCgroup = true): MemorySa
   if (cgroup) signals.push({ signal: 'cgroup', usage: cgroup.usage, limit: cgroup.limit })
   let top = signals[0]!
   for (const s of signals) if (s.usage / s.limit > top.usage / top.limit) top = s
+  const usage = Math.max(0, top.usage - discount)
   return {
     heapUsed: heap.used_heap_size,
     heapLimit: heap.heap_size_limit,
@@ -106,8 +112,9 @@ export function sampleMemory(budget: number | null, withCgroup = true): MemorySa
     rss: mu.rss,
     budget,
     cgroup,
-    ratio: top.usage / top.limit,
+    ratio: usage / top.limit,
+    rawRatio: top.usage / top.limit,
     signal: top.signal,
-    excessOver: (ratio) => Math.max(0, top.usage - ratio * top.limit),
+    excessOver: (ratio) => Math.max(0, usage - ratio * top.limit),
   }
 }

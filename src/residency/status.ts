@@ -1,6 +1,7 @@
 import type { ResidentConfig } from '../config/types.ts'
 import type { Registry } from './registry.ts'
 import type { Slot } from './slot.ts'
+import { forcedGc } from './collection.ts'
 
 const mb = (n: number) => Math.round((n / 1024 ** 2) * 10) / 10
 
@@ -29,6 +30,7 @@ export function hostStatus(registry: Registry, config: ResidentConfig) {
     },
     idleTimeoutMs: config.idleTimeout,
     evictions: { ...registry.evictor.evictions, total: registry.evictor.evictions.idle + registry.evictor.evictions.memory },
+    forcedGc: { count: forcedGc.count, ms: Math.round(forcedGc.ms) },
     collection: { ...registry.collection.totals, awaitingVerdict: registry.collection.waiting, graceMs: config.unload.collectionGrace },
   }
 }
