@@ -76,7 +76,7 @@ export default class Holder extends Extension {
     try { return await acquire(n) } finally { cold.push(performance.now() - t0) }
   }
   let peak = process.memoryUsage.rss()
-  const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage.rss()) }, 5)
+  const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage.rss()) }, 10)
   const address = await server.app.listen({ port: 0, host: '127.0.0.1' })
   process.send!({ address, rssAtStart: peak })
   process.on('message', async () => {
@@ -94,7 +94,7 @@ export default class Holder extends Extension {
 async function parent(): Promise<void> {
   const duration = Number(values.duration) * 1000
   const concurrency = Number(values.concurrency)
-  const proc: ChildProcess = fork(process.argv[1]!, ['--child', ...process.argv.slice(2)], { execArgv: ['--expose-gc'] })
+  const proc: ChildProcess = fork(process.argv[1]!, ['--child', ...process.argv.slice(2)], { execArgv: ['--expose-gc', ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_CPU_PROF] : [])] })
   const next = () => new Promise<Record<string, unknown>>((resolve) => proc.once('message', (m) => resolve(m as Record<string, unknown>)))
   const { address, rssAtStart } = await next() as { address: string; rssAtStart: number }
 

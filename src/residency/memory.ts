@@ -55,36 +55,44 @@ function cgroupPaths(): { v2: string | null; v1: string | null } {
   return { v2, v1 }
 }
 
+interface CgroupProbe { version: 1 | 2; usageFile: string; limitFiles: string[] }
+
 /**
- * The effective limit is the smallest one up the tree: a parent can impose it while the leaf says
- * "max". Inside a cgroup namespace the path may not exist under the mount; then the mount root is ours.
+ * Finds the files once. The effective limit is the smallest one up the tree: a parent can impose it
+ * while the leaf says "max". Inside a cgroup namespace the path may not exist under the mount; then
+ * the mount root is ours.
  */
-function walk(root: string, rel: string, limitFile: string, usageFile: string): { limit: number; usage: number } | null {
+function probe(version: 1 | 2, root: string, rel: string, limitFile: string, usageFile: string): CgroupProbe | null {
   let dir = root + (rel === '/' ? '' : rel)
   if (readNumber(`${dir}/${usageFile}`) === undefined) dir = root
-  const usage = readNumber(`${dir}/${usageFile}`)
-  if (usage === undefined) return null
-  let limit = Infinity
+  if (readNumber(`${dir}/${usageFile}`) === undefined) return null
+  const limitFiles: string[] = []
   for (;;) {
-    const max = readNumber(`${dir}/${limitFile}`)
-    if (max !== undefined) limit = Math.min(limit, max)
+    limitFiles.push(`${dir}/${limitFile}`)
     if (dir === root || dir.length <= root.length) break
     dir = dir.slice(0, dir.lastIndexOf('/'))
   }
-  return { limit, usage }
+  return { version, usageFile: `${limitFiles[0]!.slice(0, limitFiles[0]!.lastIndexOf('/'))}/${usageFile}`, limitFiles }
 }
+
+let probes: CgroupProbe[] | undefined
 
 /** The cgroup memory limit that applies to this process, or null when none does (or not Linux). */
 export function readCgroupMemory(): CgroupMemory | null {
   if (process.platform !== 'linux') return null
-  const { v2, v1 } = cgroupPaths()
-  if (v1 !== null) {
-    const r = walk('/sys/fs/cgroup/memory', v1, 'memory.limit_in_bytes', 'memory.usage_in_bytes')
-    if (r && Number.isFinite(r.limit)) return { version: 1, ...r }
+  if (!probes) {
+    const { v2, v1 } = cgroupPaths()
+    probes = [
+      v1 !== null ? probe(1, '/sys/fs/cgroup/memory', v1, 'memory.limit_in_bytes', 'memory.usage_in_bytes') : null,
+      v2 !== null ? probe(2, '/sys/fs/cgroup', v2, 'memory.max', 'memory.current') : null,
+    ].filter((p): p is CgroupProbe => p !== null)
   }
-  if (v2 !== null) {
-    const r = walk('/sys/fs/cgroup', v2, 'memory.max', 'memory.current')
-    if (r && Number.isFinite(r.limit)) return { version: 2, ...r }
+  for (const p of probes) {
+    let limit = Infinity
+    for (const f of p.limitFiles) limit = Math.min(limit, readNumber(f) ?? Infinity)
+    if (!Number.isFinite(limit)) continue
+    const usage = readNumber(p.usageFile)
+    if (usage !== undefined) return { version: p.version, limit, usage }
   }
   return null
 }
@@ -95,12 +103,12 @@ export function readCgroupMemory(): CgroupMemory | null {
  */
 export function sampleMemory(budget: number | null, withCgroup = true, discount = 0): MemorySample {
   const heap = v8.getHeapStatistics()
-  const mu = process.memoryUsage()
+  const rss = process.memoryUsage.rss()
   const cgroup = withCgroup ? readCgroupMemory() : null
   const signals: Array<{ signal: MemorySample['signal']; usage: number; limit: number }> = [
     { signal: 'heap', usage: heap.used_heap_size, limit: heap.heap_size_limit },
   ]
-  if (budget !== null && budget > 0) signals.push({ signal: 'rss', usage: mu.rss, limit: budget })
+  if (budget !== null && budget > 0) signals.push({ signal: 'rss', usage: rss, limit: budget })
   if (cgroup) signals.push({ signal: 'cgroup', usage: cgroup.usage, limit: cgroup.limit })
   let top = signals[0]!
   for (const s of signals) if (s.usage / s.limit > top.usage / top.limit) top = s
@@ -108,8 +116,8 @@ export function sampleMemory(budget: number | null, withCgroup = true, discount 
   return {
     heapUsed: heap.used_heap_size,
     heapLimit: heap.heap_size_limit,
-    jsBytes: mu.heapUsed + mu.external,
-    rss: mu.rss,
+    jsBytes: heap.used_heap_size + heap.external_memory,
+    rss,
     budget,
     cgroup,
     ratio: usage / top.limit,

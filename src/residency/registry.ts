@@ -1,4 +1,5 @@
 import path from 'node:path'
+import v8 from 'node:v8'
 import type { ResidentConfig } from '../config/types.ts'
 import { ResidentError } from '../errors.ts'
 import { findEntry } from '../loader/discover.ts'
@@ -277,7 +278,8 @@ export class Registry {
   }
 }
 
+/** Heap used + external (Buffers): cheaper than process.memoryUsage(), which also reads RSS. */
 function jsBytes(): number {
-  const m = process.memoryUsage()
-  return m.heapUsed + m.external
+  const h = v8.getHeapStatistics()
+  return h.used_heap_size + h.external_memory
 }
