@@ -1,4 +1,5 @@
 import { ResidentError } from '../errors.ts'
+import { setOwn } from './params.ts'
 
 export interface ParsedBody { body: unknown; contentType: string | null }
 
@@ -13,7 +14,7 @@ function formToObject(text: string): Record<string, string | string[]> {
   for (const [k, v] of new URLSearchParams(text)) {
     const prev = Object.prototype.hasOwnProperty.call(out, k) ? out[k] : undefined
     const value = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v]
-    Object.defineProperty(out, k, { value, enumerable: true, writable: true, configurable: true })
+    setOwn(out, k, value)
   }
   return out
 }

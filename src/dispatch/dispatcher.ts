@@ -2,8 +2,9 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { ResidentConfig } from '../config/types.ts'
 import { ResidentError } from '../errors.ts'
 import type { Registry } from '../residency/registry.ts'
-import type { CommandRequest } from '../sdk/types.ts'
 import { parseBody } from './body.ts'
+import { DispatchedRequest } from './command-request.ts'
+import { Deadlines } from './deadlines.ts'
 import { coerceParams, mergeInputs } from './params.ts'
 import { sendResult } from './respond.ts'
 import { findCommand, parseTarget } from './route.ts'
@@ -28,17 +29,21 @@ function parseQuery(query: string): Record<string, string | string[]> {
  */
 export class Dispatcher {
   readonly #registry: Registry
-  readonly #config: ResidentConfig
+  readonly #deadlines: Deadlines
+  readonly #closing: () => boolean
 
-  constructor(registry: Registry, config: ResidentConfig) {
+  /** `closing` says when the server is shutting down (new requests then get a 503). */
+  constructor(registry: Registry, config: ResidentConfig, closing: () => boolean = () => false) {
     this.#registry = registry
-    this.#config = config
+    this.#deadlines = new Deadlines(config.requestTimeout)
+    this.#closing = closing
   }
 
   async handle(request: FastifyRequest, reply: FastifyReply, url: string = request.url): Promise<FastifyReply> {
+    if (this.#closing()) throw new ResidentError('RES_ERR_UNAVAILABLE', undefined, { headers: { connection: 'close' } })
     const target = parseTarget(url)
     if (!target) throw new ResidentError('RES_ERR_NOT_FOUND', `no extension serves ${url.split('?')[0]}`)
-    const gen = await this.#registry.acquire(target.extension)
+    const gen = this.#registry.tryAcquire(target.extension) ?? await this.#registry.acquire(target.extension)
     if (!gen) throw new ResidentError('RES_ERR_NOT_FOUND', `no extension named "${target.extension}"`)
     let released = false
     const started = performance.now()
@@ -47,9 +52,9 @@ export class Dispatcher {
       released = true
       this.#registry.release(gen, performance.now() - started)
     }
-    const controller = new AbortController()
+    let commandRequest: DispatchedRequest | null = null
     reply.raw.once('close', () => {
-      if (!reply.raw.writableFinished) controller.abort(new Error('the client closed the connection'))
+      if (!reply.raw.writableFinished) commandRequest?.abort(new Error('the client closed the connection'))
       release()
     })
     const info = findCommand(gen.module.table, target.command)
@@ -65,10 +70,10 @@ export class Dispatcher {
     }
     const rawBody = Buffer.isBuffer(request.body) ? request.body : EMPTY
     const { body, contentType } = parseBody(rawBody, request.headers['content-type'], info.accepts)
-    const query = parseQuery(target.query)
+    const query = url === request.url ? request.query as Record<string, string | string[]> : parseQuery(target.query)
     const input = mergeInputs(query, body)
     const params = info.params ? coerceParams(info.params, input) : input
-    const commandRequest: CommandRequest = {
+    commandRequest = new DispatchedRequest({
       id: request.id,
       method: request.method,
       url,
@@ -82,10 +87,10 @@ export class Dispatcher {
       user: (request as { user?: unknown }).user,
       extension: target.extension,
       command: info.name,
-      signal: controller.signal,
       log: request.log,
-    }
-    const result = await this.#withDeadline(gen.module.invoke(info, params, commandRequest), controller)
+    })
+    const cr = commandRequest
+    const result = await this.#deadlines.race(gen.module.invoke(info, params, cr), (err) => cr.abort(err))
     if (reply.raw.destroyed) return reply
     try {
       return sendResult(reply, result)
@@ -93,19 +98,5 @@ export class Dispatcher {
       if (e instanceof ResidentError) throw e
       throw new ResidentError('RES_ERR_BAD_RESULT', `the command's result cannot be sent: ${(e as Error).message}`, { cause: e })
     }
-  }
-
-  #withDeadline<T>(work: Promise<T>, controller: AbortController): Promise<T> {
-    const ms = this.#config.requestTimeout
-    if (ms <= 0) return work
-    let timer: NodeJS.Timeout | undefined
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        const err = new ResidentError('RES_ERR_TIMEOUT', `the command did not finish within ${ms} ms`)
-        controller.abort(err)
-        reject(err)
-      }, ms)
-    })
-    return Promise.race([work, deadline]).finally(() => clearTimeout(timer))
   }
 }

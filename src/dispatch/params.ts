@@ -100,7 +100,8 @@ function coerce(name: string, spec: ParamSpec, raw: unknown): unknown {
  */
 export function coerceParams(specs: Record<string, ParamSpec>, input: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {}
-  for (const [name, spec] of Object.entries(specs)) {
+  for (const name in specs) {
+    const spec = specs[name]!
     const raw = Object.prototype.hasOwnProperty.call(input, name) ? input[name] : undefined
     let value: unknown
     if (raw === undefined || raw === null) {
@@ -108,18 +109,23 @@ export function coerceParams(specs: Record<string, ParamSpec>, input: Record<str
       else if (spec.optional) continue
       else fail(name, 'required', 'is required')
     } else value = coerce(name, spec, raw)
-    Object.defineProperty(out, name, { value, enumerable: true, writable: true, configurable: true })
+    setOwn(out, name, value)
   }
   return out
+}
+
+/** `out[key] = value`, except that a `__proto__` key becomes an own property instead of a prototype. */
+export function setOwn(out: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === '__proto__') Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true })
+  else out[key] = value
 }
 
 /** Query and body merged into one object (body wins), safe against `__proto__` keys. */
 export function mergeInputs(query: Record<string, unknown>, body: unknown): Record<string, unknown> {
   const out: Record<string, unknown> = {}
-  const put = (k: string, v: unknown) => Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true })
-  for (const k of Object.keys(query)) put(k, query[k])
+  for (const k of Object.keys(query)) setOwn(out, k, query[k])
   if (typeof body === 'object' && body !== null && !Array.isArray(body) && !ArrayBuffer.isView(body)) {
-    for (const k of Object.keys(body)) put(k, (body as Record<string, unknown>)[k])
+    for (const k of Object.keys(body)) setOwn(out, k, (body as Record<string, unknown>)[k])
   }
   return out
 }

@@ -13,6 +13,7 @@ export interface Target {
 const COMMAND = /^[A-Za-z$][\w$]{0,127}$/
 
 function decode(segment: string): string {
+  if (!segment.includes('%')) return segment
   try {
     return decodeURIComponent(segment)
   } catch {

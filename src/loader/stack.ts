@@ -14,7 +14,7 @@ export function registerSourceMap(filename: string, payload: SourceMapPayload, d
   return () => { maps.delete(filename) }
 }
 
-const FRAME = /(\S+\?gen=\d+):(\d+):(\d+)/g
+const FRAME = /([^\s()]+\?gen=\d+):(\d+):(\d+)/g
 
 /** The stack with every frame in registered generated code replaced by its original file:line:col. */
 export function mapStack(stack: string): string {

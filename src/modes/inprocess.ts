@@ -12,6 +12,10 @@ import type { Executor, LoadSpec, LoadedModule } from './executor.ts'
 
 type ExtensionClass = new (host: sdk.ExtensionHost) => Extension
 
+function rethrowMapped(e: unknown): never {
+  throw mapErrorStack(e)
+}
+
 /** Runs extensions in the host's own process: esbuild bundle → vm.compileFunction → instance. */
 export class InProcessExecutor implements Executor {
   readonly mode = 'inprocess' as const
@@ -35,11 +39,13 @@ export class InProcessExecutor implements Executor {
         table,
         inputs: build.inputs,
         sentinel: Handler,
-        async invoke(command, params, request) {
+        invoke(command, params, request) {
+          // Not an async function: one promise per call instead of three on the hot path.
           try {
-            return await methods[command.name]!(params, request)
+            const result = methods[command.name]!(params, request)
+            return result instanceof Promise ? result.catch(rethrowMapped) : Promise.resolve(result)
           } catch (e) {
-            throw mapErrorStack(e)
+            return Promise.reject(mapErrorStack(e))
           }
         },
         canUnload(reason: UnloadReason) {

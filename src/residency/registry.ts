@@ -64,9 +64,18 @@ export class Registry {
    * An extension marked failed by rapid-fail protection rejects with a 503 and Retry-After.
    */
   async acquire(name: string): Promise<Generation | null> {
-    let slot = this.slots.get(name)
+    return this.tryAcquire(name) ?? this.#acquireSlow(name)
+  }
+
+  /** The fast path of acquire(): a lease on the resident generation, or null when it must load. */
+  tryAcquire(name: string): Generation | null {
+    const slot = this.slots.get(name)
     const ready = slot?.current
-    if (ready) return this.#lease(slot!, ready)
+    return ready ? this.#lease(slot!, ready) : null
+  }
+
+  async #acquireSlow(name: string): Promise<Generation | null> {
+    let slot = this.slots.get(name)
     if (!slot?.loading) {
       const entry = await findEntry(this.#config.extensionsDir, name)
       if (!entry) {
@@ -105,7 +114,7 @@ export class Registry {
   #lease(slot: Slot, gen: Generation): Generation {
     slot.requestsTotal++
     slot.inFlight++
-    slot.lastUsed = new Date()
+    slot.lastUsed = Date.now()
     return gen.acquire()
   }
 

@@ -43,7 +43,8 @@ export class Slot {
   requestsTotal = 0
   inFlight = 0
   errors = 0
-  lastUsed: Date | null = null
+  /** Epoch ms of the last lease, 0 = never (a number: this is on every request's path). */
+  lastUsed = 0
   lastError: { message: string; at: Date } | null = null
   /** The most recent retirements, newest last, with their collection verdicts. */
   retired: RetiredRecord[] = []
@@ -73,6 +74,6 @@ export class Slot {
 
   /** When it was last used, or loaded if never used: what LRU and idle timeouts go by. */
   get lastActive(): number {
-    return (this.lastUsed ?? this.current?.loadedAt ?? new Date(0)).getTime()
+    return this.lastUsed || (this.current?.loadedAt.getTime() ?? 0)
   }
 }

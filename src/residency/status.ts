@@ -44,7 +44,7 @@ export function extensionStatus(registry: Registry, slot: Slot) {
     mode: registry.mode,
     generation: gen?.id ?? null,
     loadedAt: gen?.loadedAt.toISOString() ?? null,
-    lastUsed: slot.lastUsed?.toISOString() ?? null,
+    lastUsed: slot.lastUsed ? new Date(slot.lastUsed).toISOString() : null,
     requests: { total: slot.requestsTotal, inFlight: slot.inFlight },
     errors: slot.errors,
     lastError: slot.lastError,

@@ -41,20 +41,14 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
   }) as unknown as FastifyInstance
   log = app.log as unknown as PinoLogger
   const registry = new Registry({ config, executor: options.executor ?? new InProcessExecutor(), log })
-  const dispatcher = new Dispatcher(registry, config)
   let closing = false
+  const dispatcher = new Dispatcher(registry, config, () => closing)
 
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body))
   app.setErrorHandler((e, request, reply) => replyWithError(e, request, reply, config.development))
   app.setNotFoundHandler((request, reply) => replyWithError(
     new ResidentError('RES_ERR_NOT_FOUND', `no extension serves ${request.method} ${request.url.split('?')[0]}`), request, reply, config.development))
-  app.addHook('onRequest', async (_request, reply) => {
-    if (closing) {
-      reply.header('connection', 'close')
-      throw new ResidentError('RES_ERR_UNAVAILABLE')
-    }
-  })
 
   registerAdminRoutes(app, { config, registry })
   app.all('/*', (request, reply) => dispatcher.handle(request, reply))
@@ -75,7 +69,11 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
             resolve()
           }, config.drainTimeout)
         })
+        // Keep-alive connections whose last response finishes during the drain would keep the
+        // server open until the timeout: close them as soon as they go idle.
+        const reaper = setInterval(() => app.server.closeIdleConnections?.(), 50)
         await Promise.race([app.close(), forced])
+        clearInterval(reaper)
         clearTimeout(timer)
         await registry.close()
       })()

@@ -1,0 +1,101 @@
+// Overhead of Resident against bare fastify doing the same work (issue 2's target: ≥ 0.90×).
+// Each server runs in its own child process, started the same way; autocannon drives them in
+// alternation from this process, and the report gives medians and the ratio from this one run.
+//
+//   npm run bench:overhead -- [--rounds 3] [--duration 5] [--connections 32]
+import { spawn, type ChildProcess } from 'node:child_process'
+import path from 'node:path'
+import { parseArgs } from 'node:util'
+import autocannon from 'autocannon'
+import Fastify from 'fastify'
+import pino from 'pino'
+import { resolveConfig } from '../src/config/load.ts'
+import { buildServer } from '../src/server/app.ts'
+
+const { values: opts } = parseArgs({
+  options: {
+    role: { type: 'string' },
+    rounds: { type: 'string', default: '3' },
+    duration: { type: 'string', default: '5' },
+    connections: { type: 'string', default: '32' },
+  },
+})
+
+const root = process.cwd()
+
+/** What each server process runs. Add a target here to compare another set-up in the same run. */
+const targets: Record<string, { path: string; start(): Promise<string> }> = {
+  'bare fastify': {
+    path: '/hello/greet?name=x',
+    async start() {
+      const app = Fastify({ logger: false })
+      app.get('/hello/greet', async (request) => ({ hello: (request.query as { name?: string }).name ?? 'world' }))
+      return app.listen({ port: 0, host: '127.0.0.1' })
+    },
+  },
+  resident: {
+    path: '/hello/greet?name=x',
+    async start() {
+      const config = resolveConfig({ extensionsDir: path.join(root, 'extensions'), filtersDir: path.join(root, 'bench', 'no-filters'), logLevel: 'silent' }, { cwd: root })
+      const server = await buildServer(config, { logger: pino({ level: 'silent' }) })
+      return server.app.listen({ port: 0, host: '127.0.0.1' })
+    },
+  },
+}
+
+async function serve(role: string): Promise<void> {
+  const target = targets[role]
+  if (!target) throw new Error(`unknown role ${role}`)
+  const url = await target.start()
+  process.send!({ url })
+}
+
+function spawnServer(role: string): Promise<{ child: ChildProcess; url: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [process.argv[1]!, '--role', role], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    child.once('message', (m) => resolve({ child, url: (m as { url: string }).url }))
+    child.once('exit', (code) => reject(new Error(`${role} server exited with ${code}`)))
+  })
+}
+
+interface Sample { rps: number; p50: number; p99: number; errors: number; non2xx: number }
+
+async function load(url: string, duration: number, connections: number): Promise<Sample> {
+  const r = await autocannon({ url, duration, connections, pipelining: 1 })
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+
+async function main(): Promise<void> {
+  if (opts.role) return serve(opts.role)
+  const rounds = Number(opts.rounds)
+  const duration = Number(opts.duration)
+  const connections = Number(opts.connections)
+  const names = Object.keys(targets)
+  const servers = new Map<string, { child: ChildProcess; url: string }>()
+  for (const name of names) servers.set(name, await spawnServer(name))
+  const samples = new Map<string, Sample[]>(names.map((n) => [n, []]))
+  try {
+    for (const name of names) await load(servers.get(name)!.url + targets[name]!.path, 1, connections) // warm-up
+    for (let round = 1; round <= rounds; round++) {
+      for (const name of round % 2 ? names : [...names].reverse()) {
+        const s = await load(servers.get(name)!.url + targets[name]!.path, duration, connections)
+        samples.get(name)!.push(s)
+        console.log(`round ${round} ${name.padEnd(24)} ${s.rps.toFixed(0).padStart(7)} req/s  p50 ${s.p50} ms  p99 ${s.p99} ms  errors ${s.errors}  non-2xx ${s.non2xx}`)
+      }
+    }
+  } finally {
+    for (const { child } of servers.values()) child.kill()
+  }
+  const base = median(samples.get(names[0]!)!.map((s) => s.rps))
+  console.log(`\n${rounds} rounds × ${duration} s, ${connections} connections, medians:`)
+  console.log(`${'target'.padEnd(24)} ${'req/s'.padStart(8)} ${'p50'.padStart(5)} ${'p99'.padStart(5)}  ratio vs ${names[0]}`)
+  for (const name of names) {
+    const s = samples.get(name)!
+    const rps = median(s.map((x) => x.rps))
+    console.log(`${name.padEnd(24)} ${rps.toFixed(0).padStart(8)} ${String(median(s.map((x) => x.p50))).padStart(5)} ${String(median(s.map((x) => x.p99))).padStart(5)}  ${(rps / base).toFixed(2)}×`)
+  }
+}
+
+await main()

@@ -1,0 +1,35 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import path from 'node:path'
+
+export const BIN = path.resolve(import.meta.dirname, '../../bin/resident.js')
+
+export interface Run { code: number | null; stdout: string; stderr: string }
+
+/** Runs `resident <args>` to completion. */
+export function runCli(args: string[], o: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: o.cwd, env: { ...process.env, ...o.env } })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => { stdout += d })
+    child.stderr.on('data', (d) => { stderr += d })
+    child.on('close', (code) => resolve({ code, stdout, stderr }))
+  })
+}
+
+/** Starts `resident serve …` and resolves with its URL once it listens. */
+export function startCli(args: string[], o: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ child: ChildProcess; url: string; output: () => string; exited: Promise<number | null> }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: o.cwd, env: { ...process.env, ...o.env } })
+    let out = ''
+    const exited = new Promise<number | null>((r) => child.on('close', r))
+    const onData = (d: Buffer) => {
+      out += d
+      const m = /Resident listening on (http:\/\/[^\s"\\]+)/.exec(out)
+      if (m) resolve({ child, url: m[1]!, output: () => out, exited })
+    }
+    child.stdout.on('data', onData)
+    child.stderr.on('data', onData)
+    void exited.then((code) => reject(new Error(`resident exited with ${code} before listening:\n${out}`)))
+  })
+}
