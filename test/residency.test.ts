@@ -95,6 +95,45 @@ export default class Sticky extends Extension {
   })
 })
 
+describe('draining', () => {
+  it('never idle-unloads a generation with a request in flight', async () => {
+    let release: (() => void) | undefined
+    g.__gate2 = new Promise<void>((r) => { release = r })
+    t = await startTestServer({
+      extensions: { 'slow.ts': `import { Extension } from 'resident'
+export default class Slow extends Extension { async wait() { await globalThis.__gate2; return 'done' } }` },
+      config: { idleTimeout: '100ms', memory: { checkInterval: '20ms' } },
+    })
+    const slow = t.inject('/slow/wait')
+    await waitFor(async () => (await ext(t!, 'slow'))?.requests.inFlight === 1, 'the request to be in flight')
+    // Far past the idle timeout, measured from the request's start.
+    await new Promise((r) => setTimeout(r, 400))
+    expect((await ext(t, 'slow'))!.state).toBe('resident')
+    release!()
+    expect((await slow).body).toBe('done')
+    await waitFor(async () => (await ext(t!, 'slow'))?.state === 'unloaded', 'the idle unload after the request')
+  })
+
+  it('disposes a generation whose requests outlive drainTimeout, and logs it', async () => {
+    g.__events2 = []
+    t = await startTestServer({
+      extensions: { 'stuck.ts': `import { Extension } from 'resident'
+export default class Stuck extends Extension {
+  async wait() { await new Promise(() => {}) }
+  dispose(reason) { globalThis.__events2.push(reason) }
+}` },
+      config: { drainTimeout: '200ms', requestTimeout: '1h' },
+    })
+    void t.inject('/stuck/wait')
+    await waitFor(async () => (await ext(t!, 'stuck'))?.requests.inFlight === 1, 'the request to be in flight')
+    const unload = t.inject({ method: 'POST', url: '/_resident/extensions/stuck/unload' })
+    await waitFor(async () => (await ext(t!, 'stuck'))?.state === 'draining', 'the draining state')
+    expect((await unload).json()).toEqual({ name: 'stuck', unloaded: true })
+    expect(g.__events2).toEqual(['admin'])
+    expect(t.logs.some((l) => /generation 1 of stuck did not drain within 200 ms; disposing it anyway/.test(l.msg))).toBe(true)
+  })
+})
+
 describe('memory pressure', () => {
   // The budget is lowered at run time so that pressure is certain (this process's RSS is far above 1 MB)
   // and the order is decided by use alone.

@@ -41,9 +41,9 @@ function readNumber(file: string): number | undefined {
 }
 
 /** Where this process sits in each hierarchy, from /proc/self/cgroup. */
-function cgroupPaths(): { v2: string | null; v1: string | null } {
+function cgroupPaths(procFile: string): { v2: string | null; v1: string | null } {
   let text = ''
-  try { text = readFileSync('/proc/self/cgroup', 'utf8') } catch { return { v2: null, v1: null } }
+  try { text = readFileSync(procFile, 'utf8') } catch { return { v2: null, v1: null } }
   let v2: string | null = null
   let v1: string | null = null
   for (const line of text.split('\n')) {
@@ -75,18 +75,26 @@ function probe(version: 1 | 2, root: string, rel: string, limitFile: string, usa
   return { version, usageFile: `${limitFiles[0]!.slice(0, limitFiles[0]!.lastIndexOf('/'))}/${usageFile}`, limitFiles }
 }
 
-let probes: CgroupProbe[] | undefined
+/** Where to look: the real files by default; tests point it at a fixture tree. */
+export interface CgroupSources { procFile: string; root: string }
+const REAL: CgroupSources = { procFile: '/proc/self/cgroup', root: '/sys/fs/cgroup' }
+let realProbes: CgroupProbe[] | undefined
 
-/** The cgroup memory limit that applies to this process, or null when none does (or not Linux). */
-export function readCgroupMemory(): CgroupMemory | null {
-  if (process.platform !== 'linux') return null
-  if (!probes) {
-    const { v2, v1 } = cgroupPaths()
-    probes = [
-      v1 !== null ? probe(1, '/sys/fs/cgroup/memory', v1, 'memory.limit_in_bytes', 'memory.usage_in_bytes') : null,
-      v2 !== null ? probe(2, '/sys/fs/cgroup', v2, 'memory.max', 'memory.current') : null,
-    ].filter((p): p is CgroupProbe => p !== null)
-  }
+function probeAll(src: CgroupSources): CgroupProbe[] {
+  const { v2, v1 } = cgroupPaths(src.procFile)
+  return [
+    v1 !== null ? probe(1, `${src.root}/memory`, v1, 'memory.limit_in_bytes', 'memory.usage_in_bytes') : null,
+    v2 !== null ? probe(2, src.root, v2, 'memory.max', 'memory.current') : null,
+  ].filter((p): p is CgroupProbe => p !== null)
+}
+
+/**
+ * The cgroup memory limit that applies to this process (v1 or v2, the smallest up the tree), or null
+ * when none does or not on Linux. "No limit" values (v2 "max", v1's 2^63 rounded down) count as none.
+ */
+export function readCgroupMemory(src?: CgroupSources): CgroupMemory | null {
+  if (!src && process.platform !== 'linux') return null
+  const probes = src ? probeAll(src) : (realProbes ??= probeAll(REAL))
   for (const p of probes) {
     let limit = Infinity
     for (const f of p.limitFiles) limit = Math.min(limit, readNumber(f) ?? Infinity)

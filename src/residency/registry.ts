@@ -106,6 +106,8 @@ export class Registry {
     const slot = this.slots.get(gen.name)
     if (slot) {
       slot.inFlight--
+      // Idle time counts from the end of the last request, not its start.
+      slot.lastUsed = Date.now()
       if (ms !== undefined) slot.latency.add(ms)
     }
     gen.release()
