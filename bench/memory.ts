@@ -1,10 +1,10 @@
 // 64 extensions each holding 16 MB under a 256 MB RSS budget, random traffic across all of them for a
 // fixed time: peak RSS / budget, failed requests, evictions, cold-load p50/p99.
-// `node bench/run.js memory [--extensions 64] [--size-mb 16] [--budget-mb 256] [--duration 30] [--concurrency 4]`
+// `node bench/run.js memory [--extensions 64] [--size-mb 16] [--budget-mb 256] [--duration 30] [--concurrency 1]`
 // The server runs in a child process (its RSS is what counts); this process only sends requests.
 // Baseline for the latency ratio: warm requests to resident extensions, measured in the same run.
 import { fork, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
@@ -22,7 +22,7 @@ const { values } = parseArgs({
     'size-mb': { type: 'string', default: '16' },
     'budget-mb': { type: 'string', default: '256' },
     duration: { type: 'string', default: '30' },
-    concurrency: { type: 'string', default: '4' },
+    concurrency: { type: 'string', default: '1' },
   },
 })
 const count = Number(values.extensions)
@@ -75,26 +75,33 @@ export default class Holder extends Extension {
     const t0 = performance.now()
     try { return await acquire(n) } finally { cold.push(performance.now() - t0) }
   }
-  let peak = process.memoryUsage.rss()
-  const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage.rss()) }, 10)
+  const rssAtStart = process.memoryUsage.rss()
   const address = await server.app.listen({ port: 0, host: '127.0.0.1' })
-  process.send!({ address, rssAtStart: peak })
+  process.send!({ address, rssAtStart })
   process.on('message', async () => {
-    clearInterval(sampler)
     const rss = process.memoryUsage.rss()
     const evictions = { ...registry.evictor.evictions }
-    const collection = { ...registry.collection.totals, waiting: registry.collection.waiting, gcs: forcedGc.count, gcMs: forcedGc.ms }
-    process.send!({ peak: Math.max(peak, registry.evictor.peakRss), rss, evictions, collection, loads, cold })
+    const collection = { ...registry.collection.totals, waiting: registry.collection.waiting, gcs: forcedGc.count, gcMs: forcedGc.ms, gcEviction: forcedGc.eviction, gcCollection: forcedGc.collection }
+    process.send!({ peak: Math.max(peakRss(), registry.evictor.peakRss), rss, evictions, collection, loads, cold })
     await server.close()
     rmSync(dir, { recursive: true, force: true })
     process.exit(0)
   })
 }
 
+/** The kernel's high-water mark of this process's RSS (exact, free); sampled RSS elsewhere. */
+function peakRss(): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))
+    if (m) return Number(m[1]) * 1024
+  } catch { /* not Linux */ }
+  return process.memoryUsage.rss()
+}
+
 async function parent(): Promise<void> {
   const duration = Number(values.duration) * 1000
   const concurrency = Number(values.concurrency)
-  const proc: ChildProcess = fork(process.argv[1]!, ['--child', ...process.argv.slice(2)], { execArgv: ['--expose-gc', ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_CPU_PROF] : [])] })
+  const proc: ChildProcess = fork(process.argv[1]!, ['--child', ...process.argv.slice(2)], { execArgv: ['--expose-gc', ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_CPU_PROF] : []), ...(process.env.BENCH_TRACE_GC ? ['--trace-gc'] : [])] })
   const next = () => new Promise<Record<string, unknown>>((resolve) => proc.once('message', (m) => resolve(m as Record<string, unknown>)))
   const { address, rssAtStart } = await next() as { address: string; rssAtStart: number }
 
@@ -127,7 +134,7 @@ async function parent(): Promise<void> {
   }))
   const done = next()
   proc.send('stop')
-  const r = await done as { peak: number; rss: number; evictions: { idle: number; memory: number }; collection: { watched: number; collected: number; retained: number; waiting: number; gcs: number; gcMs: number }; loads: number[]; cold: number[] }
+  const r = await done as { peak: number; rss: number; evictions: { idle: number; memory: number }; collection: { watched: number; collected: number; retained: number; waiting: number; gcs: number; gcMs: number; gcEviction: number; gcCollection: number }; loads: number[]; cold: number[] }
   const budget = budgetMb * 1024 ** 2
   const mb = (n: number) => (n / 1024 ** 2).toFixed(1)
   const f = (n: number) => n.toFixed(1)
@@ -137,7 +144,7 @@ async function parent(): Promise<void> {
     `${values.duration} s of random traffic, ${concurrency} concurrent`)
   console.log(`  server RSS: at start ${mb(rssAtStart)} MB, peak ${mb(r.peak)} MB → peak/budget ${ratio.toFixed(2)} (target ≤ 1.2) ${ratio <= 1.2 ? 'OK' : 'OVER'}`)
   console.log(`  requests: ${total}, failed ${failed}${failed ? ` ${JSON.stringify(Object.fromEntries(failures))}` : ''} (target 0) ${failed === 0 ? 'OK' : 'FAIL'}`)
-  console.log(`  evictions: ${r.evictions.memory} memory, ${r.evictions.idle} idle; loads ${r.loads.length}; forced GCs ${r.collection.gcs} (${f(r.collection.gcMs / Math.max(1, r.collection.gcs))} ms each)`)
+  console.log(`  evictions: ${r.evictions.memory} memory, ${r.evictions.idle} idle; loads ${r.loads.length}; forced GCs ${r.collection.gcs} (${r.collection.gcEviction} for eviction, ${r.collection.gcCollection} for collection proofs; ${f(r.collection.gcMs / Math.max(1, r.collection.gcs))} ms each)`)
   console.log(`  cold load as requests saw it (${r.cold.length}): p50 ${f(pctl(r.cold, 0.5))} ms, p99 ${f(coldP99)} ms (target p99 ≤ 50) ${coldP99 <= 50 ? 'OK' : 'OVER'}`)
   console.log(`    of which executor.load (build + evaluate + init): p50 ${f(pctl(r.loads, 0.5))} ms, p99 ${f(pctl(r.loads, 0.99))} ms`)
   console.log(`  request latency: p50 ${f(pctl(latencies, 0.5))} ms, p99 ${f(pctl(latencies, 0.99))} ms; warm baseline p50 ${f(pctl(warm, 0.5))} ms ` +

@@ -13,13 +13,13 @@ export interface RetiredRecord {
 
 let gcFn: (() => void) | null | undefined
 /** Full GCs Resident forced, and the time they took (they block the event loop). */
-export const forcedGc = { count: 0, ms: 0 }
+export const forcedGc = { count: 0, ms: 0, eviction: 0, collection: 0, lastAt: 0 }
 
 /**
  * A full GC when one can be forced: `--expose-gc`, or else enabling the flag at run time and
  * fetching `gc` from a fresh context (works on Node 20; null if V8 refuses).
  */
-export function forceGc(): boolean {
+export function forceGc(why: 'eviction' | 'collection'): boolean {
   if (gcFn === undefined) {
     const g = (globalThis as { gc?: () => void }).gc
     if (typeof g === 'function') gcFn = g
@@ -35,7 +35,9 @@ export function forceGc(): boolean {
   const t0 = performance.now()
   gcFn()
   forcedGc.count++
+  forcedGc[why]++
   forcedGc.ms += performance.now() - t0
+  forcedGc.lastAt = Date.now()
   return true
 }
 
@@ -101,8 +103,10 @@ export class CollectionWatcher {
 
   #check(key: string): void {
     if (this.#closed || !this.#pending.has(key)) return
+    // One full GC after the retirement is enough to judge, so checks falling due together share one.
+    const p = this.#pending.get(key)!
+    if (forcedGc.lastAt <= p.record.at.getTime()) forceGc('collection')
     // Finalization callbacks run as tasks after the GC, so give them a turn before judging.
-    forceGc()
     setImmediate(() => setTimeout(() => {
       const p = this.#pending.get(key)
       if (!p || this.#closed || p.record.collected !== null) return

@@ -127,7 +127,7 @@ export class Evictor {
 
   #averageGrowth(): number {
     let sum = 0, n = 0
-    for (const s of this.#registry.slots.values()) if (s.heapGrowth !== null) { sum += s.heapGrowth; n++ }
+    for (const s of this.#registry.slots.values()) if (s.heapGrowth) { sum += s.heapGrowth; n++ }
     return n ? sum / n : 0
   }
 
@@ -142,11 +142,12 @@ export class Evictor {
     const skip = new Set<string>()
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const needed = s.excessOver(lowWatermark) + extra
-      const plan = planEviction(this.#candidates(skip), needed)
+      const candidates = this.#candidates(skip)
+      const plan = planEviction(candidates, needed)
       if (plan.length === 0) break
       // One after another, least recently used first (each resolves once out of service; disposal goes on).
       for (const name of plan) {
-        const estimate = this.#registry.slots.get(name)?.heapGrowth ?? 0
+        const estimate = candidates.find((c) => c.name === name)!.estimate
         const r: AdvisoryResult = await this.#registry.unloadIfIdle(name, 'memory')
         if (r === 'unloaded') {
           evicted++
@@ -158,9 +159,11 @@ export class Evictor {
       extra = 0
       s = this.#pressure()
       if (s.ratio <= lowWatermark) break
-      // Estimates did not cover it (unknown or too small): see what a collection really gives back.
-      s = this.#collect()
-      if (s.ratio <= lowWatermark) break
+      // Nothing known of what they hold: only a collection shows what the evictions gave back.
+      if (plan.every((n) => !candidates.find((c) => c.name === n)!.estimate)) {
+        s = this.#collect()
+        if (s.ratio <= lowWatermark) break
+      }
     }
     if (evicted > 0) {
       this.#log.info({ evicted, signal: s.signal, before: round2(startRatio), after: round2(s.ratio) },
@@ -180,7 +183,7 @@ export class Evictor {
 
   /** Forces a full GC (when possible) so the sample shows what evictions freed. */
   #collect(): MemorySample {
-    if (forceGc()) this.#credit = 0
+    if (forceGc('eviction')) this.#credit = 0
     return this.#pressure()
   }
 
@@ -195,7 +198,7 @@ export class Evictor {
     for (const slot of this.#registry.slots.values()) {
       const gen = slot.current
       if (!gen || slot.loading || gen.inflight > 0 || skip.has(slot.name)) continue
-      out.push({ name: slot.name, lastActive: slot.lastActive, estimate: slot.heapGrowth ?? 0 })
+      out.push({ name: slot.name, lastActive: slot.lastActive, estimate: slot.heapGrowth || this.#averageGrowth() })
     }
     return out
   }

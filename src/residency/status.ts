@@ -30,7 +30,7 @@ export function hostStatus(registry: Registry, config: ResidentConfig) {
     },
     idleTimeoutMs: config.idleTimeout,
     evictions: { ...registry.evictor.evictions, total: registry.evictor.evictions.idle + registry.evictor.evictions.memory },
-    forcedGc: { count: forcedGc.count, ms: Math.round(forcedGc.ms) },
+    forcedGc: { count: forcedGc.count, ms: Math.round(forcedGc.ms), forEviction: forcedGc.eviction, forCollectionProof: forcedGc.collection },
     collection: { ...registry.collection.totals, awaitingVerdict: registry.collection.waiting, graceMs: config.unload.collectionGrace },
   }
 }
