@@ -194,6 +194,15 @@ export default class Broken extends Extension { ping() { return 'pong' } }`)
     expect((await ext(t, 'broken'))!).toMatchObject({ state: 'resident', failed: null })
   })
 
+  it('does not count a failed reload while the old generation keeps serving', async () => {
+    t = await startTestServer({ extensions: { 'calc.ts': COUNTER }, config: { rapidFail: { maxFailures: 1 } } })
+    expect((await t.inject('/calc/bump')).statusCode).toBe(200)
+    t.writeExtension('calc.ts', 'export default class {')
+    expect((await t.inject({ method: 'POST', url: '/_resident/extensions/calc/reload' })).statusCode).toBe(500)
+    expect((await t.inject('/calc/bump')).json()).toEqual({ n: 2, generation: 1 })
+    expect((await ext(t, 'calc'))!).toMatchObject({ state: 'resident', failed: null })
+  })
+
   it('an admin load retries at once', async () => {
     t = await startTestServer({
       extensions: { 'flaky.ts': `import { Extension } from 'resident'

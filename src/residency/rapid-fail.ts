@@ -1,4 +1,5 @@
 import type { RapidFailSettings } from '../config/types.ts'
+import { ResidentError } from '../errors.ts'
 
 /**
  * Rapid-fail protection for one extension (IIS's rapid-fail, mod_isapi's retry delay): after
@@ -22,6 +23,15 @@ export class RapidFail {
   /** Milliseconds until a load may be tried again; 0 when it may be tried now. */
   blockedFor(now = Date.now()): number {
     return this.trips > 0 ? Math.max(0, this.retryAt - now) : 0
+  }
+
+  /** The 503 a request gets while it waits: Retry-After in whole seconds, retryAt in `data`. */
+  error(name: string, lastError?: string): ResidentError {
+    const seconds = Math.max(1, Math.ceil(this.blockedFor() / 1000))
+    return new ResidentError('RES_ERR_EXTENSION_FAILED', `extension "${name}" failed to load repeatedly; next attempt in ${seconds} s`, {
+      headers: { 'retry-after': String(seconds) },
+      data: { retryAt: new Date(this.retryAt).toISOString(), lastError },
+    })
   }
 
   /** Records a failed load; true when this failure (re)marks the extension failed. */

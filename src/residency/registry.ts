@@ -87,13 +87,7 @@ export class Registry {
       slot.entry = entry
       if (slot.current) return this.#lease(slot, slot.current)
       if (!slot.loading) {
-        const wait = slot.rapid.blockedFor()
-        if (wait > 0) {
-          const seconds = Math.max(1, Math.ceil(wait / 1000))
-          throw new ResidentError('RES_ERR_EXTENSION_FAILED',
-            `extension "${name}" failed to load repeatedly; next attempt in ${seconds} s`,
-            { headers: { 'retry-after': String(seconds) }, data: { retryAt: new Date(slot.rapid.retryAt).toISOString(), lastError: this.#config.development ? slot.lastError?.message : undefined } })
-        }
+        if (slot.rapid.blockedFor() > 0) throw slot.rapid.error(name, this.#config.development ? slot.lastError?.message : undefined)
         this.#startLoad(slot)
       }
     }
@@ -138,7 +132,7 @@ export class Registry {
   }
 
   /** Builds, evaluates and initialises a new generation of `slot`; does not install it. */
-  async #instantiate(slot: Slot): Promise<Generation> {
+  async #instantiate(slot: Slot, reloading = false): Promise<Generation> {
     if (this.#closing) throw new ResidentError('RES_ERR_UNAVAILABLE')
     const id = slot.nextGeneration++
     const log = this.#log.child({ extension: slot.name, generation: id })
@@ -161,7 +155,8 @@ export class Registry {
       slot.errors++
       slot.lastError = { message: e instanceof BuildError ? e.message : String((e as Error)?.message ?? e), at: new Date() }
       log.error(`failed to load ${path.relative(process.cwd(), slot.entry)}:\n${reason}`)
-      if (slot.rapid.recordFailure()) {
+      // A failed reload while the old generation keeps serving is not an outage: no rapid-fail count.
+      if (!(reloading && slot.current) && slot.rapid.recordFailure()) {
         log.error({ retryAt: new Date(slot.rapid.retryAt).toISOString(), trips: slot.rapid.trips },
           `${slot.name} marked failed after repeated load failures; answering 503 until ${new Date(slot.rapid.retryAt).toISOString()}`)
       }
@@ -183,7 +178,7 @@ export class Registry {
       const entry = await findEntry(this.#config.extensionsDir, name)
       if (!entry) throw new ResidentError('RES_ERR_NOT_FOUND', `extension "${name}" no longer exists`)
       slot.entry = entry
-      const next = await this.#instantiate(slot)
+      const next = await this.#instantiate(slot, true)
       const prev = slot.current
       slot.current = next
       if (prev) void this.retire(slot, prev, 'reload')
@@ -248,12 +243,8 @@ export class Registry {
     slot.declines = 0
     slot.draining.add(gen)
     gen.disposed = (async () => {
-      if (gen.inflight > 0) {
-        let timer: NodeJS.Timeout | undefined
-        const timedOut = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), this.#config.drainTimeout) })
-        const drained = await Promise.race([gen.idle().then(() => false), timedOut])
-        clearTimeout(timer)
-        if (drained) this.#log.warn({ extension: gen.name, generation: gen.id, inflight: gen.inflight }, `generation ${gen.id} of ${gen.name} did not drain within ${this.#config.drainTimeout} ms; disposing it anyway`)
+      if (!await gen.drained(this.#config.drainTimeout)) {
+        this.#log.warn({ extension: gen.name, generation: gen.id, inflight: gen.inflight }, `generation ${gen.id} of ${gen.name} did not drain within ${this.#config.drainTimeout} ms; disposing it anyway`)
       }
       try {
         await gen.module.dispose(reason)
