@@ -1,3 +1,4 @@
+import { defaults } from '../config/defaults.ts'
 import type { RapidFailSettings } from '../config/types.ts'
 import type { UnloadReason } from '../sdk/types.ts'
 import type { RetiredRecord } from './collection.ts'
@@ -58,7 +59,7 @@ export class Slot {
   leaksSuspected = 0
   readonly rapid: RapidFail
 
-  constructor(name: string, entry: string, rapidFail: RapidFailSettings) {
+  constructor(name: string, entry: string, rapidFail: RapidFailSettings = defaults.rapidFail) {
     this.name = name
     this.entry = entry
     this.rapid = new RapidFail(rapidFail)
