@@ -50,7 +50,7 @@ export class Evictor {
    * Bytes evicted (by estimate) that no major GC has reclaimed yet. Checks subtract it, so that one
    * eviction is not repeated while V8 gets round to freeing it; a major GC clears it.
    */
-  #credit = 0
+  #credits: Array<{ at: number; bytes: number }> = []
   #gcObserver: PerformanceObserver | null = null
   readonly evictions = { idle: 0, memory: 0 }
   /** Peak RSS seen at any check, and the last sample. */
@@ -69,7 +69,10 @@ export class Evictor {
     this.#timer.unref()
     this.#gcObserver = new PerformanceObserver((list) => {
       for (const e of list.getEntries()) {
-        if (((e as unknown as { detail?: { kind?: number } }).detail?.kind ?? 0) & perf.NODE_PERFORMANCE_GC_MAJOR) this.#credit = 0
+        // Only what was evicted before this GC started can have been reclaimed by it.
+        if (((e as unknown as { detail?: { kind?: number } }).detail?.kind ?? 0) & perf.NODE_PERFORMANCE_GC_MAJOR) {
+          this.#credits = this.#credits.filter((c) => c.at >= e.startTime)
+        }
       }
     })
     this.#gcObserver.observe({ entryTypes: ['gc'] })
@@ -134,7 +137,7 @@ export class Evictor {
   async #relieve(extra: number): Promise<void> {
     const { highWatermark, lowWatermark } = this.#config.memory
     let s = this.#pressure()
-    if (s.rawRatio >= 1 && this.#credit > 0) s = this.#collect() // past the limit itself: make evictions real now
+    if (s.rawRatio >= 1 && this.#credits.length > 0) s = this.#collect() // past the limit itself: make evictions real now
     extra += this.#loadingBytes()
     if (s.ratio + this.#extraRatio(s, extra) < highWatermark) return
     const startRatio = s.rawRatio
@@ -152,7 +155,7 @@ export class Evictor {
         if (r === 'unloaded') {
           evicted++
           this.evictions.memory++
-          this.#credit += estimate
+          this.#credits.push({ at: performance.now(), bytes: estimate })
           this.#log.info({ extension: name, reason: 'memory', signal: s.signal }, `evicting ${name} (memory pressure, least recently used)`)
         } else skip.add(name)
       }
@@ -175,7 +178,9 @@ export class Evictor {
 
   /** A sample with evicted-but-not-yet-collected bytes discounted. */
   #pressure(): MemorySample {
-    const s = sampleMemory(this.#config.memory.budget, true, this.#credit)
+    let credit = 0
+    for (const c of this.#credits) credit += c.bytes
+    const s = sampleMemory(this.#config.memory.budget, true, credit)
     this.last = s
     if (s.rss > this.peakRss) this.peakRss = s.rss
     return s
@@ -183,7 +188,7 @@ export class Evictor {
 
   /** Forces a full GC (when possible) so the sample shows what evictions freed. */
   #collect(): MemorySample {
-    if (forceGc('eviction')) this.#credit = 0
+    if (forceGc('eviction')) this.#credits = []
     return this.#pressure()
   }
 
