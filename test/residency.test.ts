@@ -31,7 +31,7 @@ describe('idle unload', () => {
   it('unloads after idleTimeout and loads fresh on the next request', async () => {
     t = await startTestServer({
       extensions: { 'counter.ts': COUNTER, 'keep.ts': COUNTER },
-      config: { idleTimeout: '300ms', memory: { checkInterval: '50ms' }, extensions: { keep: { idleTimeout: 0 } } },
+      config: { idleTimeout: '1s', memory: { checkInterval: '50ms' }, extensions: { keep: { idleTimeout: 0 } } },
     })
     expect((await t.inject('/counter/bump')).json()).toEqual({ n: 1, generation: 1 })
     expect((await t.inject('/counter/bump')).json()).toEqual({ n: 2, generation: 1 })
@@ -63,7 +63,7 @@ export default class Ticker extends Extension {
   ping() { return 'pong' }
 }`,
       },
-      config: { idleTimeout: '400ms', memory: { checkInterval: '50ms' } },
+      config: { idleTimeout: '1s', memory: { checkInterval: '50ms' } },
     })
     expect((await t.inject('/ticker/ping')).body).toBe('pong')
     await waitFor(() => (g.__ticks as number) > 3, 'the interval to tick')
@@ -162,6 +162,29 @@ export default class Slow extends Extension {
     const host = (await status(t)).host as { evictions: { memory: number } }
     expect(host.evictions.memory).toBeGreaterThanOrEqual(3)
     expect((await ext(t, 'c'))!.unloads).toEqual({ memory: 1 })
+  })
+})
+
+describe('constant memory pressure', () => {
+  it('serves every request from a live generation, even when each load is evicted soon after', async () => {
+    const live = `import { Extension } from 'resident'
+export default class Live extends Extension {
+  disposed = false
+  async hit() { await new Promise((r) => setTimeout(r, Math.random() * 5)); if (this.disposed) throw new Error('used after dispose'); return 'ok' }
+  dispose() { this.disposed = true }
+}`
+    const files: Record<string, string> = {}
+    for (const n of ['e1', 'e2', 'e3', 'e4', 'e5']) files[`${n}.ts`] = live
+    // A 1 MB budget: this process is always over it, so every load triggers evictions.
+    t = await startTestServer({ extensions: files, config: { memory: { budget: '1MB', checkInterval: '20ms' } } })
+    const failed: string[] = []
+    for (let round = 0; round < 20; round++) {
+      const wave = await Promise.all(Array.from({ length: 4 }, (_, i) => t!.inject(`/e${((round + i) % 5) + 1}/hit`)))
+      for (const r of wave) if (r.statusCode !== 200) failed.push(r.body)
+    }
+    expect(failed).toEqual([])
+    const host = (await status(t)).host as { evictions: { memory: number } }
+    expect(host.evictions.memory).toBeGreaterThan(0)
   })
 })
 

@@ -202,7 +202,7 @@ export class Evictor {
     const out: EvictionCandidate[] = []
     for (const slot of this.#registry.slots.values()) {
       const gen = slot.current
-      if (!gen || slot.loading || gen.inflight > 0 || skip.has(slot.name)) continue
+      if (!gen || slot.loading || gen.inflight > 0 || slot.waiting > 0 || skip.has(slot.name)) continue
       out.push({ name: slot.name, lastActive: slot.lastActive, estimate: slot.heapGrowth || this.#averageGrowth() })
     }
     return out

@@ -91,8 +91,15 @@ export class Registry {
         this.#startLoad(slot)
       }
     }
-    const gen = await slot.loading!
-    return this.#lease(slot, gen)
+    // Counted until leased: between the load resolving and this lease, the new generation has no
+    // request in flight yet, and eviction must not take it.
+    slot.waiting++
+    try {
+      const gen = await slot.loading!
+      return this.#lease(slot, gen)
+    } finally {
+      slot.waiting--
+    }
   }
 
   /** Ends a lease taken by acquire(); `ms` is how long the command took, for the status latencies. */
@@ -212,7 +219,7 @@ export class Registry {
       const gen = slot.current
       if (!gen || slot.loading) return 'none'
       // Checked and acted on in the same turn: no request can lease it in between.
-      if (gen.inflight > 0) return 'busy'
+      if (gen.inflight > 0 || slot.waiting > 0) return 'busy'
       if (!gen.module.canUnload(reason)) {
         if (slot.declines < this.#config.unload.maxDeclines) {
           slot.declines++

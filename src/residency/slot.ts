@@ -43,6 +43,8 @@ export class Slot {
   nextGeneration = 1
   requestsTotal = 0
   inFlight = 0
+  /** Requests waiting for a load of this extension to finish (not yet leased). */
+  waiting = 0
   errors = 0
   /** Epoch ms of the last lease, 0 = never (a number: this is on every request's path). */
   lastUsed = 0
