@@ -46,8 +46,11 @@ async function child(): Promise<void> {
     writeFileSync(path.join(dir, `${name(i)}.ts`), `import { Extension } from 'resident'
 export default class Holder extends Extension {
   chunks: Buffer[] = []
+  disposed = false
   override init() { for (let i = 0; i < ${sizeMb}; i++) this.chunks.push(Buffer.alloc(1024 * 1024, ${i % 250} + 1)) }
-  hit() { return { n: this.chunks.length, g: this.host.generation } }
+  // A request served by a generation already unloaded would be a failure, not a success.
+  hit() { if (this.disposed) throw new Error('served by a disposed generation'); return { n: this.chunks.length, g: this.host.generation } }
+  override dispose() { this.disposed = true; this.chunks = [] }
 }`)
   }
   const loads: number[] = []
