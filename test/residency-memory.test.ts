@@ -57,6 +57,20 @@ describe('cgroup memory limits', () => {
     expect(readCgroupMemory(namespaced)).toEqual({ version: 1, limit: 134217728, usage: 50000000 })
   })
 
+  it('subtracts the inactive file cache from usage (v2 inactive_file, v1 total_inactive_file)', () => {
+    const v2 = tree('0::/a\n', {
+      'a/memory.max': '1000000', 'a/memory.current': '900000',
+      'a/memory.stat': 'anon 300000\nfile 600000\nactive_file 100000\ninactive_file 500000\n',
+    })
+    expect(readCgroupMemory(v2)).toEqual({ version: 2, limit: 1000000, usage: 400000 })
+    rmSync(dir, { recursive: true, force: true })
+    const v1 = tree('4:memory:/x\n', {
+      'memory/x/memory.limit_in_bytes': '1000000', 'memory/x/memory.usage_in_bytes': '800000',
+      'memory/x/memory.stat': 'cache 500000\ninactive_file 1\ntotal_inactive_file 300000\n',
+    })
+    expect(readCgroupMemory(v1)).toEqual({ version: 1, limit: 1000000, usage: 500000 })
+  })
+
   it('treats UINT64_MAX (what Node 20 reports for "no limit") as none', () => {
     const src = tree('0::/a\n', { 'a/memory.max': '18446744073709551615', 'a/memory.current': '1000' })
     expect(readCgroupMemory(src)).toBeNull()

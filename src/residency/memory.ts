@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import v8 from 'node:v8'
 
-/** A cgroup's memory limit and usage (the whole group, not only this process). */
+/** A cgroup's memory limit and usage (the whole group, not only this process; inactive file cache excluded). */
 export interface CgroupMemory {
   version: 1 | 2
   limit: number
@@ -80,6 +80,20 @@ export interface CgroupSources { procFile: string; root: string }
 const REAL: CgroupSources = { procFile: '/proc/self/cgroup', root: '/sys/fs/cgroup' }
 let realProbes: CgroupProbe[] | undefined
 
+/**
+ * Usage minus the inactive file cache (what docker stats and the kubelet call the working set): the
+ * raw counters include page cache the kernel drops under pressure, which would keep a host with a
+ * busy disk permanently "over" its limit.
+ */
+function workingSet(p: CgroupProbe, usage: number): number {
+  let text: string
+  try { text = readFileSync(p.usageFile.slice(0, p.usageFile.lastIndexOf('/')) + '/memory.stat', 'utf8') } catch { return usage }
+  const key = p.version === 1 ? 'total_inactive_file' : 'inactive_file'
+  const m = new RegExp(`^${key} (\\d+)$`, 'm').exec(text)
+  const inactive = m ? Number(m[1]) : 0
+  return inactive < usage ? usage - inactive : usage
+}
+
 function probeAll(src: CgroupSources): CgroupProbe[] {
   const { v2, v1 } = cgroupPaths(src.procFile)
   return [
@@ -100,7 +114,7 @@ export function readCgroupMemory(src?: CgroupSources): CgroupMemory | null {
     for (const f of p.limitFiles) limit = Math.min(limit, readNumber(f) ?? Infinity)
     if (!Number.isFinite(limit)) continue
     const usage = readNumber(p.usageFile)
-    if (usage !== undefined) return { version: p.version, limit, usage }
+    if (usage !== undefined) return { version: p.version, limit, usage: workingSet(p, usage) }
   }
   return null
 }
