@@ -134,6 +134,27 @@ export default class Stuck extends Extension {
   })
 })
 
+describe('residency timers', () => {
+  it('never keep the process alive (unref), while they run and after close()', async () => {
+    // getActiveResourcesInfo() lists only timers that keep the event loop alive.
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length
+    const before = timers()
+    const s = await startTestServer({
+      extensions: { 'counter.ts': COUNTER },
+      config: { idleTimeout: '1h', memory: { checkInterval: '50ms' }, unload: { collectionGrace: '1h' } },
+    })
+    expect(timers()).toBeLessThanOrEqual(before) // the check interval is running
+    await s.inject('/counter/bump')
+    expect(timers()).toBeLessThanOrEqual(before)
+    await s.inject({ method: 'POST', url: '/_resident/extensions/counter/unload' }) // a collection check is now pending
+    await s.inject('/counter/bump')
+    expect((await s.inject('/_resident/status')).json().host.collection.awaitingVerdict).toBe(1)
+    expect(timers()).toBeLessThanOrEqual(before)
+    await s.close()
+    expect(timers()).toBeLessThanOrEqual(before)
+  })
+})
+
 describe('memory pressure', () => {
   // The budget is lowered at run time so that pressure is certain (this process's RSS is far above 1 MB)
   // and the order is decided by use alone.
