@@ -22,6 +22,7 @@ export const errors = {
   RES_ERR_FILTER_LOAD_FAILED: { status: 500, message: 'A filter failed to load' },
   RES_ERR_INTERNAL: { status: 500, message: 'Internal error' },
   RES_ERR_UNAVAILABLE: { status: 503, message: 'The server is shutting down' },
+  RES_ERR_EXTENSION_FAILED: { status: 503, message: 'The extension failed to load repeatedly and is waiting before the next attempt' },
   RES_ERR_TIMEOUT: { status: 504, message: 'The command did not finish before its deadline' },
   RES_ERR_CONFIG: { status: 500, message: 'The configuration is invalid' },
 } as const satisfies Record<string, ErrorDef>

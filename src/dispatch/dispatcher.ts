@@ -54,10 +54,11 @@ export class Dispatcher {
     const gen = this.#registry.tryAcquire(target.extension) ?? await this.#registry.acquire(target.extension)
     if (!gen) throw new ResidentError('RES_ERR_NOT_FOUND', `no extension named "${target.extension}"`)
     let released = false
+    const started = performance.now()
     const release = () => {
       if (released) return
       released = true
-      this.#registry.release(gen)
+      this.#registry.release(gen, performance.now() - started)
     }
     let commandRequest: DispatchedRequest | null = null
     reply.raw.once('close', () => {
