@@ -1,9 +1,12 @@
-// Overhead of Resident against bare fastify doing the same work (issue 2's target: ≥ 0.90×).
+// Overhead of Resident against bare fastify doing the same work (issue 2's target: ≥ 0.90×), and
+// of Resident's filter chain with 2 and 8 no-op filters (issue 3's target: ≥ 0.85× with 2).
 // Each server runs in its own child process, started the same way; autocannon drives them in
 // alternation from this process, and the report gives medians and the ratio from this one run.
 //
 //   npm run bench:overhead -- [--rounds 3] [--duration 5] [--connections 32]
 import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import autocannon from 'autocannon'
@@ -41,12 +44,41 @@ const targets: Record<string, { path: string; start(): Promise<string> }> = {
       return server.app.listen({ port: 0, host: '127.0.0.1' })
     },
   },
+  'resident + 2 no-op filters': withNoopFilters(2),
+  'resident + 8 no-op filters': withNoopFilters(8),
+}
+
+// A no-op filter implements the notifications every request passes through on both sides
+// (onRequest, onAuthenticate, onSendResponse) and does nothing in them: the cost of the chain itself.
+const NOOP_FILTER = `import { Filter } from 'resident'
+export default class Noop extends Filter {
+  onRequest() {}
+  onAuthenticate() {}
+  onSendResponse() {}
+}`
+
+function withNoopFilters(n: number): { path: string; start(): Promise<string> } {
+  return {
+    path: '/hello/greet?name=x',
+    async start() {
+      const dir = mkdtempSync(path.join(tmpdir(), 'resident-bench-filters-'))
+      for (let i = 1; i <= n; i++) writeFileSync(path.join(dir, `noop-${i}.ts`), NOOP_FILTER)
+      process.on('exit', () => rmSync(dir, { recursive: true, force: true }))
+      process.once('SIGTERM', () => process.exit(0))
+      const config = resolveConfig({ extensionsDir: path.join(root, 'extensions'), filtersDir: dir, logLevel: 'silent' }, { cwd: root })
+      const server = await buildServer(config, { logger: pino({ level: 'silent' }) })
+      if (server.filters.current.filters.length !== n) throw new Error(`expected ${n} filters`)
+      return server.app.listen({ port: 0, host: '127.0.0.1' })
+    },
+  }
 }
 
 async function serve(role: string): Promise<void> {
   const target = targets[role]
   if (!target) throw new Error(`unknown role ${role}`)
   const url = await target.start()
+  // CPU time per request is far steadier than req/s on a shared machine: the parent asks before and after each load.
+  process.on('message', (m) => { if (m === 'cpu') { const c = process.cpuUsage(); process.send!({ cpu: c.user + c.system }) } })
   process.send!({ url })
 }
 
@@ -58,11 +90,24 @@ function spawnServer(role: string): Promise<{ child: ChildProcess; url: string }
   })
 }
 
-interface Sample { rps: number; p50: number; p99: number; errors: number; non2xx: number }
+interface Sample { rps: number; p50: number; p99: number; errors: number; non2xx: number; cpuUs: number }
 
-async function load(url: string, duration: number, connections: number): Promise<Sample> {
+function cpuOf(child: ChildProcess): Promise<number> {
+  return new Promise((resolve) => {
+    const on = (m: unknown) => {
+      if (typeof m === 'object' && m !== null && 'cpu' in m) { child.off('message', on); resolve((m as { cpu: number }).cpu) }
+    }
+    child.on('message', on)
+    child.send('cpu')
+  })
+}
+
+async function load(url: string, duration: number, connections: number, child?: ChildProcess): Promise<Sample> {
+  const before = child ? await cpuOf(child) : 0
   const r = await autocannon({ url, duration, connections, pipelining: 1 })
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx }
+  const after = child ? await cpuOf(child) : 0
+  const cpuUs = r.requests.total > 0 ? (after - before) / r.requests.total : 0
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx, cpuUs }
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
@@ -80,9 +125,9 @@ async function main(): Promise<void> {
     for (const name of names) await load(servers.get(name)!.url + targets[name]!.path, 1, connections) // warm-up
     for (let round = 1; round <= rounds; round++) {
       for (const name of round % 2 ? names : [...names].reverse()) {
-        const s = await load(servers.get(name)!.url + targets[name]!.path, duration, connections)
+        const s = await load(servers.get(name)!.url + targets[name]!.path, duration, connections, servers.get(name)!.child)
         samples.get(name)!.push(s)
-        console.log(`round ${round} ${name.padEnd(24)} ${s.rps.toFixed(0).padStart(7)} req/s  p50 ${s.p50} ms  p99 ${s.p99} ms  errors ${s.errors}  non-2xx ${s.non2xx}`)
+        console.log(`round ${round} ${name.padEnd(28)} ${s.rps.toFixed(0).padStart(7)} req/s  p50 ${s.p50} ms  p99 ${s.p99} ms  ${s.cpuUs.toFixed(1)} µs CPU/req  errors ${s.errors}  non-2xx ${s.non2xx}`)
       }
     }
   } finally {
@@ -90,11 +135,16 @@ async function main(): Promise<void> {
   }
   const base = median(samples.get(names[0]!)!.map((s) => s.rps))
   console.log(`\n${rounds} rounds × ${duration} s, ${connections} connections, medians:`)
-  console.log(`${'target'.padEnd(24)} ${'req/s'.padStart(8)} ${'p50'.padStart(5)} ${'p99'.padStart(5)}  ratio vs ${names[0]}`)
+  const resident = median(samples.get('resident')!.map((s) => s.rps))
+  const cpuBase = median(samples.get(names[0]!)!.map((s) => s.cpuUs))
+  const cpuResident = median(samples.get('resident')!.map((s) => s.cpuUs))
+  console.log(`${'target'.padEnd(28)} ${'req/s'.padStart(8)} ${'p50'.padStart(5)} ${'p99'.padStart(5)}  vs ${names[0]}  vs resident  CPU µs/req  CPU vs ${names[0]}  CPU vs resident`)
   for (const name of names) {
     const s = samples.get(name)!
     const rps = median(s.map((x) => x.rps))
-    console.log(`${name.padEnd(24)} ${rps.toFixed(0).padStart(8)} ${String(median(s.map((x) => x.p50))).padStart(5)} ${String(median(s.map((x) => x.p99))).padStart(5)}  ${(rps / base).toFixed(2)}×`)
+    const cpu = median(s.map((x) => x.cpuUs))
+    // CPU ratios are inverted (base / this) so that, like req/s ratios, 1.00× = as cheap and lower = costlier.
+    console.log(`${name.padEnd(28)} ${rps.toFixed(0).padStart(8)} ${String(median(s.map((x) => x.p50))).padStart(5)} ${String(median(s.map((x) => x.p99))).padStart(5)}  ${(rps / base).toFixed(2).padStart(11)}×  ${(rps / resident).toFixed(2).padStart(10)}×  ${cpu.toFixed(1).padStart(10)}  ${(cpuBase / cpu).toFixed(2).padStart(15)}×  ${(cpuResident / cpu).toFixed(2).padStart(14)}×`)
   }
 }
 

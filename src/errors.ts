@@ -18,8 +18,11 @@ export const errors = {
   RES_ERR_COMMAND_FAILED: { status: 500, message: 'The command failed' },
   RES_ERR_LOAD_FAILED: { status: 500, message: 'The extension failed to load' },
   RES_ERR_BAD_RESULT: { status: 500, message: 'The command returned a result that cannot be sent' },
+  RES_ERR_FILTER_FAILED: { status: 500, message: 'A filter failed' },
+  RES_ERR_FILTER_LOAD_FAILED: { status: 500, message: 'A filter failed to load' },
   RES_ERR_INTERNAL: { status: 500, message: 'Internal error' },
   RES_ERR_UNAVAILABLE: { status: 503, message: 'The server is shutting down' },
+  RES_ERR_EXTENSION_FAILED: { status: 503, message: 'The extension failed to load repeatedly and is waiting before the next attempt' },
   RES_ERR_TIMEOUT: { status: 504, message: 'The command did not finish before its deadline' },
   RES_ERR_CONFIG: { status: 500, message: 'The configuration is invalid' },
 } as const satisfies Record<string, ErrorDef>

@@ -95,7 +95,7 @@ export default class G extends Extension { hi() { return { greeting: this.host.c
     write({ extensions: { g: { config: { greeting: 'hello' } } } })
     t.server.config.file = file
     watcher = new DevWatcher({
-      registry: t.server.registry, config: t.server.config, log: t.server.app.log, quietMs: 40,
+      registry: t.server.registry, config: t.server.config, log: t.server.log, quietMs: 40,
       rereadConfig: () => resolveConfig({ ...readConfigFile(file).input, extensionsDir, filtersDir }, { file }),
     })
     await watcher.start()

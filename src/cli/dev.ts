@@ -1,5 +1,4 @@
 import { DevWatcher } from '../watch/dev-watcher.ts'
-import type { FilterSource } from '../watch/filters.ts'
 import { reloadOnSighup } from '../watch/reload-all.ts'
 import type { ServeFlags } from './args.ts'
 import { loadConfig, startServer, stopOnSignals } from './serve.ts'
@@ -13,16 +12,15 @@ export type DevFlags = ServeFlags & { quiet?: string }
 export async function startDev(flags: DevFlags, quietMs: number): Promise<void> {
   const start = { flags, env: process.env, cwd: process.cwd(), development: true }
   const { server } = await startServer(start)
-  const log = server.app.log
-  // The filter chain, once the server has one (structural: this file does not depend on its module).
-  const filters = (server as { filters?: FilterSource }).filters
+  const log = server.log
+  const filters = server.filters
   const watcher = new DevWatcher({
     registry: server.registry, config: server.config, log, quietMs, filters,
     rereadConfig: () => loadConfig(start),
   })
   await watcher.start()
   log.info(`watching for changes (${quietMs} ms quiet period); save a file to reload it`)
-  const stopHup = reloadOnSighup(server.registry, log, filters ? [filters] : [])
+  const stopHup = reloadOnSighup(server.registry, log, [filters])
   const close = server.close.bind(server)
   server.close = async () => {
     stopHup()

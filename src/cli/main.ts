@@ -5,7 +5,7 @@ import { devOptions, parseFlags, serveOptions, UsageError, type ServeFlags } fro
 import { startDev, type DevFlags } from './dev.ts'
 import { MAIN_HELP } from './help.ts'
 import { startServer, stopOnSignals } from './serve.ts'
-import { reloadOnSighup, type ReloadAllTarget } from '../watch/reload-all.ts'
+import { reloadOnSighup } from '../watch/reload-all.ts'
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -29,10 +29,9 @@ export async function main(argv: string[]): Promise<void> {
       const values = parseFlags(rest, serveOptions)
       if (values.help) { process.stdout.write(MAIN_HELP); return }
       const { server } = await startServer({ flags: values as ServeFlags, env: process.env, cwd: process.cwd(), development: process.env.NODE_ENV === 'development' })
-      process.on('unhandledRejection', (reason) => server.app.log.error({ err: reason }, 'unhandled rejection (kept running)'))
+      process.on('unhandledRejection', (reason) => server.log.error({ err: reason }, 'unhandled rejection (kept running)'))
       stopOnSignals(server)
-      const filters = (server as { filters?: ReloadAllTarget }).filters
-      reloadOnSighup(server.registry, server.app.log, filters ? [filters] : [])
+      reloadOnSighup(server.registry, server.log, [server.filters])
       return
     }
     if (command === 'dev') {
@@ -52,6 +51,10 @@ export async function main(argv: string[]): Promise<void> {
     if (isResidentError(e) && e.code === 'RES_ERR_CONFIG') {
       process.stderr.write(`resident: ${e.message}\n`)
       process.exit(2)
+    }
+    if (isResidentError(e) && e.code === 'RES_ERR_FILTER_LOAD_FAILED') {
+      process.stderr.write(`resident: ${e.message}\n`)
+      process.exit(1)
     }
     const err = e as NodeJS.ErrnoException
     if (err?.code === 'EADDRINUSE' || err?.code === 'EACCES' || err?.code === 'EADDRNOTAVAIL') {

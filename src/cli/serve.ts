@@ -33,9 +33,13 @@ async function logBanner(server: ResidentServer, config: ResidentConfig, url: st
   const names = await listModules(config.extensionsDir)
   const lines = [`Resident listening on ${url}`, `  extensions (${rel(config.extensionsDir)}): ${names.length === 0 ? 'none' : ''}`]
   for (const n of names) lines.push(`    ${url}/${n}/`)
+  const order = server.filters.describe()
+  lines.push(`  filters (${rel(config.filtersDir)}), in the order they run: ${order.length === 0 ? 'none' : ''}`)
+  for (const l of order) lines.push(`    ${l}`)
+  if (order.length > 0) lines.push('    (onAccessDenied and onSendResponse run in reverse order)')
   if (config.file) lines.push(`  config: ${rel(config.file)}`)
   lines.push(`  status: ${url}/_resident/status (${config.admin.token ? 'token required' : 'loopback only'})`)
-  server.app.log.info({ url, extensions: names }, lines.join('\n'))
+  server.log.info({ url, extensions: names, filters: order }, lines.join('\n'))
 }
 
 /** SIGINT/SIGTERM: stop accepting, drain, dispose, exit 0; a second signal exits at once. */
@@ -43,16 +47,16 @@ export function stopOnSignals(server: ResidentServer): void {
   let stopping = false
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) {
-      server.app.log.warn(`${signal} again: exiting without waiting`)
+      server.log.warn(`${signal} again: exiting without waiting`)
       process.exit(1)
     }
     stopping = true
-    server.app.log.info(`${signal}: draining in-flight requests and unloading extensions`)
+    server.log.info(`${signal}: draining in-flight requests and unloading extensions`)
     server.close().then(() => {
-      server.app.log.info('stopped')
+      server.log.info('stopped')
       process.exit(0)
     }, (e: unknown) => {
-      server.app.log.error({ err: e }, 'shutdown failed')
+      server.log.error({ err: e }, 'shutdown failed')
       process.exit(1)
     })
   }

@@ -2,15 +2,18 @@ import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { ResidentError } from '../errors.ts'
 import { DEFAULT_CONFIG_FILE, defaults } from './defaults.ts'
+import { resolveFiltersConfig } from './filters.ts'
 import type { ExtensionSettings, ResidentConfig } from './types.ts'
 import { parseDuration, parseSize } from './units.ts'
+import { RESIDENCY_KEYS, resolveExtensionIdle, resolveResidency } from './residency.ts'
 
 export type ConfigInput = Record<string, unknown>
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 const TOP_LEVEL = new Set([
   '$schema', 'host', 'port', 'extensionsDir', 'filtersDir', 'bodyLimit', 'requestTimeout', 'drainTimeout',
-  'logLevel', 'development', 'admin', 'extensions',
+  'logLevel', 'development', 'admin', 'extensions', 'filters',
+  ...RESIDENCY_KEYS,
 ])
 
 /** Reads `file` (or ./resident.config.json when present) and returns its JSON, or {} when absent. */
@@ -86,10 +89,11 @@ export function resolveConfig(input: ConfigInput, options: { cwd?: string; file?
       for (const k of Object.keys(s)) if (!EXTENSION_KEYS.has(k)) problems.push(`unknown setting "extensions.${name}.${k}"`)
       const config = s.config ?? {}
       if (typeof config !== 'object' || config === null || Array.isArray(config)) problems.push(`"extensions.${name}.config" must be an object`)
-      extensions[name] = { config: config as Record<string, unknown> }
+      extensions[name] = { config: config as Record<string, unknown>, idleTimeout: resolveExtensionIdle(name, s.idleTimeout, problems) }
     }
   }
 
+  const residency = resolveResidency(input, problems)
   const config: ResidentConfig = {
     host: str('host', defaults.host),
     port,
@@ -102,6 +106,8 @@ export function resolveConfig(input: ConfigInput, options: { cwd?: string; file?
     development: development === true,
     admin: { token },
     extensions,
+    filters: resolveFiltersConfig(input.filters, base, problems),
+    ...residency,
     file: options.file ?? null,
   }
   if (problems.length > 0) {
@@ -111,4 +117,4 @@ export function resolveConfig(input: ConfigInput, options: { cwd?: string; file?
   return config
 }
 
-const EXTENSION_KEYS = new Set(['config'])
+const EXTENSION_KEYS = new Set(['config', 'idleTimeout'])

@@ -1,6 +1,53 @@
 export interface ExtensionSettings {
   /** Passed to the extension as `this.host.config`. */
   config: Record<string, unknown>
+  /** Overrides the top-level idleTimeout for this extension (ms; 0 = never); null = inherit. */
+  idleTimeout: number | null
+}
+
+/** Memory-pressure eviction. Watermarks are fractions of each signal's limit (heap limit, budget, cgroup). */
+export interface MemorySettings {
+  /** RSS budget in bytes; null = watch only the heap and the cgroup limit. */
+  budget: number | null
+  /** Above this fraction of a limit, idle extensions are evicted, least recently used first… */
+  highWatermark: number
+  /** …until usage falls below this fraction. */
+  lowWatermark: number
+  /** How often memory and idle timeouts are checked, in ms (loads also trigger a check). */
+  checkInterval: number
+}
+
+/** Unload behaviour shared by idle and memory unloads. */
+export interface UnloadSettings {
+  /** How many times canUnload() may decline an advisory unload before it is forced. */
+  maxDeclines: number
+  /** How long after an unload a generation must have been collected before a leak is suspected, in ms. */
+  collectionGrace: number
+}
+
+/** Rapid-fail protection: `maxFailures` failed loads within `window` mark an extension failed. */
+export interface RapidFailSettings {
+  maxFailures: number
+  window: number
+  /** First wait before a retry, doubled after each failed retry up to maxBackoff (ms). */
+  backoff: number
+  maxBackoff: number
+}
+
+/** One filter's settings: `filters.modules.<name>`. */
+export interface FilterSettings {
+  /** Passed to the filter as `this.host.config`. */
+  config: Record<string, unknown>
+  /** An npm package serving as this filter (its resolved entry file), instead of a file in filtersDir. */
+  entry: string | null
+  /** false skips the filter (a file in filtersDir is loaded unless disabled). */
+  enabled: boolean
+}
+
+export interface FiltersConfig {
+  /** Filter names in the order they run within one priority; unlisted ones follow by name. */
+  order: string[]
+  modules: Record<string, FilterSettings>
 }
 
 export interface ResidentConfig {
@@ -20,8 +67,15 @@ export interface ResidentConfig {
   /** Development mode: stacks in error bodies, pretty logs. */
   development: boolean
   admin: { token: string | null }
+  /** Unload an extension after this long without requests, in ms; 0 = never. */
+  idleTimeout: number
+  memory: MemorySettings
+  unload: UnloadSettings
+  rapidFail: RapidFailSettings
   /** Per-extension settings, by extension name. */
   extensions: Record<string, ExtensionSettings>
+  /** The filter chain: order and per-filter settings. */
+  filters: FiltersConfig
   /** Where the config was read from, if a file. */
   file: string | null
 }

@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { ResidentConfig } from '../config/types.ts'
 import { ResidentError } from '../errors.ts'
+import { beforeDispatch } from '../filters/dispatch.ts'
 import type { Registry } from '../residency/registry.ts'
 import { parseBody } from './body.ts'
 import { DispatchedRequest } from './command-request.ts'
@@ -41,15 +42,23 @@ export class Dispatcher {
 
   async handle(request: FastifyRequest, reply: FastifyReply, url: string = request.url): Promise<FastifyReply> {
     if (this.#closing()) throw new ResidentError('RES_ERR_UNAVAILABLE', undefined, { headers: { connection: 'close' } })
+    const filters = request.filters ?? null
+    if (filters !== null) {
+      let mapped = beforeDispatch(filters, url)
+      if (mapped instanceof Promise) mapped = await mapped
+      if (typeof mapped !== 'string') return sendResult(reply, mapped)
+      url = mapped
+    }
     const target = parseTarget(url)
     if (!target) throw new ResidentError('RES_ERR_NOT_FOUND', `no extension serves ${url.split('?')[0]}`)
     const gen = this.#registry.tryAcquire(target.extension) ?? await this.#registry.acquire(target.extension)
     if (!gen) throw new ResidentError('RES_ERR_NOT_FOUND', `no extension named "${target.extension}"`)
     let released = false
+    const started = performance.now()
     const release = () => {
       if (released) return
       released = true
-      this.#registry.release(gen)
+      this.#registry.release(gen, performance.now() - started)
     }
     let commandRequest: DispatchedRequest | null = null
     reply.raw.once('close', () => {
@@ -83,7 +92,7 @@ export class Dispatcher {
       rawBody,
       contentType,
       clientAddress: request.ip,
-      user: (request as { user?: unknown }).user,
+      user: filters !== null ? filters.user : (request as { user?: unknown }).user,
       extension: target.extension,
       command: info.name,
       log: request.log,

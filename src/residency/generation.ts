@@ -34,6 +34,18 @@ export class Generation {
     }
   }
 
+  /** True once no request holds it, false if some still do after `ms`. */
+  async drained(ms: number): Promise<boolean> {
+    if (this.inflight === 0) return true
+    let timer: NodeJS.Timeout | undefined
+    const timedOut = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), ms) })
+    try {
+      return await Promise.race([this.idle().then(() => true as const), timedOut])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
   /** Resolves when no request holds this generation. */
   idle(): Promise<void> {
     if (this.inflight === 0) return Promise.resolve()

@@ -1,4 +1,5 @@
 import path from 'node:path'
+import v8 from 'node:v8'
 import type { ResidentConfig } from '../config/types.ts'
 import { ResidentError } from '../errors.ts'
 import { findEntry } from '../loader/discover.ts'
@@ -6,39 +7,15 @@ import { formatMessages, BuildError } from '../loader/build.ts'
 import type { Executor, Mode } from '../modes/executor.ts'
 import type { Logger, UnloadReason } from '../sdk/types.ts'
 import { Generation } from './generation.ts'
+import { Slot } from './slot.ts'
+import { CollectionWatcher, type RetiredRecord } from './collection.ts'
+import { Evictor } from './eviction.ts'
 
-export type SlotState = 'unloaded' | 'loading' | 'resident' | 'draining' | 'failed'
+export { Slot, type SlotState } from './slot.ts'
+export type RetiredInfo = RetiredRecord
 
-export interface RetiredInfo { generation: number; reason: UnloadReason; at: Date }
-
-/** Everything the registry knows of one extension, loaded or not. */
-export class Slot {
-  readonly name: string
-  entry: string
-  current: Generation | null = null
-  loading: Promise<Generation> | null = null
-  /** Serialises reloads and unloads of this extension. */
-  chain: Promise<unknown> = Promise.resolve()
-  nextGeneration = 1
-  requestsTotal = 0
-  inFlight = 0
-  errors = 0
-  /** Epoch ms of the last lease (a number: this is on every request's path). */
-  lastUsed = 0
-  lastError: { message: string; at: Date } | null = null
-  retired: RetiredInfo[] = []
-
-  constructor(name: string, entry: string) {
-    this.name = name
-    this.entry = entry
-  }
-
-  get state(): SlotState {
-    if (this.current) return 'resident'
-    if (this.loading) return 'loading'
-    return 'unloaded'
-  }
-}
+/** What an advisory (idle or memory) unload did. */
+export type AdvisoryResult = 'unloaded' | 'busy' | 'declined' | 'none'
 
 /** What a watcher needs to know: a generation went into service, or an extension left it. */
 export type RegistryEvent =
@@ -61,6 +38,10 @@ export class Registry {
   readonly #config: ResidentConfig
   readonly #executor: Executor
   readonly #log: Logger
+  /** Proves retired generations were collected. */
+  readonly collection: CollectionWatcher
+  /** Idle and memory-pressure eviction. */
+  readonly evictor: Evictor
   #closing = false
   readonly #listeners = new Set<(e: RegistryEvent) => void>()
 
@@ -68,6 +49,12 @@ export class Registry {
     this.#config = o.config
     this.#executor = o.executor
     this.#log = o.log
+    this.collection = new CollectionWatcher({
+      grace: o.config.unload.collectionGrace, log: o.log,
+      onLeak: (name) => { const slot = this.slots.get(name); if (slot) slot.leaksSuspected++ },
+    })
+    this.evictor = new Evictor(this, o.config, o.log)
+    this.evictor.start()
   }
 
   get mode(): Mode { return this.#executor.mode }
@@ -84,9 +71,15 @@ export class Registry {
     }
   }
 
+  /** The idle timeout that applies to `name`, in ms (0 = never). */
+  idleTimeoutOf(name: string): number {
+    return this.#config.extensions[name]?.idleTimeout ?? this.#config.idleTimeout
+  }
+
   /**
    * The current generation of `name`, loaded if need be, with a request lease taken on it;
    * null when there is no such extension. Pair every non-null result with release().
+   * An extension marked failed by rapid-fail protection rejects with a 503 and Retry-After.
    */
   async acquire(name: string): Promise<Generation | null> {
     return this.tryAcquire(name) ?? this.#acquireSlow(name)
@@ -104,22 +97,38 @@ export class Registry {
     if (!slot?.loading) {
       const entry = await findEntry(this.#config.extensionsDir, name)
       if (!entry) {
-        if (slot && !slot.current && !slot.loading) this.slots.delete(name)
+        if (slot && !slot.current && !slot.loading && slot.draining.size === 0) this.slots.delete(name)
         return null
       }
-      slot = this.slots.get(name) ?? new Slot(name, entry)
+      slot = this.slots.get(name) ?? new Slot(name, entry, this.#config.rapidFail)
       this.slots.set(name, slot)
       slot.entry = entry
       if (slot.current) return this.#lease(slot, slot.current)
-      if (!slot.loading) this.#startLoad(slot)
+      if (!slot.loading) {
+        if (slot.rapid.blockedFor() > 0) throw slot.rapid.error(name, this.#config.development ? slot.lastError?.message : undefined)
+        this.#startLoad(slot)
+      }
     }
-    const gen = await slot.loading!
-    return this.#lease(slot, gen)
+    // Counted until leased: between the load resolving and this lease, the new generation has no
+    // request in flight yet, and eviction must not take it.
+    slot.waiting++
+    try {
+      const gen = await slot.loading!
+      return this.#lease(slot, gen)
+    } finally {
+      slot.waiting--
+    }
   }
 
-  release(gen: Generation): void {
+  /** Ends a lease taken by acquire(); `ms` is how long the command took, for the status latencies. */
+  release(gen: Generation, ms?: number): void {
     const slot = this.slots.get(gen.name)
-    if (slot) slot.inFlight--
+    if (slot) {
+      slot.inFlight--
+      // Idle time counts from the end of the last request, not its start.
+      slot.lastUsed = Date.now()
+      if (ms !== undefined) slot.latency.add(ms)
+    }
     gen.release()
   }
 
@@ -131,6 +140,7 @@ export class Registry {
   }
 
   #startLoad(slot: Slot): void {
+    this.evictor.beforeLoad(slot)
     const buildStartedAt = Date.now()
     const p = this.#instantiate(slot).then((gen) => {
       slot.current = gen
@@ -143,25 +153,40 @@ export class Registry {
     p.catch(() => { /* reported to each waiting request */ })
   }
 
+  /** Forgets rapid-fail state, so the next acquire() tries to load at once (the admin /load action). */
+  resetFailure(name: string): void {
+    this.slots.get(name)?.rapid.recordSuccess()
+  }
+
   /** Builds, evaluates and initialises a new generation of `slot`; does not install it. */
-  async #instantiate(slot: Slot): Promise<Generation> {
+  async #instantiate(slot: Slot, reloading = false): Promise<Generation> {
     if (this.#closing) throw new ResidentError('RES_ERR_UNAVAILABLE')
     const id = slot.nextGeneration++
     const log = this.#log.child({ extension: slot.name, generation: id })
     const started = performance.now()
+    const before = jsBytes()
     try {
       const module = await this.#executor.load({
         name: slot.name, entry: slot.entry, generation: id,
         config: this.#config.extensions[slot.name]?.config ?? {}, log,
       })
       slot.lastError = null
-      log.info({ ms: Math.round(performance.now() - started), commands: Object.values(module.table.commands).map((c) => c.name) }, `loaded ${slot.name} (generation ${id})`)
+      slot.rapid.recordSuccess()
+      slot.loadMs = Math.round((performance.now() - started) * 100) / 100
+      slot.heapGrowth = Math.max(0, jsBytes() - before)
+      log.info({ ms: Math.round(slot.loadMs), commands: Object.values(module.table.commands).map((c) => c.name) }, `loaded ${slot.name} (generation ${id})`)
+      this.evictor.afterLoad()
       return new Generation(id, slot.name, module)
     } catch (e) {
       const reason = e instanceof BuildError ? formatMessages(e.messages) : (e as Error)?.stack ?? String(e)
       slot.errors++
       slot.lastError = { message: e instanceof BuildError ? e.message : String((e as Error)?.message ?? e), at: new Date() }
       log.error(`failed to load ${path.relative(process.cwd(), slot.entry)}:\n${reason}`)
+      // A failed reload while the old generation keeps serving is not an outage: no rapid-fail count.
+      if (!(reloading && slot.current) && slot.rapid.recordFailure()) {
+        log.error({ retryAt: new Date(slot.rapid.retryAt).toISOString(), trips: slot.rapid.trips },
+          `${slot.name} marked failed after repeated load failures; answering 503 until ${new Date(slot.rapid.retryAt).toISOString()}`)
+      }
       throw new ResidentError('RES_ERR_LOAD_FAILED',
         this.#config.development ? `extension "${slot.name}" failed to load: ${slot.lastError.message}` : `extension "${slot.name}" failed to load`,
         { cause: e })
@@ -192,7 +217,7 @@ export class Registry {
       s.entry = entry
       const prev = s.current
       const buildStartedAt = Date.now()
-      const next = await this.#instantiate(s)
+      const next = await this.#instantiate(s, true)
       await this.#carryState(s, prev, next)
       s.current = next
       this.#emit({ type: 'installed', name, generation: next, buildStartedAt })
@@ -215,7 +240,7 @@ export class Registry {
     }
   }
 
-  /** Takes the current generation out of service and disposes it once drained. */
+  /** Takes the current generation out of service and disposes it once drained (a must-unload). */
   unload(name: string, reason: UnloadReason): Promise<boolean> {
     const slot = this.slots.get(name)
     if (!slot) return Promise.resolve(false)
@@ -230,35 +255,72 @@ export class Registry {
     })
   }
 
+  /**
+   * An advisory unload (idle, memory): never touches a generation with a request in flight, and asks
+   * the extension's canUnload(), which may decline `unload.maxDeclines` times before it is forced.
+   * Resolves once the generation is out of service (its disposal continues in the background).
+   */
+  unloadIfIdle(name: string, reason: 'idle' | 'memory'): Promise<AdvisoryResult> {
+    const slot = this.slots.get(name)
+    if (!slot) return Promise.resolve('none')
+    return this.#serialise(slot, async () => {
+      const gen = slot.current
+      if (!gen || slot.loading) return 'none'
+      // Checked and acted on in the same turn: no request can lease it in between.
+      if (gen.inflight > 0 || slot.waiting > 0) return 'busy'
+      if (!gen.module.canUnload(reason)) {
+        if (slot.declines < this.#config.unload.maxDeclines) {
+          slot.declines++
+          this.#log.info({ extension: name, generation: gen.id, reason, declines: slot.declines }, `${name} declined a ${reason} unload (${slot.declines} of ${this.#config.unload.maxDeclines})`)
+          return 'declined'
+        }
+        this.#log.warn({ extension: name, generation: gen.id, reason }, `${name} declined ${slot.declines} ${reason} unloads; unloading it anyway`)
+      }
+      slot.current = null
+      this.#emit({ type: 'removed', name })
+      void this.retire(slot, gen, reason)
+      return 'unloaded'
+    })
+  }
+
   #serialise<T>(slot: Slot, fn: () => Promise<T>): Promise<T> {
     const run = slot.chain.then(fn, fn)
     slot.chain = run.catch(() => undefined)
     return run
   }
 
-  /** Retires a generation: waits for its requests (up to drainTimeout), then disposes it. */
+  /**
+   * Retires a generation: waits for its requests (up to drainTimeout), then disposes it and watches
+   * for its collection. Every retirement, whatever the reason, ends up in `slot.retired`.
+   */
   retire(slot: Slot, gen: Generation, reason: UnloadReason): Promise<void> {
     if (gen.disposed) return gen.disposed
     gen.retired = reason
+    slot.declines = 0
+    slot.draining.add(gen)
     gen.disposed = (async () => {
-      if (gen.inflight > 0) {
-        let timer: NodeJS.Timeout | undefined
-        const timedOut = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), this.#config.drainTimeout) })
-        const drained = await Promise.race([gen.idle().then(() => false), timedOut])
-        clearTimeout(timer)
-        if (drained) this.#log.warn({ extension: gen.name, generation: gen.id, inflight: gen.inflight }, `generation ${gen.id} of ${gen.name} did not drain within ${this.#config.drainTimeout} ms; disposing it anyway`)
+      if (!await gen.drained(this.#config.drainTimeout)) {
+        this.#log.warn({ extension: gen.name, generation: gen.id, inflight: gen.inflight }, `generation ${gen.id} of ${gen.name} did not drain within ${this.#config.drainTimeout} ms; disposing it anyway`)
       }
-      await gen.module.dispose(reason)
-      slot.retired.push({ generation: gen.id, reason, at: new Date() })
-      if (slot.retired.length > 20) slot.retired.shift()
-      this.#log.info({ extension: gen.name, generation: gen.id, reason }, `unloaded ${gen.name} (generation ${gen.id}, ${reason})`)
+      try {
+        await gen.module.dispose(reason)
+      } finally {
+        slot.draining.delete(gen)
+        slot.unloads[reason] = (slot.unloads[reason] ?? 0) + 1
+        const record: RetiredRecord = { generation: gen.id, reason, at: new Date(), collected: null }
+        slot.retired.push(record)
+        if (slot.retired.length > 20) slot.retired.shift()
+        this.collection.watch(slot.name, gen.module.sentinel, record)
+        this.#log.info({ extension: gen.name, generation: gen.id, reason }, `unloaded ${gen.name} (generation ${gen.id}, ${reason})`)
+      }
     })()
     return gen.disposed
   }
 
-  /** Shutdown: stop loading, drain and dispose every generation. */
+  /** Shutdown: stop loading and evicting, drain and dispose every generation. */
   async close(): Promise<void> {
     this.#closing = true
+    this.evictor.stop()
     const pending: Promise<unknown>[] = []
     for (const slot of this.slots.values()) {
       pending.push(this.#serialise(slot, async () => {
@@ -269,6 +331,13 @@ export class Registry {
       }))
     }
     await Promise.allSettled(pending)
+    this.collection.close()
     await this.#executor.close()
   }
+}
+
+/** Heap used + external (Buffers): cheaper than process.memoryUsage(), which also reads RSS. */
+function jsBytes(): number {
+  const h = v8.getHeapStatistics()
+  return h.used_heap_size + h.external_memory
 }

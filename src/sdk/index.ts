@@ -8,3 +8,7 @@ export type {
   ParamSpec, ParamValue, Params, StringParam,
 } from './params.ts'
 export type { CommandRequest, ExtensionHost, Headers, Logger, TimerHandle, UnloadReason } from './types.ts'
+export { Filter, HANDLED, NOTIFICATIONS } from './filter.ts'
+export type {
+  AccessLogEntry, EndOfRequest, FilterAnswer, FilterHost, FilterPriority, FilterRequest, FilterResponse, NotificationName,
+} from './filter.ts'

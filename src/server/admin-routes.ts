@@ -2,10 +2,12 @@ import type { FastifyInstance } from 'fastify'
 import type { ResidentConfig } from '../config/types.ts'
 import { ResidentError } from '../errors.ts'
 import { isModuleName } from '../loader/discover.ts'
+import type { FilterManager } from '../filters/manager.ts'
 import type { Registry } from '../residency/registry.ts'
 import { checkAdmin } from './admin-guard.ts'
+import { extensionStatus, hostStatus } from '../residency/status.ts'
 
-export interface AdminContext { config: ResidentConfig; registry: Registry }
+export interface AdminContext { config: ResidentConfig; registry: Registry; filters?: FilterManager }
 
 const PREFIX = '/_resident'
 
@@ -21,22 +23,28 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AdminContext): vo
     admin.addHook('onRequest', async (request) => checkAdmin(request, ctx.config.admin.token))
 
     admin.get('/status', async () => ({
-      host: { pid: process.pid, mode: ctx.registry.mode, uptimeSeconds: Math.round(process.uptime()) },
-      extensions: [...ctx.registry.slots.values()].map((s) => ({
-        name: s.name,
-        state: s.state,
-        mode: ctx.registry.mode,
-        generation: s.current?.id ?? null,
-        requests: { total: s.requestsTotal, inFlight: s.inFlight },
-        lastUsed: s.lastUsed ? new Date(s.lastUsed).toISOString() : null,
-        errors: s.errors,
-        lastError: s.lastError,
-        retired: s.retired.map((r) => ({ generation: r.generation, reason: r.reason, collected: null })),
-      })),
+      host: hostStatus(ctx.registry, ctx.config),
+      extensions: [...ctx.registry.slots.values()].map((s) => extensionStatus(ctx.registry, s)),
+      filters: ctx.filters?.status() ?? [],
     }))
+
+    // Filters: rebuild one (or all) beside the running chain; swapped only on success.
+    admin.post('/filters/reload', async () => {
+      await ctx.filters?.reloadAll()
+      return { filters: ctx.filters?.describe() ?? [] }
+    })
+
+    admin.post('/filters/:name/reload', async (request) => {
+      const name = String((request.params as { name?: unknown }).name ?? '')
+      if (!isModuleName(name)) throw new ResidentError('RES_ERR_NOT_FOUND', `no filter named "${name}"`)
+      await ctx.filters?.reload(name)
+      return { filters: ctx.filters?.describe() ?? [] }
+    })
 
     admin.post('/extensions/:name/load', async (request) => {
       const name = extensionName(request.params)
+      // An operator asking for a load means "try now", even while rapid-fail protection waits.
+      ctx.registry.resetFailure(name)
       const gen = await ctx.registry.acquire(name)
       if (!gen) throw new ResidentError('RES_ERR_NOT_FOUND', `no extension named "${name}"`)
       ctx.registry.release(gen)

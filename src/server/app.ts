@@ -1,19 +1,26 @@
 import Fastify, { LogController, type FastifyInstance } from 'fastify'
-import type { Logger as PinoLogger } from 'pino'
+import pino, { type Logger as PinoLogger } from 'pino'
 import type { ResidentConfig } from '../config/types.ts'
 import { ResidentError } from '../errors.ts'
 import { Dispatcher } from '../dispatch/dispatcher.ts'
+import { installFilterHooks } from '../filters/hooks.ts'
+import { FilterManager } from '../filters/manager.ts'
 import type { Executor } from '../modes/executor.ts'
 import { InProcessExecutor } from '../modes/inprocess.ts'
 import { Registry } from '../residency/registry.ts'
 import { replyWithError } from './error-reply.ts'
 import { handleClientError } from './client-error.ts'
 import { nextRequestId } from './request-id.ts'
+import { LazyChildLogger } from './lazy-logger.ts'
 import { registerAdminRoutes } from './admin-routes.ts'
 
 export interface ResidentServer {
   app: FastifyInstance
+  /** The server's logger (fastify's own `app.log` is silent). */
+  log: PinoLogger
   registry: Registry
+  /** The filter chain: `current`, `describe()`, `reload(name)`, `reloadAll()`, `watchSet()`. */
+  filters: FilterManager
   config: ResidentConfig
   /** Stops accepting, drains in-flight requests (up to drainTimeout), disposes every generation. */
   close(): Promise<void>
@@ -26,10 +33,12 @@ export interface ServerOptions {
 
 /** Builds the fastify app: one wildcard route dispatching through Resident's own table. */
 export async function buildServer(config: ResidentConfig, options: ServerOptions = {}): Promise<ResidentServer> {
-  let log: PinoLogger
+  // Fastify gets no logger of its own: with one, it adds response listeners and a pino child to
+  // every request (several µs each in bench/overhead). Requests get a LazyChildLogger instead,
+  // which makes the child only when a line is written.
+  const log = options.logger ?? pino({ level: 'silent' })
   const app = Fastify({
-    loggerInstance: options.logger,
-    logger: options.logger ? undefined : false,
+    logger: false,
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
     bodyLimit: config.bodyLimit,
     genReqId: nextRequestId,
@@ -38,8 +47,8 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
     forceCloseConnections: 'idle',
     routerOptions: { ignoreDuplicateSlashes: false, maxParamLength: 512 },
     clientErrorHandler: (err, socket) => handleClientError(err, socket, log),
+    childLoggerFactory: ((_unused: unknown, bindings: Record<string, unknown>, opts: object) => new LazyChildLogger(log, bindings, opts)) as never,
   }) as unknown as FastifyInstance
-  log = app.log as unknown as PinoLogger
   const registry = new Registry({ config, executor: options.executor ?? new InProcessExecutor(), log })
   let closing = false
   const dispatcher = new Dispatcher(registry, config, () => closing)
@@ -50,14 +59,24 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
   app.setNotFoundHandler((request, reply) => replyWithError(
     new ResidentError('RES_ERR_NOT_FOUND', `no extension serves ${request.method} ${request.url.split('?')[0]}`), request, reply, config.development))
 
-  registerAdminRoutes(app, { config, registry })
+  // Filters load before the hooks are installed: a filter that fails to load fails the start-up.
+  const filters = new FilterManager(config, log)
+  try {
+    await filters.loadAll()
+  } catch (e) {
+    await app.close()
+    throw e
+  }
+  installFilterHooks(app, filters, config.development)
+
+  registerAdminRoutes(app, { config, registry, filters })
   app.all('/*', (request, reply) => dispatcher.handle(request, reply))
 
   await app.ready()
 
   let closed: Promise<void> | null = null
   return {
-    app, registry, config,
+    app, log, registry, filters, config,
     close() {
       closed ??= (async () => {
         closing = true
@@ -76,6 +95,7 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
         clearInterval(reaper)
         clearTimeout(timer)
         await registry.close()
+        await filters.close()
       })()
       return closed
     },

@@ -1,5 +1,4 @@
 import { DevWatcher, type DevWatcherOptions } from '../../src/watch/dev-watcher.ts'
-import type { FilterSource } from '../../src/watch/filters.ts'
 import { startTestServer, type TestServer } from './server.ts'
 
 export interface WatchedServer extends TestServer { watcher: DevWatcher }
@@ -13,8 +12,7 @@ export async function startWatchedServer(
   // Let the files just written age past the watcher's clock-skew margin, so that the first load
   // is not taken for one that may have missed a write (which would reload once more).
   await new Promise((r) => setTimeout(r, 40))
-  const filters = (t.server as { filters?: FilterSource }).filters
-  const watcher = new DevWatcher({ registry: t.server.registry, config: t.server.config, log: t.server.app.log, quietMs: 40, filters, ...w })
+  const watcher = new DevWatcher({ registry: t.server.registry, config: t.server.config, log: t.server.log, quietMs: 40, filters: t.server.filters, ...w })
   await watcher.start()
   const close = t.close
   return Object.assign(t, {

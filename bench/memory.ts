@@ -1,0 +1,157 @@
+// 64 extensions each holding 16 MB under a 256 MB RSS budget, random traffic across all of them for a
+// fixed time: peak RSS / budget, failed requests, evictions, cold-load p50/p99.
+// `node bench/run.js memory [--extensions 64] [--size-mb 16] [--budget-mb 256] [--duration 30] [--concurrency 1]`
+// The server runs in a child process (its RSS is what counts); this process only sends requests.
+// Baseline for the latency ratio: warm requests to resident extensions, measured in the same run.
+import { fork, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { parseArgs } from 'node:util'
+import pino from 'pino'
+import { resolveConfig } from '../src/config/load.ts'
+import { InProcessExecutor } from '../src/modes/inprocess.ts'
+import { buildServer } from '../src/server/app.ts'
+import { forcedGc } from '../src/residency/collection.ts'
+
+const { values } = parseArgs({
+  allowPositionals: true,
+  options: {
+    child: { type: 'boolean', default: false },
+    extensions: { type: 'string', default: '64' },
+    'size-mb': { type: 'string', default: '16' },
+    'budget-mb': { type: 'string', default: '256' },
+    duration: { type: 'string', default: '30' },
+    concurrency: { type: 'string', default: '1' },
+  },
+})
+const count = Number(values.extensions)
+const sizeMb = Number(values['size-mb'])
+const budgetMb = Number(values['budget-mb'])
+
+const pctl = (xs: number[], q: number) => {
+  if (xs.length === 0) return NaN
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!
+}
+const name = (i: number) => `ext${String(i).padStart(2, '0')}`
+
+if (values.child) await child()
+else await parent()
+
+/** The server: a temp folder of extensions, Resident with the budget, RSS sampled every 5 ms. */
+async function child(): Promise<void> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'resident-bench-memory-'))
+  for (let i = 0; i < count; i++) {
+    writeFileSync(path.join(dir, `${name(i)}.ts`), `import { Extension } from 'resident'
+export default class Holder extends Extension {
+  chunks: Buffer[] = []
+  disposed = false
+  override init() { for (let i = 0; i < ${sizeMb}; i++) this.chunks.push(Buffer.alloc(1024 * 1024, ${i % 250} + 1)) }
+  // A request served by a generation already unloaded would be a failure, not a success.
+  hit() { if (this.disposed) throw new Error('served by a disposed generation'); return { n: this.chunks.length, g: this.host.generation } }
+  override dispose() { this.disposed = true; this.chunks = [] }
+}`)
+  }
+  const loads: number[] = []
+  const inner = new InProcessExecutor()
+  const executor = {
+    mode: inner.mode,
+    async load(spec: Parameters<InProcessExecutor['load']>[0]) {
+      const t0 = performance.now()
+      try { return await inner.load(spec) } finally { loads.push(performance.now() - t0) }
+    },
+    close: () => inner.close(),
+  }
+  const config = resolveConfig({
+    extensionsDir: dir, filtersDir: dir, idleTimeout: 0,
+    memory: { budget: `${budgetMb}MB`, checkInterval: '1s' }, unload: { collectionGrace: '5s' },
+  }, { cwd: dir })
+  const server = await buildServer(config, { executor, logger: pino({ level: 'error' }) })
+  // Cold load as a request sees it: acquire() of an extension that was not resident (queueing,
+  // lookup, build, evaluate, init, and any eviction work it waited behind).
+  const { registry } = server
+  const acquire = registry.acquire.bind(registry)
+  const cold: number[] = []
+  registry.acquire = async (n: string) => {
+    if (registry.slots.get(n)?.current) return acquire(n)
+    const t0 = performance.now()
+    try { return await acquire(n) } finally { cold.push(performance.now() - t0) }
+  }
+  const rssAtStart = process.memoryUsage.rss()
+  const address = await server.app.listen({ port: 0, host: '127.0.0.1' })
+  process.send!({ address, rssAtStart })
+  process.on('message', async () => {
+    const rss = process.memoryUsage.rss()
+    const evictions = { ...registry.evictor.evictions }
+    const collection = { ...registry.collection.totals, waiting: registry.collection.waiting, gcs: forcedGc.count, gcMs: forcedGc.ms, gcEviction: forcedGc.eviction, gcCollection: forcedGc.collection }
+    process.send!({ peak: Math.max(peakRss(), registry.evictor.peakRss), rss, evictions, collection, loads, cold })
+    await server.close()
+    rmSync(dir, { recursive: true, force: true })
+    process.exit(0)
+  })
+}
+
+/** The kernel's high-water mark of this process's RSS (exact, free); sampled RSS elsewhere. */
+function peakRss(): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))
+    if (m) return Number(m[1]) * 1024
+  } catch { /* not Linux */ }
+  return process.memoryUsage.rss()
+}
+
+async function parent(): Promise<void> {
+  const duration = Number(values.duration) * 1000
+  const concurrency = Number(values.concurrency)
+  const proc: ChildProcess = fork(process.argv[1]!, ['--child', ...process.argv.slice(2)], { execArgv: ['--expose-gc', ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_CPU_PROF] : []), ...(process.env.BENCH_TRACE_GC ? ['--trace-gc'] : [])] })
+  const next = () => new Promise<Record<string, unknown>>((resolve) => proc.once('message', (m) => resolve(m as Record<string, unknown>)))
+  const { address, rssAtStart } = await next() as { address: string; rssAtStart: number }
+
+  // Warm baseline: one extension, resident, hit repeatedly.
+  const warm: number[] = []
+  await fetch(`${address}/${name(0)}/hit`).then((r) => r.arrayBuffer())
+  for (let i = 0; i < 200; i++) {
+    const t0 = performance.now()
+    await fetch(`${address}/${name(0)}/hit`).then((r) => r.arrayBuffer())
+    warm.push(performance.now() - t0)
+  }
+
+  const latencies: number[] = []
+  let failed = 0, total = 0
+  const failures = new Map<number, number>()
+  const end = Date.now() + duration
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (Date.now() < end) {
+      const t0 = performance.now()
+      let status = 0
+      try {
+        const r = await fetch(`${address}/${name(Math.floor(Math.random() * count))}/hit`)
+        await r.arrayBuffer()
+        status = r.status
+      } catch { status = -1 }
+      latencies.push(performance.now() - t0)
+      total++
+      if (status !== 200) { failed++; failures.set(status, (failures.get(status) ?? 0) + 1) }
+    }
+  }))
+  const done = next()
+  proc.send('stop')
+  const r = await done as { peak: number; rss: number; evictions: { idle: number; memory: number }; collection: { watched: number; collected: number; retained: number; waiting: number; gcs: number; gcMs: number; gcEviction: number; gcCollection: number }; loads: number[]; cold: number[] }
+  const budget = budgetMb * 1024 ** 2
+  const mb = (n: number) => (n / 1024 ** 2).toFixed(1)
+  const f = (n: number) => n.toFixed(1)
+  const ratio = r.peak / budget
+  const coldP99 = pctl(r.cold, 0.99)
+  console.log(`\nmemory bench: ${count} extensions × ${sizeMb} MB (${count * sizeMb} MB if all resident), budget ${budgetMb} MB, ` +
+    `${values.duration} s of random traffic, ${concurrency} concurrent`)
+  console.log(`  server RSS: at start ${mb(rssAtStart)} MB, peak ${mb(r.peak)} MB → peak/budget ${ratio.toFixed(2)} (target ≤ 1.2) ${ratio <= 1.2 ? 'OK' : 'OVER'}`)
+  console.log(`  requests: ${total}, failed ${failed}${failed ? ` ${JSON.stringify(Object.fromEntries(failures))}` : ''} (target 0) ${failed === 0 ? 'OK' : 'FAIL'}`)
+  console.log(`  evictions: ${r.evictions.memory} memory, ${r.evictions.idle} idle; loads ${r.loads.length}; forced GCs ${r.collection.gcs} (${r.collection.gcEviction} for eviction, ${r.collection.gcCollection} for collection proofs; ${f(r.collection.gcMs / Math.max(1, r.collection.gcs))} ms each)`)
+  console.log(`  cold load as requests saw it (${r.cold.length}): p50 ${f(pctl(r.cold, 0.5))} ms, p99 ${f(coldP99)} ms (target p99 ≤ 50) ${coldP99 <= 50 ? 'OK' : 'OVER'}`)
+  console.log(`    of which executor.load (build + evaluate + init): p50 ${f(pctl(r.loads, 0.5))} ms, p99 ${f(pctl(r.loads, 0.99))} ms`)
+  console.log(`  request latency: p50 ${f(pctl(latencies, 0.5))} ms, p99 ${f(pctl(latencies, 0.99))} ms; warm baseline p50 ${f(pctl(warm, 0.5))} ms ` +
+    `(ratio p50 ${(pctl(latencies, 0.5) / pctl(warm, 0.5)).toFixed(1)}×)`)
+  console.log(`  collection proofs so far: ${r.collection.collected} collected, ${r.collection.retained} retained, ${r.collection.waiting} awaiting a verdict`)
+  process.exitCode = ratio <= 1.2 && failed === 0 && coldP99 <= 50 ? 0 : 1
+}

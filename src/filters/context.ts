@@ -1,0 +1,104 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FilterRequest, FilterResponse } from '../sdk/filter.ts'
+import type { Headers, Logger } from '../sdk/types.ts'
+import type { FilterChain } from './chain.ts'
+
+/** The per-request object every notification of one request receives (one allocation per request). */
+export class RequestContext implements FilterRequest {
+  readonly id: string
+  readonly method: string
+  url: string
+  readonly originalUrl: string
+  readonly headers: Headers
+  readonly clientAddress: string
+  user: unknown = undefined
+  readonly log: Logger
+  readonly startTime: number
+  /** The chain snapshot this request runs through, start to end. */
+  readonly chain: FilterChain
+  /** The reply, for the end-of-request listener (one shared function, no closure per request). */
+  readonly reply: FastifyReply
+  #state: Record<string, unknown> | null = null
+  // Computed on first use: only filters with `static paths` need them.
+  #path: string | null = null
+  #matchPath: string | null = null
+
+  constructor(request: FastifyRequest, reply: FastifyReply, chain: FilterChain, startTime: number) {
+    this.id = request.id
+    this.method = request.method
+    this.url = request.url
+    this.originalUrl = request.url
+    this.headers = request.headers
+    this.clientAddress = request.ip
+    this.log = request.log as unknown as Logger
+    this.startTime = startTime
+    this.chain = chain
+    this.reply = reply
+  }
+
+  get state(): Record<string, unknown> { return this.#state ??= {} }
+
+  get path(): string { return this.#path ??= pathOf(this.url) }
+
+  /**
+   * The path `static paths` are matched against: percent-decoded, because the dispatcher decodes
+   * names before it looks them up (`/%73ecret/` serves `secret`), so a filter guarding `/secret/**`
+   * must see it too. Patterns match case-insensitively for the same reason (`/SECRET/` serves `secret`).
+   */
+  get matchPath(): string {
+    if (this.#matchPath !== null) return this.#matchPath
+    const p = this.path
+    let decoded = p
+    if (p.includes('%')) { try { decoded = decodeURIComponent(p) } catch { /* the dispatcher answers 400 */ } }
+    return this.#matchPath = decoded
+  }
+
+  setUrl(url: string): void {
+    this.url = url
+    this.#path = null
+    this.#matchPath = null
+  }
+}
+
+function pathOf(url: string): string {
+  const q = url.indexOf('?')
+  return q === -1 ? url : url.slice(0, q)
+}
+
+type Body = FilterResponse['body']
+
+/** The response as onAccessDenied / onSendResponse see it: status and headers live on the reply. */
+export class ResponseView implements FilterResponse {
+  readonly #reply: FastifyReply
+  #body: Body
+  changed = false
+
+  constructor(reply: FastifyReply, body: Body) {
+    this.#reply = reply
+    this.#body = body
+  }
+
+  get status(): number { return this.#reply.statusCode }
+  set status(code: number) {
+    if (!Number.isInteger(code) || code < 100 || code > 599) throw new RangeError(`invalid status ${code}`)
+    this.#reply.code(code)
+  }
+
+  get body(): Body { return this.#body }
+  set body(value: Body) {
+    this.#body = value
+    this.changed = true
+  }
+
+  getHeader(name: string) { return this.#reply.getHeader(name) as string | string[] | number | undefined }
+  setHeader(name: string, value: string | string[] | number): void { this.#reply.header(name, value) }
+  removeHeader(name: string): void { this.#reply.removeHeader(name) }
+
+  json(): unknown {
+    const b = this.#body
+    if (typeof b !== 'string' && !Buffer.isBuffer(b)) return undefined
+    const type = String(this.#reply.getHeader('content-type') ?? '')
+    if (!/[/+]json\b/i.test(type)) return undefined
+    try { return JSON.parse(b.toString()) } catch { return undefined }
+  }
+}

@@ -1,0 +1,126 @@
+import v8 from 'node:v8'
+import vm from 'node:vm'
+import type { Logger, UnloadReason } from '../sdk/types.ts'
+
+/** What status shows of one retired generation. */
+export interface RetiredRecord {
+  generation: number
+  reason: UnloadReason
+  at: Date
+  /** true once finalized; false when the grace period (and a forced GC) passed without it; null while waiting. */
+  collected: boolean | null
+}
+
+let gcFn: (() => void) | null | undefined
+/** Full GCs Resident forced, and the time they took (they block the event loop). */
+export const forcedGc = { count: 0, ms: 0, eviction: 0, collection: 0, lastAt: 0 }
+
+/**
+ * A full GC when one can be forced: `--expose-gc`, or else enabling the flag at run time and
+ * fetching `gc` from a fresh context (works on Node 20; null if V8 refuses).
+ */
+export function forceGc(why: 'eviction' | 'collection'): boolean {
+  if (gcFn === undefined) {
+    const g = (globalThis as { gc?: () => void }).gc
+    if (typeof g === 'function') gcFn = g
+    else {
+      try {
+        v8.setFlagsFromString('--expose-gc')
+        const f = vm.runInNewContext('gc') as unknown
+        gcFn = typeof f === 'function' ? (f as () => void) : null
+      } catch { gcFn = null }
+    }
+  }
+  if (!gcFn) return false
+  const t0 = performance.now()
+  gcFn()
+  forcedGc.count++
+  forcedGc[why]++
+  forcedGc.ms += performance.now() - t0
+  forcedGc.lastAt = Date.now()
+  return true
+}
+
+const LEAK_HINT = 'retained after unload — leak suspected: something outside the extension still references its code. ' +
+  'Usual causes: timers made with the global setTimeout/setInterval instead of this.host, listeners added to process, ' +
+  'emitters or shared modules and never removed, values stored on globalThis or in a shared package\'s cache.'
+
+export interface CollectionOptions {
+  /** How long after an unload the generation must be collected, in ms. */
+  grace: number
+  log: Logger
+  /** Called when a generation is reported retained. */
+  onLeak?: (name: string, generation: number) => void
+}
+
+/**
+ * Proves retired generations were collected: a FinalizationRegistry on each generation's sentinel
+ * (the extension class: its module scope keeps it alive through any leaked closure, unlike the
+ * instance or the exports object), checked after a grace period and a forced GC.
+ */
+export class CollectionWatcher {
+  readonly #o: CollectionOptions
+  readonly #pending = new Map<string, { record: RetiredRecord; name: string; timer: NodeJS.Timeout }>()
+  readonly #finalizer = new FinalizationRegistry<string>((key) => this.#collected(key))
+  #closed = false
+  /** Totals since start: generations watched, proved collected, reported retained (a late collection moves one back). */
+  readonly totals = { watched: 0, collected: 0, retained: 0 }
+
+  constructor(o: CollectionOptions) {
+    this.#o = o
+  }
+
+  /** Starts watching; `record.collected` is updated in place. Without a sentinel nothing can be proved. */
+  watch(name: string, sentinel: object | null, record: RetiredRecord): void {
+    if (!sentinel) return
+    const key = `${name}#${record.generation}`
+    this.#finalizer.register(sentinel, key)
+    const timer = setTimeout(() => this.#check(key), this.#o.grace)
+    timer.unref()
+    this.#pending.set(key, { record, name, timer })
+    this.totals.watched++
+  }
+
+  /** Generations still awaiting their verdict (collected === null). */
+  get waiting(): number {
+    let n = 0
+    for (const p of this.#pending.values()) if (p.record.collected === null) n++
+    return n
+  }
+
+  #collected(key: string): void {
+    const p = this.#pending.get(key)
+    if (!p) return
+    clearTimeout(p.timer)
+    this.#pending.delete(key)
+    this.totals.collected++
+    if (p.record.collected === false) {
+      this.totals.retained--
+      this.#o.log.info({ extension: p.name, generation: p.record.generation }, `generation ${p.record.generation} of ${p.name} was collected after all`)
+    }
+    p.record.collected = true
+  }
+
+  #check(key: string): void {
+    if (this.#closed || !this.#pending.has(key)) return
+    // One full GC after the retirement is enough to judge, so checks falling due together share one.
+    const p = this.#pending.get(key)!
+    if (forcedGc.lastAt <= p.record.at.getTime()) forceGc('collection')
+    // Finalization callbacks run as tasks after the GC, so give them a turn before judging.
+    setImmediate(() => setTimeout(() => {
+      const p = this.#pending.get(key)
+      if (!p || this.#closed || p.record.collected !== null) return
+      p.record.collected = false
+      this.totals.retained++
+      this.#o.log.warn({ extension: p.name, generation: p.record.generation, reason: p.record.reason },
+        `${p.name} generation ${p.record.generation} ${LEAK_HINT}`)
+      this.#o.onLeak?.(p.name, p.record.generation)
+      // Keep listening: a late collection still flips it to true.
+    }, 20).unref())
+  }
+
+  close(): void {
+    this.#closed = true
+    for (const p of this.#pending.values()) clearTimeout(p.timer)
+  }
+}

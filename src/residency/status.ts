@@ -1,0 +1,65 @@
+import type { ResidentConfig } from '../config/types.ts'
+import type { Registry } from './registry.ts'
+import type { Slot } from './slot.ts'
+import { forcedGc } from './collection.ts'
+
+const mb = (n: number) => Math.round((n / 1024 ** 2) * 10) / 10
+
+/** The status JSON's `host` part: memory signals, watermarks, evictions. Sizes in bytes plus MB. */
+export function hostStatus(registry: Registry, config: ResidentConfig) {
+  const s = registry.evictor.sample()
+  const { memory } = config
+  return {
+    pid: process.pid,
+    node: process.version,
+    mode: registry.mode,
+    uptimeSeconds: Math.round(process.uptime()),
+    memory: {
+      heapUsed: s.heapUsed,
+      heapLimit: s.heapLimit,
+      rss: s.rss,
+      peakRss: registry.evictor.peakRss,
+      budget: memory.budget,
+      cgroup: s.cgroup,
+      /** The highest usage/limit ratio among heap, RSS/budget and cgroup, and which one it is. */
+      pressure: { ratio: Math.round(s.ratio * 1000) / 1000, signal: s.signal },
+      highWatermark: memory.highWatermark,
+      lowWatermark: memory.lowWatermark,
+      checkIntervalMs: memory.checkInterval,
+      summary: `heap ${mb(s.heapUsed)}/${mb(s.heapLimit)} MB, rss ${mb(s.rss)} MB${memory.budget ? ` of ${mb(memory.budget)} MB budget` : ''}`,
+    },
+    idleTimeoutMs: config.idleTimeout,
+    evictions: { ...registry.evictor.evictions, total: registry.evictor.evictions.idle + registry.evictor.evictions.memory },
+    forcedGc: { count: forcedGc.count, ms: Math.round(forcedGc.ms), forEviction: forcedGc.eviction, forCollectionProof: forcedGc.collection },
+    collection: { ...registry.collection.totals, awaitingVerdict: registry.collection.waiting, graceMs: config.unload.collectionGrace },
+  }
+}
+
+/** One entry of the status JSON's `extensions` array (name, state, mode, generation, requests, lastUsed, retired are fixed). */
+export function extensionStatus(registry: Registry, slot: Slot) {
+  const gen = slot.current
+  return {
+    name: slot.name,
+    state: slot.state,
+    mode: registry.mode,
+    generation: gen?.id ?? null,
+    loadedAt: gen?.loadedAt.toISOString() ?? null,
+    lastUsed: slot.lastUsed ? new Date(slot.lastUsed).toISOString() : null,
+    requests: { total: slot.requestsTotal, inFlight: slot.inFlight },
+    errors: slot.errors,
+    lastError: slot.lastError,
+    latencyMs: slot.latency.percentiles(),
+    loadMs: slot.loadMs,
+    /** heapUsed + external before vs after the load: other activity in the process blurs it. */
+    heapGrowth: { bytes: slot.heapGrowth, estimate: true },
+    idleTimeoutMs: registry.idleTimeoutOf(slot.name),
+    draining: [...slot.draining].map((g) => ({ generation: g.id, reason: g.retired, inFlight: g.inflight })),
+    unloads: { ...slot.unloads },
+    declines: slot.declines,
+    leaksSuspected: slot.leaksSuspected,
+    failed: slot.rapid.failed
+      ? { retryAt: new Date(slot.rapid.retryAt).toISOString(), trips: slot.rapid.trips }
+      : null,
+    retired: slot.retired.map((r) => ({ generation: r.generation, reason: r.reason, at: r.at.toISOString(), collected: r.collected })),
+  }
+}

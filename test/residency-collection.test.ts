@@ -1,0 +1,64 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { gc, startTestServer, type TestServer } from './helpers/server.ts'
+import { waitFor } from './helpers/poll.ts'
+
+interface Retired { generation: number; reason: string; collected: boolean | null }
+
+let t: TestServer | undefined
+afterEach(async () => { await t?.close(); t = undefined })
+
+async function verdict(t: TestServer, name: string): Promise<{ retired: Retired[]; leaksSuspected: number }> {
+  return waitFor(async () => {
+    gc()
+    const e = (await t.inject('/_resident/status')).json().extensions.find((x: { name: string }) => x.name === name)
+    return e?.retired.length > 0 && e.retired.every((r: Retired) => r.collected !== null) && e
+  }, `a collection verdict for ${name}`, 20_000, 50)
+}
+
+describe('collection proof', () => {
+  it('proves a clean extension was collected after unload (and after reload)', async () => {
+    t = await startTestServer({
+      extensions: {
+        'clean.ts': `import { Extension } from 'resident'
+const ballast = new Array(200_000).fill(0).map((_, i) => ({ i }))
+export default class Clean extends Extension {
+  init() { this.host.setInterval(() => ballast.length, 1000) }
+  size() { return ballast.length }
+}`,
+      },
+      config: { unload: { collectionGrace: '300ms' } },
+    })
+    expect((await t.inject('/clean/size')).body).toBe('200000')
+    expect((await t.inject({ method: 'POST', url: '/_resident/extensions/clean/reload' })).statusCode).toBe(200)
+    expect((await t.inject({ method: 'POST', url: '/_resident/extensions/clean/unload' })).json()).toEqual({ name: 'clean', unloaded: true })
+    const e = await verdict(t, 'clean')
+    expect(e.retired.map((r) => [r.generation, r.reason, r.collected])).toEqual([[1, 'reload', true], [2, 'admin', true]])
+    expect(e.leaksSuspected).toBe(0)
+    expect(t.logs.some((l) => /leak suspected/.test(l.msg))).toBe(false)
+  })
+
+  it('reports an extension leaking through a global listener as retained', async () => {
+    t = await startTestServer({
+      extensions: {
+        'leaky.ts': `import { Extension } from 'resident'
+const ballast = new Array(100_000).fill(0).map((_, i) => ({ i }))
+export default class Leaky extends Extension {
+  init() { process.on('SIGUSR2', () => ballast.length) }
+  ping() { return 'pong' }
+}`,
+      },
+      config: { unload: { collectionGrace: '300ms' } },
+    })
+    try {
+      expect((await t.inject('/leaky/ping')).body).toBe('pong')
+      await t.inject({ method: 'POST', url: '/_resident/extensions/leaky/unload' })
+      const e = await verdict(t, 'leaky')
+      expect(e.retired).toEqual([expect.objectContaining({ generation: 1, reason: 'admin', collected: false })])
+      expect(e.leaksSuspected).toBe(1)
+      const warning = t.logs.find((l) => /leak suspected/.test(l.msg))
+      expect(warning?.msg).toMatch(/leaky generation 1 retained after unload — leak suspected.*listeners added to process/)
+    } finally {
+      process.removeAllListeners('SIGUSR2')
+    }
+  })
+})
