@@ -121,6 +121,11 @@ export class DevWatcher {
     for (const name of change.extensions) {
       if (registry.slots.get(name)?.current) this.#trigger(unitKey('extension', name), file)
     }
+    if (change.filters && this.#filters) {
+      const unit = this.#filters.all()
+      this.#units.set(unitKey('filter', unit.name), unit)
+      this.#trigger(unitKey('filter', unit.name), file)
+    }
   }
 
   async close(): Promise<void> {
