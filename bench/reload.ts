@@ -73,8 +73,9 @@ async function firstAnswer(url: string, v: number, t0: number, timeoutMs = 30_00
   }
 }
 
-function resident(args: string[]): ChildProcess {
-  return spawn(process.execPath, [BIN, ...args], { stdio: 'ignore', env: { ...process.env, NODE_ENV: '' } })
+/** `resident <args>` run in `dir` (no config file, no filters: the extension alone). */
+function resident(args: string[], dir: string): ChildProcess {
+  return spawn(process.execPath, [BIN, ...args], { cwd: dir, stdio: 'ignore', env: { ...process.env, NODE_ENV: '' } })
 }
 
 /** Traffic for the whole phase; returns totals when stopped. */
@@ -93,7 +94,7 @@ function traffic(url: string, connections: number) {
 async function hotReload(saves: number, connections: number, quiet: number) {
   const dir = folder()
   const port = await freePort()
-  const child = resident(['dev', '-p', String(port), '-e', path.join(dir, 'extensions'), '-q', String(quiet)])
+  const child = resident(['dev', '-p', String(port), '-e', 'extensions', '-q', String(quiet)], dir)
   const url = `http://127.0.0.1:${port}/bench/v`
   try {
     await firstAnswer(url, 0, performance.now())
@@ -116,9 +117,9 @@ async function hotReload(saves: number, connections: number, quiet: number) {
 async function restartOnSave(restarts: number, connections: number) {
   const dir = folder()
   const port = await freePort()
-  const args = ['serve', '-p', String(port), '-e', path.join(dir, 'extensions')]
+  const args = ['serve', '-p', String(port), '-e', 'extensions']
   const url = `http://127.0.0.1:${port}/bench/v`
-  let child = resident(args)
+  let child = resident(args, dir)
   try {
     await firstAnswer(url, 0, performance.now())
     const stop = traffic(url, connections)
@@ -131,7 +132,7 @@ async function restartOnSave(restarts: number, connections: number) {
       const exited = new Promise((r) => child.once('exit', r))
       child.kill('SIGTERM')
       await exited
-      child = resident(args)
+      child = resident(args, dir)
       latencies.push(await firstAnswer(url, i, t0))
       await sleep(200)
     }
