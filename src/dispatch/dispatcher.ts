@@ -62,7 +62,12 @@ export class Dispatcher {
     }
     let commandRequest: DispatchedRequest | null = null
     reply.raw.once('close', () => {
-      if (!reply.raw.writableFinished) commandRequest?.abort(new Error('the client closed the connection'))
+      if (!reply.raw.writableFinished) {
+        commandRequest?.abort(new Error('the client closed the connection'))
+        // A half-sent response leaves the connection unusable; a client that went away may leave it
+        // half-open, which would hold a graceful shutdown until drainTimeout.
+        reply.raw.socket?.destroy()
+      }
       release()
     })
     const info = findCommand(gen.module.table, target.command)
