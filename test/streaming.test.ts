@@ -69,3 +69,20 @@ describe('streaming, aborts and deadlines', () => {
     await expect.poll(() => g.__aborted.includes('slow:RES_ERR_TIMEOUT'), { timeout: 5000 }).toBe(true)
   })
 })
+
+describe('graceful stop after a client abandoned a stream', () => {
+  it('does not wait for drainTimeout on connections with no response in progress', async () => {
+    const t = await startTestServer({ config: { drainTimeout: 60_000 }, extensions: { 'live.ts': EXT } })
+    const base = await t.listen()
+    const ac = new AbortController()
+    const res = await fetch(`${base}/live/forever`, { signal: ac.signal })
+    await res.body!.getReader().read()
+    ac.abort()
+    await expect.poll(() => t.server.registry.slots.get('live')!.inFlight, { timeout: 5000 }).toBe(0)
+    let stopped = false
+    const closing = t.close().then(() => { stopped = true })
+    // Far below the 60 s drainTimeout: the stop must not be held by the abandoned connection.
+    await expect.poll(() => stopped, { timeout: 10_000 }).toBe(true)
+    await closing
+  })
+})

@@ -1,43 +1,36 @@
 import { ResidentError } from '../errors.ts'
 
-interface Pending { at: number; expire(err: ResidentError): void }
+/** A command's deadline, from start() until stop(). */
+export interface Deadline { at: number; expire(err: ResidentError): void }
 
 /**
- * Command deadlines without a timer per request: one unref'd sweep checks the pending set.
- * (A setTimeout + Promise.race per request halved throughput in bench/overhead.)
+ * Command deadlines without a timer or a promise per request: one unref'd sweep checks the set of
+ * running commands. (A setTimeout + Promise.race per request halved throughput in bench/overhead.)
  * Deadlines fire late by at most one sweep period (a quarter of the timeout, capped at 250 ms).
  */
 export class Deadlines {
   readonly #ms: number
-  readonly #pending = new Set<Pending>()
+  readonly #pending = new Set<Deadline>()
   #sweeper: NodeJS.Timeout | null = null
 
   constructor(ms: number) {
     this.#ms = ms
   }
 
-  /** `work`, or a RES_ERR_TIMEOUT rejection once the deadline passes (then `onExpire` runs). */
-  race<T>(work: Promise<T>, onExpire: (err: ResidentError) => void): Promise<T> {
-    if (this.#ms <= 0) return work
-    return new Promise<T>((resolve, reject) => {
-      const entry: Pending = {
-        at: Date.now() + this.#ms,
-        expire: (err) => { onExpire(err); reject(err) },
-      }
-      this.#pending.add(entry)
-      this.#ensureSweeper()
-      work.then(
-        (v) => { this.#pending.delete(entry); resolve(v) },
-        (e: unknown) => { this.#pending.delete(entry); reject(e) },
-      )
-    })
+  /** Calls `expire` with a RES_ERR_TIMEOUT once the deadline passes, unless stop() came first. */
+  start(expire: (err: ResidentError) => void): Deadline | null {
+    if (this.#ms <= 0) return null
+    const entry: Deadline = { at: Date.now() + this.#ms, expire }
+    this.#pending.add(entry)
+    if (this.#sweeper === null) {
+      this.#sweeper = setInterval(() => this.#sweep(), Math.max(5, Math.min(250, Math.floor(this.#ms / 4))))
+      this.#sweeper.unref()
+    }
+    return entry
   }
 
-  #ensureSweeper(): void {
-    if (this.#sweeper) return
-    const period = Math.max(5, Math.min(250, Math.floor(this.#ms / 4)))
-    this.#sweeper = setInterval(() => this.#sweep(), period)
-    this.#sweeper.unref()
+  stop(entry: Deadline | null): void {
+    if (entry !== null) this.#pending.delete(entry)
   }
 
   #sweep(): void {

@@ -98,8 +98,19 @@ export class Dispatcher {
       log: request.log,
     })
     const cr = commandRequest
-    const result = await this.#deadlines.race(gen.module.invoke(info, params, cr), (err) => cr.abort(err))
-    if (reply.raw.destroyed) return reply
+    // Past the deadline the client gets its 504 at once; the command, told through its signal,
+    // may still finish, and its result is then dropped.
+    const deadline = this.#deadlines.start((err) => {
+      cr.abort(err)
+      if (!reply.sent) reply.send(err)
+    })
+    let result: unknown
+    try {
+      result = await gen.module.invoke(info, params, cr)
+    } finally {
+      this.#deadlines.stop(deadline)
+    }
+    if (reply.sent || reply.raw.destroyed) return reply
     try {
       return sendResult(reply, result)
     } catch (e) {

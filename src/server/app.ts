@@ -12,6 +12,7 @@ import { replyWithError } from './error-reply.ts'
 import { handleClientError } from './client-error.ts'
 import { nextRequestId } from './request-id.ts'
 import { LazyChildLogger } from './lazy-logger.ts'
+import { Connections } from './connections.ts'
 import { registerAdminRoutes } from './admin-routes.ts'
 
 export interface ResidentServer {
@@ -50,6 +51,7 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
     childLoggerFactory: ((_unused: unknown, bindings: Record<string, unknown>, opts: object) => new LazyChildLogger(log, bindings, opts)) as never,
   }) as unknown as FastifyInstance
   const registry = new Registry({ config, executor: options.executor ?? new InProcessExecutor(), log })
+  const connections = new Connections(app.server)
   let closing = false
   const dispatcher = new Dispatcher(registry, config, () => closing)
 
@@ -90,7 +92,7 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
         })
         // Keep-alive connections whose last response finishes during the drain would keep the
         // server open until the timeout: close them as soon as they go idle.
-        const reaper = setInterval(() => app.server.closeIdleConnections?.(), 50)
+        const reaper = setInterval(() => connections.closeIdle(), 50)
         await Promise.race([app.close(), forced])
         clearInterval(reaper)
         clearTimeout(timer)
