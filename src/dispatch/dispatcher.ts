@@ -92,7 +92,7 @@ export class Dispatcher {
       rawBody,
       contentType,
       clientAddress: request.ip,
-      user: filters !== null ? filters.user : (request as { user?: unknown }).user,
+      user: filters !== null ? filters.user : undefined,
       extension: target.extension,
       command: info.name,
       log: request.log,

@@ -3,12 +3,21 @@ import path from 'node:path'
 
 export const BIN = path.resolve(import.meta.dirname, '../../bin/resident.js')
 
+// A failed test must not leave a server running after the test process ends.
+const children = new Set<ChildProcess>()
+process.on('exit', () => { for (const c of children) c.kill('SIGKILL') })
+function track(child: ChildProcess): ChildProcess {
+  children.add(child)
+  child.on('close', () => children.delete(child))
+  return child
+}
+
 export interface Run { code: number | null; stdout: string; stderr: string }
 
 /** Runs `resident <args>` to completion. */
 export function runCli(args: string[], o: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: o.cwd, env: { ...process.env, ...o.env } })
+    const child = track(spawn(process.execPath, [BIN, ...args], { cwd: o.cwd, env: { ...process.env, ...o.env } }))
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d) => { stdout += d })
@@ -20,7 +29,7 @@ export function runCli(args: string[], o: { cwd?: string; env?: NodeJS.ProcessEn
 /** Starts `resident serve …` and resolves with its URL once it listens. */
 export function startCli(args: string[], o: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ child: ChildProcess; url: string; output: () => string; exited: Promise<number | null> }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: o.cwd, env: { ...process.env, ...o.env } })
+    const child = track(spawn(process.execPath, [BIN, ...args], { cwd: o.cwd, env: { ...process.env, ...o.env } }))
     let out = ''
     const exited = new Promise<number | null>((r) => child.on('close', r))
     const onData = (d: Buffer) => {
