@@ -6,7 +6,7 @@ export const BIN = path.resolve(import.meta.dirname, '../../bin/resident.js')
 // A failed test must not leave a server running after the test process ends.
 const children = new Set<ChildProcess>()
 process.on('exit', () => { for (const c of children) c.kill('SIGKILL') })
-function track(child: ChildProcess): ChildProcess {
+function track<T extends ChildProcess>(child: T): T {
   children.add(child)
   child.on('close', () => children.delete(child))
   return child
