@@ -1,0 +1,77 @@
+import path from 'node:path'
+import * as sdk from '../sdk/index.ts'
+import { extendsBase } from '../sdk/brand.ts'
+import type { Logger, UnloadReason } from '../sdk/types.ts'
+import { createHostHandle } from '../residency/host-handle.ts'
+import { buildEntry } from './build.ts'
+import { evaluateBundle } from './evaluate.ts'
+import { mapErrorStack, registerSourceMap } from './stack.ts'
+
+export interface InstantiateSpec {
+  name: string
+  entry: string
+  generation: number
+  config: Record<string, unknown>
+  log: Logger
+}
+
+interface Lifecycle {
+  init?(): unknown
+  dispose?(reason: UnloadReason): unknown
+}
+
+export interface Instantiated<T, P> {
+  /** The default-exported class: the sentinel whose collection proves the code was freed. */
+  Handler: Function
+  instance: T
+  /** What `inspect` derived from the class before it was constructed. */
+  inspected: P
+  /** Absolute paths of every file the build read: what a watcher must watch. */
+  inputs: string[]
+  /** Runs the instance's dispose(reason), then releases its host handle and its source map. */
+  dispose(reason: UnloadReason): Promise<void>
+}
+
+/**
+ * Builds a module (esbuild → vm.compileFunction in the main context), checks that its default
+ * export extends the base named by `brand`, lets `inspect` read the class, constructs it with its
+ * host handle and runs init(). Extensions and filters load through this one path; on any failure
+ * everything made so far is released and the error's stack is mapped to the sources.
+ */
+export async function instantiate<T extends Lifecycle, P>(
+  spec: InstantiateSpec, brand: symbol, baseName: string, inspect: (Handler: Function) => P,
+): Promise<Instantiated<T, P>> {
+  const build = await buildEntry(spec.entry)
+  const filename = `${spec.entry}?gen=${spec.generation}`
+  const dir = path.dirname(spec.entry)
+  const forgetMap = registerSourceMap(filename, build.map, dir)
+  const owned = createHostHandle({ name: spec.name, generation: spec.generation, dir, config: spec.config, log: spec.log })
+  try {
+    const exports = evaluateBundle(build.code, { entry: spec.entry, filename, sdk }) as { default?: unknown }
+    const Handler = (exports.default ?? exports) as unknown
+    if (!extendsBase(Handler, brand)) {
+      throw new TypeError(`${spec.entry}: the default export must be a class extending ${baseName} from 'resident'`)
+    }
+    const inspected = inspect(Handler)
+    const instance = new (Handler as unknown as new (host: unknown) => T)(owned.handle)
+    if (typeof instance.init === 'function') await instance.init()
+    return {
+      Handler, instance, inspected, inputs: build.inputs,
+      async dispose(reason) {
+        try {
+          if (typeof instance.dispose === 'function') await instance.dispose(reason)
+        } catch (e) {
+          spec.log.error({ err: mapErrorStack(e) }, `${spec.name}: dispose() threw`)
+        } finally {
+          await owned.release()
+          forgetMap()
+        }
+      },
+    }
+  } catch (e) {
+    mapErrorStack(e)
+    await owned.release()
+    forgetMap()
+    throw e
+  }
+}
