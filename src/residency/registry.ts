@@ -1,15 +1,14 @@
-import path from 'node:path'
 import v8 from 'node:v8'
 import type { ResidentConfig } from '../config/types.ts'
 import { ResidentError } from '../errors.ts'
 import { findEntry } from '../loader/discover.ts'
-import { formatMessages, BuildError } from '../loader/build.ts'
 import type { Executor, Mode } from '../modes/executor.ts'
 import type { Logger, UnloadReason } from '../sdk/types.ts'
 import { Generation } from './generation.ts'
 import { Slot } from './slot.ts'
 import { CollectionWatcher, type RetiredRecord } from './collection.ts'
 import { Evictor } from './eviction.ts'
+import { handOverState, loadFailure } from './load-outcome.ts'
 
 export { Slot, type SlotState } from './slot.ts'
 export type RetiredInfo = RetiredRecord
@@ -178,18 +177,7 @@ export class Registry {
       this.evictor.afterLoad()
       return new Generation(id, slot.name, module)
     } catch (e) {
-      const reason = e instanceof BuildError ? formatMessages(e.messages) : (e as Error)?.stack ?? String(e)
-      slot.errors++
-      slot.lastError = { message: e instanceof BuildError ? e.message : String((e as Error)?.message ?? e), at: new Date() }
-      log.error(`failed to load ${path.relative(process.cwd(), slot.entry)}:\n${reason}`)
-      // A failed reload while the old generation keeps serving is not an outage: no rapid-fail count.
-      if (!(reloading && slot.current) && slot.rapid.recordFailure()) {
-        log.error({ retryAt: new Date(slot.rapid.retryAt).toISOString(), trips: slot.rapid.trips },
-          `${slot.name} marked failed after repeated load failures; answering 503 until ${new Date(slot.rapid.retryAt).toISOString()}`)
-      }
-      throw new ResidentError('RES_ERR_LOAD_FAILED',
-        this.#config.development ? `extension "${slot.name}" failed to load: ${slot.lastError.message}` : `extension "${slot.name}" failed to load`,
-        { cause: e })
+      throw loadFailure(slot, e, { log, reloading, development: this.#config.development })
     }
   }
 
@@ -218,26 +206,12 @@ export class Registry {
       const prev = s.current
       const buildStartedAt = Date.now()
       const next = await this.#instantiate(s, true)
-      await this.#carryState(s, prev, next)
+      await handOverState(s, prev, next, { log: this.#log, discard: (g) => this.retire(s, g, 'reload') })
       s.current = next
       this.#emit({ type: 'installed', name, generation: next, buildStartedAt })
       if (prev) void this.retire(s, prev, 'reload')
       return next
     })
-  }
-
-  /** The optional exportState()/importState() hand-over; a throw keeps the old generation serving. */
-  async #carryState(slot: Slot, prev: Generation | null, next: Generation): Promise<void> {
-    if (!prev || !prev.module.exportState || !next.module.importState) return
-    try {
-      await next.module.importState(prev.module.exportState())
-    } catch (e) {
-      slot.errors++
-      slot.lastError = { message: `state carry-over failed: ${String((e as Error)?.message ?? e)}`, at: new Date() }
-      this.#log.error({ extension: slot.name, err: e }, `state carry-over to ${slot.name} generation ${next.id} failed; keeping generation ${prev.id}`)
-      await next.module.dispose('reload')
-      throw new ResidentError('RES_ERR_LOAD_FAILED', `extension "${slot.name}" failed to load: ${slot.lastError.message}`, { cause: e })
-    }
   }
 
   /** Takes the current generation out of service and disposes it once drained (a must-unload). */
