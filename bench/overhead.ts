@@ -74,6 +74,7 @@ function withNoopFilters(n: number): { path: string; start(): Promise<string> } 
 }
 
 async function serve(role: string): Promise<void> {
+  process.once('SIGTERM', () => process.exit(0)) // exit normally, so --cpu-prof and exit hooks run
   const target = targets[role]
   if (!target) throw new Error(`unknown role ${role}`)
   const url = await target.start()
@@ -84,7 +85,7 @@ async function serve(role: string): Promise<void> {
 
 function spawnServer(role: string): Promise<{ child: ChildProcess; url: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [process.argv[1]!, '--role', role], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    const child = spawn(process.execPath, [...(process.env.BENCH_CHILD_NODE_ARGS ?? '').split(' ').filter(Boolean), process.argv[1]!, '--role', role], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
     child.once('message', (m) => resolve({ child, url: (m as { url: string }).url }))
     child.once('exit', (code) => reject(new Error(`${role} server exited with ${code}`)))
   })
