@@ -64,7 +64,7 @@ export default class Holder extends Extension {
     close: () => inner.close(),
   }
   const config = resolveConfig({
-    extensionsDir: dir, filtersDir: dir, idleTimeout: 0,
+    extensionsDir: dir, filtersDir: path.join(dir, 'no-filters'), idleTimeout: 0,
     memory: { budget: `${budgetMb}MB`, checkInterval: '1s' }, unload: { collectionGrace: '5s' },
   }, { cwd: dir })
   const server = await buildServer(config, { executor, logger: pino({ level: 'error' }) })

@@ -37,7 +37,7 @@ export default class Holder extends Extension {
   ping() { return this.data.length }
 }`)
 
-const config = resolveConfig({ extensionsDir: dir, filtersDir: dir, idleTimeout: 0, unload: { collectionGrace: '2s' } }, { cwd: dir })
+const config = resolveConfig({ extensionsDir: dir, filtersDir: path.join(dir, 'no-filters'), idleTimeout: 0, unload: { collectionGrace: '2s' } }, { cwd: dir })
 const server = await buildServer(config, { logger: pino({ level: 'error' }) })
 const { registry } = server
 
