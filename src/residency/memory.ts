@@ -148,3 +148,9 @@ export function sampleMemory(budget: number | null, withCgroup = true, discount 
     excessOver: (ratio) => Math.max(0, usage - ratio * top.limit),
   }
 }
+
+/** Heap used + external (Buffers): cheaper than process.memoryUsage(), which also reads RSS. */
+export function jsBytes(): number {
+  const h = v8.getHeapStatistics()
+  return h.used_heap_size + h.external_memory
+}

@@ -1,4 +1,3 @@
-import v8 from 'node:v8'
 import type { ResidentConfig } from '../config/types.ts'
 import { ResidentError } from '../errors.ts'
 import { findEntry } from '../loader/discover.ts'
@@ -6,20 +5,17 @@ import type { Executor, Mode } from '../modes/executor.ts'
 import type { Logger, UnloadReason } from '../sdk/types.ts'
 import { Generation } from './generation.ts'
 import { Slot } from './slot.ts'
-import { CollectionWatcher, type RetiredRecord } from './collection.ts'
+import { CollectionWatcher } from './collection.ts'
+import { jsBytes } from './memory.ts'
 import { Evictor } from './eviction.ts'
 import { handOverState, loadFailure } from './load-outcome.ts'
+import { RegistryEvents, type RegistryEvent } from './events.ts'
 
 export { Slot, type SlotState } from './slot.ts'
-export type RetiredInfo = RetiredRecord
-
 /** What an advisory (idle or memory) unload did. */
 export type AdvisoryResult = 'unloaded' | 'busy' | 'declined' | 'none'
 
-/** What a watcher needs to know: a generation went into service, or an extension left it. */
-export type RegistryEvent =
-  | { type: 'installed'; name: string; generation: Generation; buildStartedAt: number }
-  | { type: 'removed'; name: string }
+export type { RegistryEvent } from './events.ts'
 
 export interface RegistryOptions {
   config: ResidentConfig
@@ -42,12 +38,13 @@ export class Registry {
   /** Idle and memory-pressure eviction. */
   readonly evictor: Evictor
   #closing = false
-  readonly #listeners = new Set<(e: RegistryEvent) => void>()
+  readonly #events: RegistryEvents
 
   constructor(o: RegistryOptions) {
     this.#config = o.config
     this.#executor = o.executor
     this.#log = o.log
+    this.#events = new RegistryEvents(o.log)
     this.collection = new CollectionWatcher({
       grace: o.config.unload.collectionGrace, log: o.log,
       onLeak: (name) => { const slot = this.slots.get(name); if (slot) slot.leaksSuspected++ },
@@ -60,14 +57,7 @@ export class Registry {
 
   /** Calls `fn` on every install and removal (the hot-reload watcher follows loads this way). Returns an unsubscribe. */
   subscribe(fn: (e: RegistryEvent) => void): () => void {
-    this.#listeners.add(fn)
-    return () => { this.#listeners.delete(fn) }
-  }
-
-  #emit(e: RegistryEvent): void {
-    for (const fn of this.#listeners) {
-      try { fn(e) } catch (err) { this.#log.error({ err }, 'registry listener threw') }
-    }
+    return this.#events.add(fn)
   }
 
   /** The idle timeout that applies to `name`, in ms (0 = never). */
@@ -143,7 +133,7 @@ export class Registry {
     const buildStartedAt = Date.now()
     const p = this.#instantiate(slot).then((gen) => {
       slot.current = gen
-      this.#emit({ type: 'installed', name: slot.name, generation: gen, buildStartedAt })
+      this.#events.emit({ type: 'installed', name: slot.name, generation: gen, buildStartedAt })
       return gen
     }).finally(() => {
       if (slot.loading === p) slot.loading = null
@@ -208,7 +198,7 @@ export class Registry {
       const next = await this.#instantiate(s, true)
       await handOverState(s, prev, next, { log: this.#log, discard: (g) => this.retire(s, g, 'reload') })
       s.current = next
-      this.#emit({ type: 'installed', name, generation: next, buildStartedAt })
+      this.#events.emit({ type: 'installed', name, generation: next, buildStartedAt })
       if (prev) void this.retire(s, prev, 'reload')
       return next
     })
@@ -223,7 +213,7 @@ export class Registry {
       const gen = slot.current
       if (!gen) return false
       slot.current = null
-      this.#emit({ type: 'removed', name })
+      this.#events.emit({ type: 'removed', name })
       await this.retire(slot, gen, reason)
       return true
     })
@@ -251,7 +241,7 @@ export class Registry {
         this.#log.warn({ extension: name, generation: gen.id, reason }, `${name} declined ${slot.declines} ${reason} unloads; unloading it anyway`)
       }
       slot.current = null
-      this.#emit({ type: 'removed', name })
+      this.#events.emit({ type: 'removed', name })
       void this.retire(slot, gen, reason)
       return 'unloaded'
     })
@@ -280,11 +270,7 @@ export class Registry {
         await gen.module.dispose(reason)
       } finally {
         slot.draining.delete(gen)
-        slot.unloads[reason] = (slot.unloads[reason] ?? 0) + 1
-        const record: RetiredRecord = { generation: gen.id, reason, at: new Date(), collected: null }
-        slot.retired.push(record)
-        if (slot.retired.length > 20) slot.retired.shift()
-        this.collection.watch(slot.name, gen.module.sentinel, record)
+        this.collection.watch(slot.name, gen.module.sentinel, slot.recordRetired(gen.id, reason))
         this.#log.info({ extension: gen.name, generation: gen.id, reason }, `unloaded ${gen.name} (generation ${gen.id}, ${reason})`)
       }
     })()
@@ -308,10 +294,4 @@ export class Registry {
     this.collection.close()
     await this.#executor.close()
   }
-}
-
-/** Heap used + external (Buffers): cheaper than process.memoryUsage(), which also reads RSS. */
-function jsBytes(): number {
-  const h = v8.getHeapStatistics()
-  return h.used_heap_size + h.external_memory
 }

@@ -75,6 +75,15 @@ export class Slot {
     return 'unloaded'
   }
 
+  /** Counts a finished retirement and keeps its record (the last 20) for the status page. */
+  recordRetired(generation: number, reason: UnloadReason): RetiredRecord {
+    this.unloads[reason] = (this.unloads[reason] ?? 0) + 1
+    const record: RetiredRecord = { generation, reason, at: new Date(), collected: null }
+    this.retired.push(record)
+    if (this.retired.length > 20) this.retired.shift()
+    return record
+  }
+
   /** When it was last used, or loaded if never used: what LRU and idle timeouts go by. */
   get lastActive(): number {
     return this.lastUsed || (this.current?.loadedAt.getTime() ?? 0)
