@@ -25,10 +25,3 @@ export function parseDuration(value: unknown): number | undefined {
   if (!m) return undefined
   return Math.floor(Number(m[1]) * DURATION_FACTOR[(m[2] ?? 'ms').toLowerCase()]!)
 }
-
-export function formatBytes(n: number): string {
-  if (n >= 1024 ** 3) return `${(n / 1024 ** 3).toFixed(1)} GiB`
-  if (n >= 1024 ** 2) return `${(n / 1024 ** 2).toFixed(1)} MiB`
-  if (n >= 1024) return `${(n / 1024).toFixed(1)} KiB`
-  return `${n} B`
-}

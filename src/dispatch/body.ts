@@ -9,7 +9,8 @@ function mediaType(header: string | undefined): string | null {
   return t === '' ? null : t
 }
 
-function formToObject(text: string): Record<string, string | string[]> {
+/** `a=1&a=2&b=3` → { a: ['1', '2'], b: '3' } (query strings and urlencoded forms alike). */
+export function parseForm(text: string): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {}
   for (const [k, v] of new URLSearchParams(text)) {
     const prev = Object.prototype.hasOwnProperty.call(out, k) ? out[k] : undefined
@@ -37,7 +38,7 @@ export function parseBody(raw: Buffer, contentTypeHeader: string | undefined, ac
       throw new ResidentError('RES_ERR_BAD_BODY', `malformed JSON body: ${(e as Error).message}`)
     }
   }
-  if (contentType === 'application/x-www-form-urlencoded') return { body: formToObject(raw.toString('utf8')), contentType }
+  if (contentType === 'application/x-www-form-urlencoded') return { body: parseForm(raw.toString('utf8')), contentType }
   if (contentType.startsWith('text/')) return { body: raw.toString('utf8'), contentType }
   throw new ResidentError('RES_ERR_UNSUPPORTED_MEDIA_TYPE', `content type "${contentType}" is not accepted here; send JSON, a urlencoded form, text or application/octet-stream`)
 }

@@ -50,10 +50,4 @@ export class DispatchedRequest implements CommandRequest {
     this.#controller ??= new AbortController()
     if (!this.#controller.signal.aborted) this.#controller.abort(reason)
   }
-
-  /** Plain data for crossing a thread or a process (signal and log are recreated there). */
-  toJSON(): Fields {
-    const { log: _log, ...rest } = { ...this }
-    return rest as Fields
-  }
 }

@@ -3,7 +3,7 @@ import type { ResidentConfig } from '../config/types.ts'
 import { ResidentError } from '../errors.ts'
 import { beforeDispatch } from '../filters/dispatch.ts'
 import type { Registry } from '../residency/registry.ts'
-import { parseBody } from './body.ts'
+import { parseBody, parseForm } from './body.ts'
 import { DispatchedRequest } from './command-request.ts'
 import { Deadlines } from './deadlines.ts'
 import { coerceParams, mergeInputs } from './params.ts'
@@ -11,17 +11,6 @@ import { sendResult } from './respond.ts'
 import { findCommand, parseTarget } from './route.ts'
 
 const EMPTY = Buffer.alloc(0)
-
-function parseQuery(query: string): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {}
-  if (query === '') return out
-  for (const [k, v] of new URLSearchParams(query)) {
-    const prev = Object.prototype.hasOwnProperty.call(out, k) ? out[k] : undefined
-    const value = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v]
-    Object.defineProperty(out, k, { value, enumerable: true, writable: true, configurable: true })
-  }
-  return out
-}
 
 /**
  * The one wildcard route's handler: URL → extension + command → parameters → executor → response.
@@ -78,7 +67,7 @@ export class Dispatcher {
     }
     const rawBody = Buffer.isBuffer(request.body) ? request.body : EMPTY
     const { body, contentType } = parseBody(rawBody, request.headers['content-type'], info.accepts)
-    const query = url === request.url ? request.query as Record<string, string | string[]> : parseQuery(target.query)
+    const query = url === request.url ? request.query as Record<string, string | string[]> : parseForm(target.query)
     const input = mergeInputs(query, body)
     const params = info.params ? coerceParams(info.params, input) : input
     commandRequest = new DispatchedRequest({
