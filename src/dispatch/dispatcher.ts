@@ -2,20 +2,30 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { ResidentConfig } from '../config/types.ts'
 import { ResidentError } from '../errors.ts'
 import { beforeDispatch } from '../filters/dispatch.ts'
+import type { RequestContext } from '../filters/context.ts'
+import type { Generation } from '../residency/generation.ts'
 import type { Registry } from '../residency/registry.ts'
 import { parseBody, parseForm } from './body.ts'
 import { DispatchedRequest } from './command-request.ts'
 import { Deadlines } from './deadlines.ts'
 import { coerceParams, mergeInputs } from './params.ts'
 import { sendResult } from './respond.ts'
-import { findCommand, parseTarget } from './route.ts'
+import { findCommand, parseTarget, type Target } from './route.ts'
 
 const EMPTY = Buffer.alloc(0)
 
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v instanceof Promise || (typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function')
+}
+
 /**
  * The one wildcard route's handler: URL → extension + command → parameters → executor → response.
- * The generation a request uses is leased for the whole response (streams included) and released
- * when the response closes.
+ *
+ * Synchronous wherever it can be: a resident extension whose command returns a value (not a
+ * promise) is answered without a promise, a timer or a listener; async steps (a first load, an
+ * async filter, an async command) take the promise path. A request leases its generation until
+ * its response no longer needs it: at once for a body that was sent whole, on `close` for a
+ * streamed one, and never before an async command has settled.
  */
 export class Dispatcher {
   readonly #registry: Registry
@@ -29,82 +39,122 @@ export class Dispatcher {
     this.#closing = closing
   }
 
-  async handle(request: FastifyRequest, reply: FastifyReply, url: string = request.url): Promise<FastifyReply> {
+  /** Answers the request; returns a promise only when a step was async. Throws (or rejects) with what the error handler should send. */
+  handle(request: FastifyRequest, reply: FastifyReply, url: string = request.url): void | Promise<void> {
     if (this.#closing()) throw new ResidentError('RES_ERR_UNAVAILABLE', undefined, { headers: { connection: 'close' } })
     const filters = request.filters ?? null
     if (filters !== null) {
-      let mapped = beforeDispatch(filters, url)
-      if (mapped instanceof Promise) mapped = await mapped
-      if (typeof mapped !== 'string') return sendResult(reply, mapped)
+      const mapped = beforeDispatch(filters, url)
+      if (mapped instanceof Promise) {
+        return mapped.then((m) => typeof m === 'string' ? this.#route(request, reply, m, filters) : void sendResult(reply, m))
+      }
+      if (typeof mapped !== 'string') { sendResult(reply, mapped); return }
       url = mapped
     }
+    return this.#route(request, reply, url, filters)
+  }
+
+  #route(request: FastifyRequest, reply: FastifyReply, url: string, filters: RequestContext | null): void | Promise<void> {
     const target = parseTarget(url)
     if (!target) throw new ResidentError('RES_ERR_NOT_FOUND', `no extension serves ${url.split('?')[0]}`)
-    const gen = this.#registry.tryAcquire(target.extension) ?? await this.#registry.acquire(target.extension)
-    if (!gen) throw new ResidentError('RES_ERR_NOT_FOUND', `no extension named "${target.extension}"`)
-    let released = false
+    const gen = this.#registry.tryAcquire(target.extension)
+    if (gen !== null) return this.#run(request, reply, url, target, gen, filters)
+    return this.#registry.acquire(target.extension).then((loaded) => {
+      if (!loaded) throw new ResidentError('RES_ERR_NOT_FOUND', `no extension named "${target.extension}"`)
+      return this.#run(request, reply, url, target, loaded, filters)
+    })
+  }
+
+  /** Runs the command on a leased generation; every way out of here releases the lease exactly once. */
+  #run(request: FastifyRequest, reply: FastifyReply, url: string, target: Target, gen: Generation, filters: RequestContext | null): void | Promise<void> {
     const started = performance.now()
-    const release = () => {
-      if (released) return
-      released = true
-      this.#registry.release(gen, performance.now() - started)
-    }
-    let commandRequest: DispatchedRequest | null = null
-    reply.raw.once('close', () => {
-      if (!reply.raw.writableFinished) commandRequest?.abort(new Error('the client closed the connection'))
-      release()
-    })
-    const info = findCommand(gen.module.table, target.command)
-    if (!info) {
-      throw new ResidentError('RES_ERR_UNKNOWN_COMMAND', target.command === null
-        ? `extension "${target.extension}" has no default command`
-        : `extension "${target.extension}" has no command "${target.command}"`)
-    }
-    if (!info.methods.includes(request.method)) {
-      throw new ResidentError('RES_ERR_METHOD_NOT_ALLOWED', `${target.extension}/${info.name} accepts ${info.methods.join(', ')}, not ${request.method}`, {
-        headers: { allow: info.methods.join(', ') },
+    let cr: DispatchedRequest
+    let result: unknown
+    try {
+      const info = findCommand(gen.module.table, target.command)
+      if (!info) {
+        throw new ResidentError('RES_ERR_UNKNOWN_COMMAND', target.command === null
+          ? `extension "${target.extension}" has no default command`
+          : `extension "${target.extension}" has no command "${target.command}"`)
+      }
+      if (!info.methods.includes(request.method)) {
+        throw new ResidentError('RES_ERR_METHOD_NOT_ALLOWED', `${target.extension}/${info.name} accepts ${info.methods.join(', ')}, not ${request.method}`, {
+          headers: { allow: info.methods.join(', ') },
+        })
+      }
+      const rawBody = Buffer.isBuffer(request.body) ? request.body : EMPTY
+      const { body, contentType } = parseBody(rawBody, request.headers['content-type'], info.accepts)
+      const query = url === request.url ? request.query as Record<string, string | string[]> : parseForm(target.query)
+      const input = mergeInputs(query, body)
+      const params = info.params ? coerceParams(info.params, input) : input
+      cr = new DispatchedRequest({
+        id: request.id,
+        method: request.method,
+        url,
+        path: target.path,
+        query,
+        headers: request.headers,
+        body,
+        rawBody,
+        contentType,
+        clientAddress: request.ip,
+        user: filters !== null ? filters.user : undefined,
+        extension: target.extension,
+        command: info.name,
+        log: request.log,
       })
+      result = gen.module.invoke(info, params, cr)
+    } catch (e) {
+      this.#registry.release(gen, performance.now() - started)
+      throw e
     }
-    const rawBody = Buffer.isBuffer(request.body) ? request.body : EMPTY
-    const { body, contentType } = parseBody(rawBody, request.headers['content-type'], info.accepts)
-    const query = url === request.url ? request.query as Record<string, string | string[]> : parseForm(target.query)
-    const input = mergeInputs(query, body)
-    const params = info.params ? coerceParams(info.params, input) : input
-    commandRequest = new DispatchedRequest({
-      id: request.id,
-      method: request.method,
-      url,
-      path: target.path,
-      query,
-      headers: request.headers,
-      body,
-      rawBody,
-      contentType,
-      clientAddress: request.ip,
-      user: filters !== null ? filters.user : undefined,
-      extension: target.extension,
-      command: info.name,
-      log: request.log,
-    })
-    const cr = commandRequest
-    // Past the deadline the client gets its 504 at once; the command, told through its signal,
-    // may still finish, and its result is then dropped.
+    if (isThenable(result)) return this.#settle(reply, result, cr, gen, started)
+    this.#respond(reply, result, cr, gen, started)
+  }
+
+  /** An async command: its signal fires if the client goes away or the deadline passes (the client then gets a 504 at once). */
+  async #settle(reply: FastifyReply, pending: PromiseLike<unknown>, cr: DispatchedRequest, gen: Generation, started: number): Promise<void> {
+    const raw = reply.raw
+    const onClose = () => { if (!raw.writableFinished) cr.abort(new Error('the client closed the connection')) }
+    raw.once('close', onClose)
     const deadline = this.#deadlines.start((err) => {
       cr.abort(err)
       if (!reply.sent) reply.send(err)
     })
     let result: unknown
     try {
-      result = await gen.module.invoke(info, params, cr)
+      result = await pending
+    } catch (e) {
+      this.#registry.release(gen, performance.now() - started)
+      throw e
     } finally {
       this.#deadlines.stop(deadline)
+      raw.off('close', onClose)
     }
-    if (reply.sent || reply.raw.destroyed) return reply
+    this.#respond(reply, result, cr, gen, started)
+  }
+
+  /** Sends the result; a body sent whole releases the lease now, a streamed one when the response closes. */
+  #respond(reply: FastifyReply, result: unknown, cr: DispatchedRequest, gen: Generation, started: number): void {
+    const raw = reply.raw
+    if (reply.sent || raw.destroyed) {
+      this.#registry.release(gen, performance.now() - started)
+      return
+    }
     try {
-      return sendResult(reply, result)
+      sendResult(reply, result)
     } catch (e) {
+      this.#registry.release(gen, performance.now() - started)
       if (e instanceof ResidentError) throw e
       throw new ResidentError('RES_ERR_BAD_RESULT', `the command's result cannot be sent: ${(e as Error).message}`, { cause: e })
     }
+    if (raw.writableEnded) {
+      this.#registry.release(gen, performance.now() - started)
+      return
+    }
+    raw.once('close', () => {
+      if (!raw.writableFinished) cr.abort(new Error('the client closed the connection'))
+      this.#registry.release(gen, performance.now() - started)
+    })
   }
 }

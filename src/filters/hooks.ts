@@ -20,13 +20,11 @@ declare module 'fastify' {
  * Installs Resident's filter chain into fastify: one hook per fastify event, each running the
  * priority-ordered steps of the chain the request snapshotted on arrival. onUrlMap and
  * onAuthenticate run in the dispatcher (see `beforeDispatch`), since fastify cannot re-route
- * asynchronously. Hooks are installed only when filters are loaded (or in development, where a
- * reload may add the first one), so a server without filters pays nothing.
+ * asynchronously. The hooks are installed even when no filter is loaded, so a reload can add the
+ * first filter to a running server; with an empty chain each hook returns after one check.
  */
-export function installFilterHooks(app: FastifyInstance, filters: FilterManager, development: boolean): void {
+export function installFilterHooks(app: FastifyInstance, filters: FilterManager): void {
   app.decorateRequest('filters', null)
-  if (filters.current.empty && !development) return
-  filters.hooksInstalled = true
 
   app.addHook('onRequest', (request, reply, done) => {
     const chain = filters.current

@@ -27,7 +27,6 @@ export class FilterManager {
    * Set once the fastify hooks are in place. fastify takes no hooks after start-up, so a server
    * started without filters outside development cannot run filters a reload adds.
    */
-  hooksInstalled = false
 
   constructor(config: ResidentConfig, log: Logger) {
     this.#config = config
@@ -113,10 +112,6 @@ export class FilterManager {
   }
 
   #swap(filters: LoadedFilter[], reason: UnloadReason): void {
-    if (!this.hooksInstalled && filters.length > 0) {
-      for (const f of filters) void f.dispose(reason)
-      throw new ResidentError('RES_ERR_FILTER_LOAD_FAILED', 'this server started without filters (and not in development mode), so it has no filter hooks: restart it to add filters')
-    }
     const old = this.#chain
     this.#chain = new FilterChain(filters, this.#config.filters.order, this.#config.requestTimeout)
     const still = new Set(filters)

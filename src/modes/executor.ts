@@ -19,7 +19,12 @@ export interface LoadedModule {
   readonly inputs: readonly string[]
   /** An object that is collected when, and only when, the generation's code is (the class, in process). */
   readonly sentinel: object | null
-  invoke(command: CommandInfo, params: Record<string, unknown>, request: CommandRequest): Promise<unknown>
+  /**
+   * Runs a command. Returns its result, or a promise of it when the command (or the way to it)
+   * is async; throws or rejects with what the command threw. Executors that cross a thread or a
+   * process always return a promise; in process, a synchronous command's value comes back as is.
+   */
+  invoke(command: CommandInfo, params: Record<string, unknown>, request: CommandRequest): unknown
   /** The extension's answer to an advisory unload. */
   canUnload(reason: UnloadReason): boolean
   /** Hot reload: the instance's exportState(), when it has one. */

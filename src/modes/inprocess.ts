@@ -23,13 +23,18 @@ export class InProcessExecutor implements Executor {
       inputs,
       sentinel: Handler,
       invoke(command, params, request) {
-        // Not an async function: one promise per call instead of three on the hot path.
+        // A synchronous command's value is returned as it is: no promise on the hot path.
+        let result: unknown
         try {
-          const result = methods[command.name]!(params, request)
-          return result instanceof Promise ? result.catch(rethrowMapped) : Promise.resolve(result)
+          result = methods[command.name]!(params, request)
         } catch (e) {
-          return Promise.reject(mapErrorStack(e))
+          throw mapErrorStack(e)
         }
+        if (result instanceof Promise) return result.catch(rethrowMapped)
+        if (typeof result === 'object' && result !== null && typeof (result as { then?: unknown }).then === 'function') {
+          return Promise.resolve(result).catch(rethrowMapped)
+        }
+        return result
       },
       exportState: typeof instance.exportState === 'function' ? () => instance.exportState!() : undefined,
       importState: typeof instance.importState === 'function'

@@ -1,4 +1,4 @@
-import Fastify, { LogController, type FastifyInstance } from 'fastify'
+import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify'
 import pino, { type Logger as PinoLogger } from 'pino'
 import type { ResidentConfig } from '../config/types.ts'
 import { ResidentError } from '../errors.ts'
@@ -69,17 +69,25 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
     await app.close()
     throw e
   }
-  installFilterHooks(app, filters, config.development)
+  installFilterHooks(app, filters)
 
   registerAdminRoutes(app, { config, registry, filters })
-  // The handler returns nothing and sends for itself. Returning the reply from an async handler
-  // (fastify's advice) makes the promise adopt `reply.then`, which attaches end-of-stream
-  // listeners to every response: measurable in bench/overhead.
+  // The handler returns nothing and sends for itself; it makes a promise only when a step is async.
+  // (Returning the reply from an async handler, fastify's advice, makes the promise adopt
+  // `reply.then`, which attaches end-of-stream listeners to every response.)
+  const fail = (reply: FastifyReply, e: unknown): void => {
+    if (reply.sent) return
+    reply.send(e instanceof Error ? e : new ResidentError('RES_ERR_COMMAND_FAILED', undefined, { cause: e }))
+  }
   app.all('/*', (request, reply) => {
-    dispatcher.handle(request, reply).catch((e: unknown) => {
-      if (reply.sent) return
-      reply.send(e instanceof Error ? e : new ResidentError('RES_ERR_COMMAND_FAILED', undefined, { cause: e }))
-    })
+    let pending: void | Promise<void>
+    try {
+      pending = dispatcher.handle(request, reply)
+    } catch (e) {
+      fail(reply, e)
+      return
+    }
+    if (pending !== undefined) pending.catch((e: unknown) => fail(reply, e))
   })
 
   await app.ready()
