@@ -12,8 +12,9 @@ import { parseArgs } from 'node:util'
 import autocannon from 'autocannon'
 import Fastify from 'fastify'
 import pino from 'pino'
-import { resolveConfig } from '../src/config/load.ts'
-import { buildServer } from '../src/server/app.ts'
+import { pathToFileURL } from 'node:url'
+import type { resolveConfig as ResolveConfig } from '../src/config/load.ts'
+import type { buildServer as BuildServer } from '../src/server/app.ts'
 
 const { values: opts } = parseArgs({
   options: {
@@ -25,6 +26,15 @@ const { values: opts } = parseArgs({
 })
 
 const root = process.cwd()
+
+// The Resident servers run the built product (dist/, what `npm start` and `resident serve` run),
+// not a bundle of the sources: the script runs `npm run build` first. A URL computed at run time
+// keeps esbuild from bundling it.
+async function product(): Promise<{ resolveConfig: typeof ResolveConfig; buildServer: typeof BuildServer }> {
+  const dist = (file: string) => pathToFileURL(path.join(root, 'dist', file)).href
+  const [{ resolveConfig }, { buildServer }] = await Promise.all([import(dist('config/load.js')), import(dist('server/app.js'))])
+  return { resolveConfig, buildServer }
+}
 
 /** What each server process runs. Add a target here to compare another set-up in the same run. */
 const targets: Record<string, { path: string; start(): Promise<string> }> = {
@@ -39,6 +49,7 @@ const targets: Record<string, { path: string; start(): Promise<string> }> = {
   resident: {
     path: '/hello/greet?name=x',
     async start() {
+      const { resolveConfig, buildServer } = await product()
       const config = resolveConfig({ extensionsDir: path.join(root, 'extensions'), filtersDir: path.join(root, 'bench', 'no-filters'), logLevel: 'silent' }, { cwd: root })
       const server = await buildServer(config, { logger: pino({ level: 'silent' }) })
       return server.app.listen({ port: 0, host: '127.0.0.1' })
@@ -65,6 +76,7 @@ function withNoopFilters(n: number): { path: string; start(): Promise<string> } 
       for (let i = 1; i <= n; i++) writeFileSync(path.join(dir, `noop-${i}.ts`), NOOP_FILTER)
       process.on('exit', () => rmSync(dir, { recursive: true, force: true }))
       process.once('SIGTERM', () => process.exit(0))
+      const { resolveConfig, buildServer } = await product()
       const config = resolveConfig({ extensionsDir: path.join(root, 'extensions'), filtersDir: dir, logLevel: 'silent' }, { cwd: root })
       const server = await buildServer(config, { logger: pino({ level: 'silent' }) })
       if (server.filters.current.filters.length !== n) throw new Error(`expected ${n} filters`)

@@ -67,6 +67,15 @@ export class Evictor {
     if (this.#timer || this.#stopped) return
     this.#timer = setInterval(() => { void this.#sweepIdle(); this.check() }, this.#config.memory.checkInterval)
     this.#timer.unref()
+  }
+
+  /**
+   * Evicted bytes count as freed until the next major GC after the eviction. Watching GCs costs
+   * something on every scavenge, so the observer runs only while such credits are outstanding.
+   */
+  #credit(bytes: number): void {
+    this.#credits.push({ at: performance.now(), bytes })
+    if (this.#gcObserver !== null || this.#stopped) return
     this.#gcObserver = new PerformanceObserver((list) => {
       for (const e of list.getEntries()) {
         // Only what was evicted before this GC started can have been reclaimed by it.
@@ -74,16 +83,21 @@ export class Evictor {
           this.#credits = this.#credits.filter((c) => c.at >= e.startTime)
         }
       }
+      if (this.#credits.length === 0) this.#unwatchGc()
     })
     this.#gcObserver.observe({ entryTypes: ['gc'] })
+  }
+
+  #unwatchGc(): void {
+    this.#gcObserver?.disconnect()
+    this.#gcObserver = null
   }
 
   stop(): void {
     this.#stopped = true
     if (this.#timer) clearInterval(this.#timer)
     this.#timer = null
-    this.#gcObserver?.disconnect()
-    this.#gcObserver = null
+    this.#unwatchGc()
   }
 
   /** Samples memory now (status page), keeping the peak. */
@@ -155,7 +169,7 @@ export class Evictor {
         if (r === 'unloaded') {
           evicted++
           this.evictions.memory++
-          this.#credits.push({ at: performance.now(), bytes: estimate })
+          this.#credit(estimate)
           this.#log.info({ extension: name, reason: 'memory', signal: s.signal }, `evicting ${name} (memory pressure, least recently used)`)
         } else skip.add(name)
       }
@@ -188,7 +202,10 @@ export class Evictor {
 
   /** Forces a full GC (when possible) so the sample shows what evictions freed. */
   #collect(): MemorySample {
-    if (forceGc('eviction')) this.#credits = []
+    if (forceGc('eviction')) {
+      this.#credits = []
+      this.#unwatchGc()
+    }
     return this.#pressure()
   }
 
