@@ -25,7 +25,10 @@ export function parseForm(text: string): Record<string, string | string[]> {
  * `application/octet-stream`, a body without a type and the types a command `accepts` stay bytes;
  * anything else is a 415.
  */
+const NO_BODY: ParsedBody = Object.freeze({ body: undefined, contentType: null })
+
 export function parseBody(raw: Buffer, contentTypeHeader: string | undefined, accepts: readonly string[]): ParsedBody {
+  if (raw.length === 0 && contentTypeHeader === undefined) return NO_BODY // most GETs: nothing to allocate
   const contentType = mediaType(contentTypeHeader)
   if (raw.length === 0) return { body: undefined, contentType }
   if (contentType === null || contentType === 'application/octet-stream' || accepts.includes(contentType) || accepts.includes('*/*')) {

@@ -85,8 +85,11 @@ export class Dispatcher {
       const rawBody = Buffer.isBuffer(request.body) ? request.body : EMPTY
       const { body, contentType } = parseBody(rawBody, request.headers['content-type'], info.accepts)
       const query = url === request.url ? request.query as Record<string, string | string[]> : parseForm(target.query)
-      const input = mergeInputs(query, body)
-      const params = info.params ? coerceParams(info.params, input) : input
+      // Declared parameters are read out of the inputs into a new object, so without a body the
+      // query itself will do; undeclared ones get a merged copy of their own.
+      const params = info.params
+        ? coerceParams(info.params, body === undefined ? query : mergeInputs(query, body))
+        : mergeInputs(query, body)
       cr = new DispatchedRequest({
         id: request.id,
         method: request.method,
