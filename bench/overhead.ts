@@ -146,18 +146,21 @@ async function main(): Promise<void> {
   } finally {
     for (const { child } of servers.values()) child.kill()
   }
-  const base = median(samples.get(names[0]!)!.map((s) => s.rps))
+  const baseSamples = samples.get(names[0]!)!
+  const base = median(baseSamples.map((s) => s.rps))
+  const cpuBase = median(baseSamples.map((s) => s.cpuUs))
   console.log(`\n${rounds} rounds × ${duration} s, ${connections} connections, medians:`)
-  const resident = median(samples.get('resident')!.map((s) => s.rps))
-  const cpuBase = median(samples.get(names[0]!)!.map((s) => s.cpuUs))
-  const cpuResident = median(samples.get('resident')!.map((s) => s.cpuUs))
-  console.log(`${'target'.padEnd(28)} ${'req/s'.padStart(8)} ${'p50'.padStart(5)} ${'p99'.padStart(5)}  vs ${names[0]}  vs resident  CPU µs/req  CPU vs ${names[0]}  CPU vs resident`)
+  console.log(`${'target'.padEnd(28)} ${'req/s'.padStart(8)} ${'p50'.padStart(5)} ${'p99'.padStart(5)}  vs ${names[0]}  paired  CPU µs/req  CPU vs ${names[0]}  paired`)
   for (const name of names) {
     const s = samples.get(name)!
     const rps = median(s.map((x) => x.rps))
     const cpu = median(s.map((x) => x.cpuUs))
+    // Paired: the median over rounds of this round's ratio, which cancels the machine's drift
+    // between rounds (each round measures every target back to back).
+    const paired = median(s.map((x, i) => x.rps / baseSamples[i]!.rps))
     // CPU ratios are inverted (base / this) so that, like req/s ratios, 1.00× = as cheap and lower = costlier.
-    console.log(`${name.padEnd(28)} ${rps.toFixed(0).padStart(8)} ${String(median(s.map((x) => x.p50))).padStart(5)} ${String(median(s.map((x) => x.p99))).padStart(5)}  ${(rps / base).toFixed(2).padStart(11)}×  ${(rps / resident).toFixed(2).padStart(10)}×  ${cpu.toFixed(1).padStart(10)}  ${(cpuBase / cpu).toFixed(2).padStart(15)}×  ${(cpuResident / cpu).toFixed(2).padStart(14)}×`)
+    const cpuPaired = median(s.map((x, i) => baseSamples[i]!.cpuUs / x.cpuUs))
+    console.log(`${name.padEnd(28)} ${rps.toFixed(0).padStart(8)} ${String(median(s.map((x) => x.p50))).padStart(5)} ${String(median(s.map((x) => x.p99))).padStart(5)}  ${(rps / base).toFixed(2).padStart(11)}×  ${paired.toFixed(2).padStart(5)}×  ${cpu.toFixed(1).padStart(10)}  ${(cpuBase / cpu).toFixed(2).padStart(15)}×  ${cpuPaired.toFixed(2).padStart(5)}×`)
   }
 }
 
