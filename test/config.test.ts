@@ -9,8 +9,16 @@ describe('config', () => {
     const c = resolveConfig({}, { cwd: '/srv/app' })
     expect(c).toMatchObject({
       host: '127.0.0.1', port: 3000, extensionsDir: '/srv/app/extensions', filtersDir: '/srv/app/filters',
-      bodyLimit: 1048576, requestTimeout: 30000, drainTimeout: 30000, development: false, admin: { token: null },
+      bodyLimit: 1048576, requestTimeout: 30000, drainTimeout: 30000, requestIdHeader: null, development: false, admin: { token: null },
     })
+  })
+
+  it('takes a request-id header name, lower-cased, and refuses anything else', () => {
+    expect(resolveConfig({ requestIdHeader: 'X-Request-Id' }).requestIdHeader).toBe('x-request-id')
+    expect(resolveConfig({ requestIdHeader: null }).requestIdHeader).toBeNull()
+    for (const bad of ['x request id', '', 42, 'x-id\n']) {
+      expect(() => resolveConfig({ requestIdHeader: bad })).toThrow(/"requestIdHeader" must be a header name/)
+    }
   })
 
   it('resolves folders against the config file’s folder', () => {

@@ -10,6 +10,7 @@ export const defaults: Omit<ResidentConfig, 'extensionsDir' | 'filtersDir' | 'fi
   bodyLimit: 1024 * 1024,
   requestTimeout: 30_000,
   drainTimeout: 30_000,
+  requestIdHeader: null,
   logLevel: 'info',
   development: false,
   admin: { token: null },

@@ -11,7 +11,7 @@ export type ConfigInput = Record<string, unknown>
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 const TOP_LEVEL = new Set([
-  '$schema', 'host', 'port', 'extensionsDir', 'filtersDir', 'bodyLimit', 'requestTimeout', 'drainTimeout',
+  '$schema', 'host', 'port', 'extensionsDir', 'filtersDir', 'bodyLimit', 'requestTimeout', 'drainTimeout', 'requestIdHeader',
   'logLevel', 'development', 'admin', 'extensions', 'filters',
   ...RESIDENCY_KEYS,
 ])
@@ -102,6 +102,7 @@ export function resolveConfig(input: ConfigInput, options: { cwd?: string; file?
     bodyLimit: num('bodyLimit', defaults.bodyLimit, parseSize, 'a size such as 1048576 or "1MB"'),
     requestTimeout: num('requestTimeout', defaults.requestTimeout, parseDuration, 'a duration such as 30000 or "30s"'),
     drainTimeout: num('drainTimeout', defaults.drainTimeout, parseDuration, 'a duration such as 30000 or "30s"'),
+    requestIdHeader: requestIdHeader(input.requestIdHeader, problems),
     logLevel: logLevel as ResidentConfig['logLevel'],
     development: development === true,
     admin: { token },
@@ -118,3 +119,14 @@ export function resolveConfig(input: ConfigInput, options: { cwd?: string; file?
 }
 
 const EXTENSION_KEYS = new Set(['config', 'idleTimeout'])
+
+const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/
+
+function requestIdHeader(v: unknown, problems: string[]): string | null {
+  if (v === undefined || v === null || v === false) return null
+  if (typeof v !== 'string' || !HEADER_NAME.test(v.toLowerCase())) {
+    problems.push(`"requestIdHeader" must be a header name such as "x-request-id" (or null), got ${JSON.stringify(v)}`)
+    return null
+  }
+  return v.toLowerCase()
+}

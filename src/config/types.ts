@@ -63,6 +63,8 @@ export interface ResidentConfig {
   requestTimeout: number
   /** How long shutdown waits for in-flight requests, in ms. */
   drainTimeout: number
+  /** Lower-case header whose valid value becomes the request id (logs, error bodies, filters, commands); null = always Resident's own. */
+  requestIdHeader: string | null
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
   /** Development mode: stacks in error bodies, pretty logs. */
   development: boolean

@@ -10,7 +10,7 @@ import { InProcessExecutor } from '../modes/inprocess.ts'
 import { Registry } from '../residency/registry.ts'
 import { replyWithError } from './error-reply.ts'
 import { handleClientError } from './client-error.ts'
-import { nextRequestId } from './request-id.ts'
+import { requestIdGenerator } from './request-id.ts'
 import { LazyChildLogger } from './lazy-logger.ts'
 import { Connections } from './connections.ts'
 import { registerAdminRoutes } from './admin-routes.ts'
@@ -42,7 +42,7 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
     logger: false,
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
     bodyLimit: config.bodyLimit,
-    genReqId: nextRequestId,
+    genReqId: requestIdGenerator(config.requestIdHeader),
     return503OnClosing: false,
     requestTimeout: Math.max(60_000, config.requestTimeout * 2),
     forceCloseConnections: 'idle',

@@ -8,3 +8,18 @@ export function nextRequestId(): string {
   counter = (counter + 1) % Number.MAX_SAFE_INTEGER
   return `${prefix}-${counter.toString(36)}`
 }
+
+/** What a caller may choose as its request id: short and plain, so it cannot inject into logs or headers. */
+export const VALID_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+
+/**
+ * fastify's genReqId: the caller's id from `header` when it is valid, else Resident's own. With a
+ * header configured, error bodies, logs, filters and commands all see the id the caller sent.
+ */
+export function requestIdGenerator(header: string | null): (req: { headers: Record<string, string | string[] | undefined> }) => string {
+  if (header === null) return nextRequestId
+  return (req) => {
+    const v = req.headers[header]
+    return typeof v === 'string' && VALID_REQUEST_ID.test(v) ? v : nextRequestId()
+  }
+}
