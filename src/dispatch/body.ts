@@ -20,13 +20,13 @@ export function parseForm(text: string): Record<string, string | string[]> {
   return out
 }
 
+const NO_BODY: ParsedBody = Object.freeze({ body: undefined, contentType: null })
+
 /**
  * Parses a request body by its content type: JSON, urlencoded forms and text are understood;
  * `application/octet-stream`, a body without a type and the types a command `accepts` stay bytes;
  * anything else is a 415.
  */
-const NO_BODY: ParsedBody = Object.freeze({ body: undefined, contentType: null })
-
 export function parseBody(raw: Buffer, contentTypeHeader: string | undefined, accepts: readonly string[]): ParsedBody {
   if (raw.length === 0 && contentTypeHeader === undefined) return NO_BODY // most GETs: nothing to allocate
   const contentType = mediaType(contentTypeHeader)

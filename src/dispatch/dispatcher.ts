@@ -14,9 +14,7 @@ import { findCommand, parseTarget, type Target } from './route.ts'
 
 const EMPTY = Buffer.alloc(0)
 
-function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return v instanceof Promise || (typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function')
-}
+const clientGone = () => new Error('the client closed the connection')
 
 /**
  * The one wildcard route's handler: URL → extension + command → parameters → executor → response.
@@ -108,17 +106,18 @@ export class Dispatcher {
       })
       result = gen.module.invoke(info, params, cr)
     } catch (e) {
-      this.#registry.release(gen, performance.now() - started)
+      this.#release(gen, started)
       throw e
     }
-    if (isThenable(result)) return this.#settle(reply, result, cr, gen, started)
+    // Executors return a promise for anything async (the in-process one turns thenables into one).
+    if (result instanceof Promise) return this.#settle(reply, result, cr, gen, started)
     this.#respond(reply, result, cr, gen, started)
   }
 
   /** An async command: its signal fires if the client goes away or the deadline passes (the client then gets a 504 at once). */
-  async #settle(reply: FastifyReply, pending: PromiseLike<unknown>, cr: DispatchedRequest, gen: Generation, started: number): Promise<void> {
+  async #settle(reply: FastifyReply, pending: Promise<unknown>, cr: DispatchedRequest, gen: Generation, started: number): Promise<void> {
     const raw = reply.raw
-    const onClose = () => { if (!raw.writableFinished) cr.abort(new Error('the client closed the connection')) }
+    const onClose = () => { if (!raw.writableFinished) cr.abort(clientGone()) }
     raw.once('close', onClose)
     const deadline = this.#deadlines.start((err) => {
       cr.abort(err)
@@ -128,7 +127,7 @@ export class Dispatcher {
     try {
       result = await pending
     } catch (e) {
-      this.#registry.release(gen, performance.now() - started)
+      this.#release(gen, started)
       throw e
     } finally {
       this.#deadlines.stop(deadline)
@@ -141,23 +140,28 @@ export class Dispatcher {
   #respond(reply: FastifyReply, result: unknown, cr: DispatchedRequest, gen: Generation, started: number): void {
     const raw = reply.raw
     if (reply.sent || raw.destroyed) {
-      this.#registry.release(gen, performance.now() - started)
+      this.#release(gen, started)
       return
     }
     try {
       sendResult(reply, result)
     } catch (e) {
-      this.#registry.release(gen, performance.now() - started)
+      this.#release(gen, started)
       if (e instanceof ResidentError) throw e
       throw new ResidentError('RES_ERR_BAD_RESULT', `the command's result cannot be sent: ${(e as Error).message}`, { cause: e })
     }
     if (raw.writableEnded) {
-      this.#registry.release(gen, performance.now() - started)
+      this.#release(gen, started)
       return
     }
     raw.once('close', () => {
-      if (!raw.writableFinished) cr.abort(new Error('the client closed the connection'))
-      this.#registry.release(gen, performance.now() - started)
+      if (!raw.writableFinished) cr.abort(clientGone())
+      this.#release(gen, started)
     })
+  }
+
+  /** Ends the lease, recording how long the request held it (the status page's latencies). */
+  #release(gen: Generation, started: number): void {
+    this.#registry.release(gen, performance.now() - started)
   }
 }

@@ -23,11 +23,6 @@ export class FilterManager {
   #queue: Promise<unknown> = Promise.resolve()
   #closed = false
 
-  /**
-   * Set once the fastify hooks are in place. fastify takes no hooks after start-up, so a server
-   * started without filters outside development cannot run filters a reload adds.
-   */
-
   constructor(config: ResidentConfig, log: Logger) {
     this.#config = config
     this.#log = log

@@ -10,7 +10,7 @@ export function nextRequestId(): string {
 }
 
 /** What a caller may choose as its request id: short and plain, so it cannot inject into logs or headers. */
-export const VALID_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+const VALID_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
 /**
  * fastify's genReqId: the caller's id from `header` when it is valid, else Resident's own. With a
