@@ -1,10 +1,14 @@
 import type { CommandRequest, Headers, Logger } from '../sdk/types.ts'
 
-type Fields = Omit<CommandRequest, 'signal'>
+type Fields = Omit<CommandRequest, 'signal' | 'clientAddress'>
+
+/** Where the client address comes from when a command asks (fastify's request: `ip` honours trustProxy). */
+export interface AddressSource { readonly ip: string }
 
 /**
  * The request a command sees. A class rather than a literal so every request has the same shape,
- * and so the AbortController (a few µs each) is only made for commands that read `signal`.
+ * and so what costs something per request is only made for commands that read it: the
+ * AbortController behind `signal` (a few µs) and `clientAddress` (a getpeername call).
  */
 export class DispatchedRequest implements CommandRequest {
   id: string
@@ -16,14 +20,14 @@ export class DispatchedRequest implements CommandRequest {
   body: unknown
   rawBody: Uint8Array
   contentType: string | null
-  clientAddress: string
   user?: unknown
   extension: string
   command: string
   log: Logger
   #controller: AbortController | null = null
+  #address: AddressSource | string
 
-  constructor(f: Fields) {
+  constructor(f: Fields, address: AddressSource) {
     this.id = f.id
     this.method = f.method
     this.url = f.url
@@ -33,11 +37,24 @@ export class DispatchedRequest implements CommandRequest {
     this.body = f.body
     this.rawBody = f.rawBody
     this.contentType = f.contentType
-    this.clientAddress = f.clientAddress
     this.user = f.user
     this.extension = f.extension
     this.command = f.command
     this.log = f.log
+    this.#address = address
+  }
+
+  get clientAddress(): string {
+    if (typeof this.#address !== 'string') this.#address = this.#address.ip ?? ''
+    return this.#address
+  }
+
+  /**
+   * Reads what is read lazily while the connection is still open (a socket that has closed no
+   * longer knows its peer): called before anything of the command outlives the handler's return.
+   */
+  pin(): void {
+    void this.clientAddress
   }
 
   get signal(): AbortSignal {

@@ -1,3 +1,5 @@
+import { Buffer } from 'node:buffer'
+import { performance } from 'node:perf_hooks'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { ResidentConfig } from '../config/types.ts'
 import { ResidentError } from '../errors.ts'
@@ -10,11 +12,12 @@ import { DispatchedRequest } from './command-request.ts'
 import { Deadlines } from './deadlines.ts'
 import { coerceParams, mergeInputs } from './params.ts'
 import { sendResult } from './respond.ts'
-import { findCommand, parseTarget, type Target } from './route.ts'
+import { findCommand, isValidTarget, parseTarget, type Target } from './route.ts'
 
 const EMPTY = Buffer.alloc(0)
 
 const clientGone = () => new Error('the client closed the connection')
+const noExtensionServes = (url: string) => new ResidentError('RES_ERR_NOT_FOUND', `no extension serves ${url.split('?')[0]}`)
 
 /**
  * The one wildcard route's handler: URL → extension + command → parameters → executor → response.
@@ -54,9 +57,12 @@ export class Dispatcher {
 
   #route(request: FastifyRequest, reply: FastifyReply, url: string, filters: RequestContext | null): void | Promise<void> {
     const target = parseTarget(url)
-    if (!target) throw new ResidentError('RES_ERR_NOT_FOUND', `no extension serves ${url.split('?')[0]}`)
+    if (!target) throw noExtensionServes(url)
+    // Only valid names are resident, so a hit needs no check of the name; a miss does, before
+    // the name goes anywhere near the file system.
     const gen = this.#registry.tryAcquire(target.extension)
     if (gen !== null) return this.#run(request, reply, url, target, gen, filters)
+    if (!isValidTarget(target)) throw noExtensionServes(url)
     return this.#registry.acquire(target.extension).then((loaded) => {
       if (!loaded) throw new ResidentError('RES_ERR_NOT_FOUND', `no extension named "${target.extension}"`)
       return this.#run(request, reply, url, target, loaded, filters)
@@ -71,6 +77,7 @@ export class Dispatcher {
     try {
       const info = findCommand(gen.module.table, target.command)
       if (!info) {
+        if (!isValidTarget(target)) throw noExtensionServes(url)
         throw new ResidentError('RES_ERR_UNKNOWN_COMMAND', target.command === null
           ? `extension "${target.extension}" has no default command`
           : `extension "${target.extension}" has no command "${target.command}"`)
@@ -98,15 +105,14 @@ export class Dispatcher {
         body,
         rawBody,
         contentType,
-        clientAddress: request.ip,
         user: filters !== null ? filters.user : undefined,
         extension: target.extension,
         command: info.name,
         log: request.log,
-      })
+      }, request)
       result = gen.module.invoke(info, params, cr)
     } catch (e) {
-      this.#release(gen, started)
+      this.#registry.release(gen, started)
       throw e
     }
     // Executors return a promise for anything async (the in-process one turns thenables into one).
@@ -116,6 +122,7 @@ export class Dispatcher {
 
   /** An async command: its signal fires if the client goes away or the deadline passes (the client then gets a 504 at once). */
   async #settle(reply: FastifyReply, pending: Promise<unknown>, cr: DispatchedRequest, gen: Generation, started: number): Promise<void> {
+    cr.pin()
     const raw = reply.raw
     const onClose = () => { if (!raw.writableFinished) cr.abort(clientGone()) }
     raw.once('close', onClose)
@@ -127,7 +134,7 @@ export class Dispatcher {
     try {
       result = await pending
     } catch (e) {
-      this.#release(gen, started)
+      this.#registry.release(gen, started)
       throw e
     } finally {
       this.#deadlines.stop(deadline)
@@ -140,28 +147,24 @@ export class Dispatcher {
   #respond(reply: FastifyReply, result: unknown, cr: DispatchedRequest, gen: Generation, started: number): void {
     const raw = reply.raw
     if (reply.sent || raw.destroyed) {
-      this.#release(gen, started)
+      this.#registry.release(gen, started)
       return
     }
     try {
       sendResult(reply, result)
     } catch (e) {
-      this.#release(gen, started)
+      this.#registry.release(gen, started)
       if (e instanceof ResidentError) throw e
       throw new ResidentError('RES_ERR_BAD_RESULT', `the command's result cannot be sent: ${(e as Error).message}`, { cause: e })
     }
     if (raw.writableEnded) {
-      this.#release(gen, started)
+      this.#registry.release(gen, started)
       return
     }
+    cr.pin()
     raw.once('close', () => {
       if (!raw.writableFinished) cr.abort(clientGone())
-      this.#release(gen, started)
+      this.#registry.release(gen, started)
     })
-  }
-
-  /** Ends the lease, recording how long the request held it (the status page's latencies). */
-  #release(gen: Generation, started: number): void {
-    this.#registry.release(gen, performance.now() - started)
   }
 }

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer'
 import { Readable } from 'node:stream'
 import type { FastifyReply } from 'fastify'
 import { ResidentError } from '../errors.ts'
@@ -26,6 +27,11 @@ export function sendResult(reply: FastifyReply, result: unknown): FastifyReply {
     if (typeof result === 'bigint' || typeof result === 'function' || typeof result === 'symbol') {
       throw new ResidentError('RES_ERR_BAD_RESULT', `a command cannot return a ${typeof result}`)
     }
+    return reply.type('application/json; charset=utf-8').send(JSON.stringify(result))
+  }
+  // Plain objects and arrays, the common case, skip the checks for the other kinds.
+  const proto = Object.getPrototypeOf(result)
+  if (proto === Object.prototype || proto === null || Array.isArray(result)) {
     return reply.type('application/json; charset=utf-8').send(JSON.stringify(result))
   }
   if (ArrayBuffer.isView(result) || result instanceof ArrayBuffer) {

@@ -22,9 +22,10 @@ function decode(segment: string): string {
 }
 
 /**
- * `/<extension>/<command>?query` → target, or null when the path cannot name a command (more
- * segments, a name outside [a-z0-9-], a command that is not an identifier). Names are decoded
- * before they are checked, so `%2e%2e`, `%2f` and NUL never reach a lookup.
+ * `/<extension>/<command>?query` → target, or null when the path has more segments than that.
+ * Names are decoded (so `%2e%2e`, `%2f` and NUL are seen as what they are) but not yet checked:
+ * a lookup among resident extensions and their commands needs no check, since only valid names
+ * are there; everything else must pass `isValidTarget` first (the dispatcher's slow path).
  */
 export function parseTarget(url: string): Target | null {
   // A hand-written scan: this runs on every request and split() + a regex cost more.
@@ -34,7 +35,6 @@ export function parseTarget(url: string): Target | null {
   if (path.charCodeAt(0) !== 47 /* / */) return null
   const slash = path.indexOf('/', 1)
   const extension = decode(slash === -1 ? path.slice(1) : path.slice(1, slash)).toLowerCase()
-  if (!isModuleName(extension)) return null
   let rest = slash === -1 ? '' : path.slice(slash + 1)
   const next = rest.indexOf('/')
   if (next !== -1) {
@@ -42,9 +42,12 @@ export function parseTarget(url: string): Target | null {
     rest = rest.slice(0, next)
   }
   const raw = decode(rest)
-  if (raw === '') return { extension, command: null, path, query }
-  if (!COMMAND.test(raw)) return null
-  return { extension, command: raw, path, query }
+  return { extension, command: raw === '' ? null : raw, path, query }
+}
+
+/** Whether a target's names could name an extension (`[a-z0-9-]`) and a command (an identifier). */
+export function isValidTarget(target: Target): boolean {
+  return isModuleName(target.extension) && (target.command === null || COMMAND.test(target.command))
 }
 
 /** The command a target names, case-insensitively; null when there is none. */

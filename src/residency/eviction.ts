@@ -1,4 +1,4 @@
-import { PerformanceObserver, constants as perf } from 'node:perf_hooks'
+import { PerformanceObserver, constants as perf, performance } from 'node:perf_hooks'
 import type { ResidentConfig } from '../config/types.ts'
 import type { Logger } from '../sdk/types.ts'
 import { forceGc } from './collection.ts'
@@ -227,7 +227,7 @@ export class Evictor {
 
   async #sweepIdle(): Promise<void> {
     if (this.#stopped) return
-    const now = Date.now()
+    const now = performance.now()
     for (const slot of this.#registry.slots.values()) {
       const timeout = this.#registry.idleTimeoutOf(slot.name)
       const gen = slot.current

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks'
 import type { LoadedModule } from '../modes/executor.ts'
 import type { UnloadReason } from '../sdk/types.ts'
 
@@ -7,6 +8,8 @@ export class Generation {
   readonly name: string
   readonly module: LoadedModule
   readonly loadedAt = new Date()
+  /** When it loaded on the monotonic clock (`performance.now()` ms), for idle and LRU decisions. */
+  readonly loadedAtMs = performance.now()
   /** Requests holding this generation. */
   inflight = 0
   retired: UnloadReason | null = null

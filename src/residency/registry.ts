@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks'
 import type { ResidentConfig } from '../config/types.ts'
 import { ResidentError } from '../errors.ts'
 import { findEntry } from '../loader/discover.ts'
@@ -109,14 +110,18 @@ export class Registry {
     }
   }
 
-  /** Ends a lease taken by acquire(); `ms` is how long the command took, for the status latencies. */
-  release(gen: Generation, ms?: number): void {
+  /**
+   * Ends a lease taken by acquire(). `startedAt` (`performance.now()` when the request began)
+   * records how long it held the lease, for the status latencies.
+   */
+  release(gen: Generation, startedAt?: number): void {
     const slot = this.slots.get(gen.name)
     if (slot) {
       slot.inFlight--
       // Idle time counts from the end of the last request, not its start.
-      slot.lastUsed = Date.now()
-      if (ms !== undefined) slot.latency.add(ms)
+      const now = performance.now()
+      slot.lastUsed = now
+      if (startedAt !== undefined) slot.latency.add(now - startedAt)
     }
     gen.release()
   }
@@ -124,7 +129,6 @@ export class Registry {
   #lease(slot: Slot, gen: Generation): Generation {
     slot.requestsTotal++
     slot.inFlight++
-    slot.lastUsed = Date.now()
     return gen.acquire()
   }
 

@@ -46,7 +46,10 @@ export class Slot {
   /** Requests waiting for a load of this extension to finish (not yet leased). */
   waiting = 0
   errors = 0
-  /** Epoch ms of the last lease, 0 = never (a number: this is on every request's path). */
+  /**
+   * When the last request ended, on the monotonic clock (`performance.now()` ms; 0 = never): on
+   * every request's path, so one clock read shared with the latency, not a Date.
+   */
   lastUsed = 0
   lastError: { message: string; at: Date } | null = null
   /** The most recent retirements, newest last, with their collection verdicts. */
@@ -84,8 +87,8 @@ export class Slot {
     return record
   }
 
-  /** When it was last used, or loaded if never used: what LRU and idle timeouts go by. */
+  /** When it was last used, or loaded if never used (monotonic ms): what LRU and idle timeouts go by. */
   get lastActive(): number {
-    return this.lastUsed || (this.current?.loadedAt.getTime() ?? 0)
+    return this.lastUsed || (this.current?.loadedAtMs ?? 0)
   }
 }

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks'
 import type { ResidentConfig } from '../config/types.ts'
 import type { Registry } from './registry.ts'
 import type { Slot } from './slot.ts'
@@ -44,7 +45,7 @@ export function extensionStatus(registry: Registry, slot: Slot) {
     mode: registry.mode,
     generation: gen?.id ?? null,
     loadedAt: gen?.loadedAt.toISOString() ?? null,
-    lastUsed: slot.lastUsed ? new Date(slot.lastUsed).toISOString() : null,
+    lastUsed: slot.lastUsed ? new Date(performance.timeOrigin + slot.lastUsed).toISOString() : null,
     requests: { total: slot.requestsTotal, inFlight: slot.inFlight },
     errors: slot.errors,
     lastError: slot.lastError,
