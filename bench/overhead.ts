@@ -1,7 +1,8 @@
 // Overhead of Resident against bare fastify doing the same work (issue 2's target: ≥ 0.90×), and
 // of Resident's filter chain with 2 and 8 no-op filters (issue 3's target: ≥ 0.85× with 2).
-// Each server runs in its own child process, started the same way; autocannon drives them in
-// alternation from this process, and the report gives medians and the ratio from this one run.
+// Each server runs in its own child process, started the same way and afresh for every round;
+// autocannon drives them in alternation from this process, and the report gives medians and the
+// ratios from this one run.
 //
 //   npm run bench:overhead -- [--rounds 3] [--duration 5] [--connections 32]
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -103,6 +104,14 @@ function spawnServer(role: string): Promise<{ child: ChildProcess; url: string }
   })
 }
 
+function stop(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) { resolve(); return }
+    child.once('exit', () => resolve())
+    child.kill()
+  })
+}
+
 interface Sample { rps: number; p50: number; p99: number; errors: number; non2xx: number; cpuUs: number }
 
 function cpuOf(child: ChildProcess): Promise<number> {
@@ -131,20 +140,22 @@ async function main(): Promise<void> {
   const duration = Number(opts.duration)
   const connections = Number(opts.connections)
   const names = Object.keys(targets)
-  const servers = new Map<string, { child: ChildProcess; url: string }>()
-  for (const name of names) servers.set(name, await spawnServer(name))
   const samples = new Map<string, Sample[]>(names.map((n) => [n, []]))
-  try {
-    for (const name of names) await load(servers.get(name)!.url + targets[name]!.path, 1, connections) // warm-up
-    for (let round = 1; round <= rounds; round++) {
-      for (const name of round % 2 ? names : [...names].reverse()) {
-        const s = await load(servers.get(name)!.url + targets[name]!.path, duration, connections, servers.get(name)!.child)
+  // Every round starts every server afresh: how V8 optimises a process's hot path differs from one
+  // process to the next by more than the differences measured here, and one process per target
+  // for the whole run would carry one draw of that luck into every round.
+  for (let round = 1; round <= rounds; round++) {
+    for (const name of round % 2 ? names : [...names].reverse()) {
+      const { child, url } = await spawnServer(name)
+      try {
+        await load(url + targets[name]!.path, 1, connections) // warm-up
+        const s = await load(url + targets[name]!.path, duration, connections, child)
         samples.get(name)!.push(s)
         console.log(`round ${round} ${name.padEnd(28)} ${s.rps.toFixed(0).padStart(7)} req/s  p50 ${s.p50} ms  p99 ${s.p99} ms  ${s.cpuUs.toFixed(1)} µs CPU/req  errors ${s.errors}  non-2xx ${s.non2xx}`)
+      } finally {
+        await stop(child)
       }
     }
-  } finally {
-    for (const { child } of servers.values()) child.kill()
   }
   const baseSamples = samples.get(names[0]!)!
   const base = median(baseSamples.map((s) => s.rps))

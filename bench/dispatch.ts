@@ -1,0 +1,69 @@
+// What Resident's own per-request steps cost, one by one, in a tight loop in one process: the
+// instructions the dispatcher adds to a request, apart from anything HTTP or the kernel does.
+// Baseline: JSON.stringify of the same result, which bare fastify does for every request too.
+//
+//   npm run bench:dispatch -- [--iterations 2000000] [--rounds 5]
+import path from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { pathToFileURL } from 'node:url'
+import { parseArgs } from 'node:util'
+import pino from 'pino'
+
+const { values: opts } = parseArgs({
+  options: {
+    iterations: { type: 'string', default: '2000000' },
+    rounds: { type: 'string', default: '5' },
+  },
+})
+
+const root = process.cwd()
+// The built product, as bench/overhead runs it (a URL computed at run time keeps esbuild from bundling it).
+const dist = (file: string) => import(pathToFileURL(path.join(root, 'dist', file)).href)
+const [{ resolveConfig }, { Registry }, { InProcessExecutor }, { parseTarget, findCommand }, { coerceParams }] = await Promise.all([
+  dist('config/load.js'), dist('residency/registry.js'), dist('modes/inprocess.js'), dist('dispatch/route.js'), dist('dispatch/params.js'),
+])
+
+const config = resolveConfig({ extensionsDir: path.join(root, 'extensions'), logLevel: 'silent' }, { cwd: root })
+const registry = new Registry({ config, executor: new InProcessExecutor(), log: pino({ level: 'silent' }) })
+const gen = await registry.acquire('hello')
+if (!gen) throw new Error('extensions/hello did not load')
+registry.release(gen)
+const info = findCommand(gen.module.table, 'greet')
+const url = '/hello/greet?name=x'
+const query = { name: 'x' }
+
+let sink: unknown
+const steps: Record<string, () => void> = {
+  'JSON.stringify (baseline)': () => { sink = JSON.stringify({ hello: query.name }) },
+  'parseTarget': () => { sink = parseTarget(url) },
+  'tryAcquire + release': () => { const g = registry.tryAcquire('hello')!; registry.release(g, performance.now()) },
+  'findCommand': () => { sink = findCommand(gen.module.table, 'greet') },
+  'coerceParams': () => { sink = coerceParams(info.params, query) },
+  'invoke (hello.greet)': () => { sink = gen.module.invoke(info, query, null) },
+}
+
+const iterations = Number(opts.iterations)
+const rounds = Number(opts.rounds)
+const ns = new Map<string, number[]>(Object.keys(steps).map((k) => [k, []]))
+for (const fn of Object.values(steps)) for (let i = 0; i < 200_000; i++) fn() // warm-up: optimised code only
+for (let r = 0; r < rounds; r++) {
+  for (const [name, fn] of Object.entries(steps)) {
+    const t0 = process.hrtime.bigint()
+    for (let i = 0; i < iterations; i++) fn()
+    ns.get(name)!.push(Number(process.hrtime.bigint() - t0) / iterations)
+  }
+}
+void sink
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+const base = median(ns.get('JSON.stringify (baseline)')!)
+console.log(`${rounds} rounds × ${iterations} iterations, medians:`)
+console.log(`${'step'.padEnd(28)} ${'ns'.padStart(7)}  vs baseline`)
+let total = 0
+for (const [name, xs] of ns) {
+  const m = median(xs)
+  if (!name.includes('baseline')) total += m
+  console.log(`${name.padEnd(28)} ${m.toFixed(1).padStart(7)}  ${(m / base).toFixed(2).padStart(9)}×`)
+}
+console.log(`${'Resident steps, summed'.padEnd(28)} ${total.toFixed(1).padStart(7)}  ${(total / base).toFixed(2).padStart(9)}×`)
+await registry.close()
