@@ -62,3 +62,22 @@ export default class Leaky extends Extension {
     }
   })
 })
+
+describe('collection watcher', () => {
+  it('keeps apart two retirements with the same name and generation (an extension deleted and added again)', async () => {
+    const { CollectionWatcher } = await import('../src/residency/collection.ts')
+    const logs: string[] = []
+    const log = { info: (_o: unknown, m: string) => logs.push(m), warn: (_o: unknown, m: string) => logs.push(m) } as never
+    const w = new CollectionWatcher({ grace: 100, log })
+    const first = { generation: 1, reason: 'admin' as const, at: new Date(), collected: null as boolean | null }
+    const second = { generation: 1, reason: 'admin' as const, at: new Date(), collected: null as boolean | null }
+    const kept = { sentinel: class Kept {} }
+    ;(() => { w.watch('again', class Freed {}, first) })()
+    w.watch('again', kept.sentinel, second)
+    await waitFor(() => { gc(); return first.collected !== null && second.collected !== null }, 'both verdicts', 10_000, 20)
+    expect([first.collected, second.collected]).toEqual([true, false])
+    expect(w.totals).toEqual({ watched: 2, collected: 1, retained: 1 })
+    expect(kept.sentinel).toBeTypeOf('function')
+    w.close()
+  })
+})

@@ -60,8 +60,11 @@ export interface CollectionOptions {
  */
 export class CollectionWatcher {
   readonly #o: CollectionOptions
-  readonly #pending = new Map<string, { record: RetiredRecord; name: string; timer: NodeJS.Timeout }>()
-  readonly #finalizer = new FinalizationRegistry<string>((key) => this.#collected(key))
+  // Keyed by a number of its own per watch: name + generation is not unique, since an extension
+  // deleted and added again starts over at generation 1 while its old generations may be pending.
+  readonly #pending = new Map<number, { record: RetiredRecord; name: string; timer: NodeJS.Timeout }>()
+  readonly #finalizer = new FinalizationRegistry<number>((key) => this.#collected(key))
+  #nextKey = 1
   #closed = false
   /** Totals since start: generations watched, proved collected, reported retained (a late collection moves one back). */
   readonly totals = { watched: 0, collected: 0, retained: 0 }
@@ -73,7 +76,7 @@ export class CollectionWatcher {
   /** Starts watching; `record.collected` is updated in place. Without a sentinel nothing can be proved. */
   watch(name: string, sentinel: object | null, record: RetiredRecord): void {
     if (!sentinel) return
-    const key = `${name}#${record.generation}`
+    const key = this.#nextKey++
     this.#finalizer.register(sentinel, key)
     const timer = setTimeout(() => this.#check(key), this.#o.grace)
     timer.unref()
@@ -88,7 +91,7 @@ export class CollectionWatcher {
     return n
   }
 
-  #collected(key: string): void {
+  #collected(key: number): void {
     const p = this.#pending.get(key)
     if (!p) return
     clearTimeout(p.timer)
@@ -101,7 +104,7 @@ export class CollectionWatcher {
     p.record.collected = true
   }
 
-  #check(key: string): void {
+  #check(key: number): void {
     if (this.#closed || !this.#pending.has(key)) return
     // One full GC after the retirement is enough to judge, so checks falling due together share one.
     const p = this.#pending.get(key)!
