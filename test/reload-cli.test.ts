@@ -76,4 +76,19 @@ describe('resident dev', () => {
     await until(async () => (await get(`${base}/a/v`)) === 2, 'new code served')
     await until(() => /reloaded a in \d+ ms \(generation 2\) after a change to a\.ts/.test(p.out.join('')), 'reload logged with its duration')
   }, 60_000)
+
+  it('applies a config file created after it started, and falls back to defaults when it is deleted', async () => {
+    const ext = `import { Extension } from 'resident'
+export default class G extends Extension { hi() { return { v: this.host.config.greeting ?? null } } }
+`
+    const p = start('dev', { 'g.ts': ext })
+    const base = await until(() => p.url(), 'listening')
+    await until(() => /watching for changes/.test(p.out.join('')), 'watcher started')
+    expect(await get(`${base}/g/hi`)).toBeNull()
+    const file = path.join(p.dir, 'resident.config.json')
+    writeFileSync(file, JSON.stringify({ extensions: { g: { config: { greeting: 'hello' } } } }))
+    await until(async () => (await get(`${base}/g/hi`)) === 'hello', 'the new config file applied')
+    rmSync(file)
+    await until(async () => (await get(`${base}/g/hi`)) === null, 'back to the defaults')
+  }, 60_000)
 })

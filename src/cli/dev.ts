@@ -1,3 +1,5 @@
+import path from 'node:path'
+import { DEFAULT_CONFIG_FILE } from '../config/defaults.ts'
 import { DevWatcher } from '../watch/dev-watcher.ts'
 import { reloadOnSighup } from '../watch/reload-all.ts'
 import type { ServeFlags } from './args.ts'
@@ -17,6 +19,8 @@ export async function startDev(flags: DevFlags, quietMs: number): Promise<void> 
   const watcher = new DevWatcher({
     registry: server.registry, config: server.config, log, quietMs, filters,
     rereadConfig: () => loadConfig(start),
+    // Without --config, where the default file would be: creating it later applies it.
+    configFile: server.config.file ?? (flags.config ? null : path.resolve(start.cwd, DEFAULT_CONFIG_FILE)),
   })
   await watcher.start()
   log.info(`watching for changes (${quietMs} ms quiet period); save a file to reload it`)

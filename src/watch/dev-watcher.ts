@@ -21,8 +21,14 @@ export interface DevWatcherOptions {
   preload?: boolean
   /** The filter chain, when the server has one: its filters are watched and reloaded too. */
   filters?: FilterSource
-  /** Re-reads and validates the config file (throws when invalid); omit when there is no file. */
+  /** Re-reads and validates the config (throws when invalid); omit to leave the config file unwatched. */
   rereadConfig?: () => ResidentConfig
+  /**
+   * The config file to watch: the one in use, or where the default one would be. It is watched
+   * even while it does not exist, so creating it applies it (and deleting it goes back to the
+   * defaults). Default: `config.file`.
+   */
+  configFile?: string | null
 }
 
 /**
@@ -71,7 +77,7 @@ export class DevWatcher {
   async start(): Promise<void> {
     await this.#extensions.start()
     await this.#filters?.start()
-    const file = this.#o.config.file
+    const file = this.#o.configFile ?? this.#o.config.file
     if (file && this.#o.rereadConfig) {
       this.track({ kind: 'config', name: 'config', inputs: [file], reload: () => this.#reloadConfig(file) })
     }
@@ -115,6 +121,7 @@ export class DevWatcher {
       return
     }
     const change = applyConfig(config, next, log)
+    config.file = next.file
     for (const r of change.restart) log.warn(`config: ${r} changed: restart resident to apply it`)
     if (change.applied.length > 0) log.info(`config reloaded from ${file}: applied ${change.applied.join(', ')}`)
     else if (change.restart.length === 0) log.info(`config reloaded from ${file}: nothing changed`)
