@@ -1,4 +1,6 @@
+import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { isValidRequestId } from '../src/sdk/index.ts'
 import { startTestServer, type TestServer } from './helpers/server.ts'
 
 const ECHO = `import { Extension } from 'resident'
@@ -35,5 +37,18 @@ describe('requestIdHeader', () => {
     } finally {
       await plain.close()
     }
+  })
+})
+
+describe('isValidRequestId (exported for filters)', () => {
+  const ok = fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-')
+  it('accepts 1–128 characters of the plain alphabet', () => {
+    fc.assert(fc.property(fc.array(ok, { minLength: 1, maxLength: 128 }), (cs) => isValidRequestId(cs.join(''))))
+  })
+  it('rejects anything else: empty, too long, any other character, non-strings', () => {
+    fc.assert(fc.property(fc.array(ok, { minLength: 129, maxLength: 300 }), (cs) => !isValidRequestId(cs.join(''))))
+    fc.assert(fc.property(fc.string(), fc.string(), fc.string({ minLength: 1, maxLength: 1 }).filter((c) => !/[A-Za-z0-9._:-]/.test(c)),
+      (a, b, bad) => !isValidRequestId(a + bad + b)))
+    for (const v of ['', undefined, null, 42, ['a'], 'a\nb', 'a b']) expect(isValidRequestId(v)).toBe(false)
   })
 })

@@ -3,6 +3,7 @@ export { Extension } from './extension.ts'
 export { HttpError, isHttpError } from './http-error.ts'
 export type { HttpErrorOptions } from './http-error.ts'
 export { param } from './params.ts'
+export { isValidRequestId } from './request-id.ts'
 export type {
   ArrayParam, BooleanParam, CommandMap, CommandSpec, EnumParam, HttpMethod, IntegerParam, NumberParam,
   ParamSpec, ParamValue, Params, StringParam,

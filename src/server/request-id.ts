@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { isValidRequestId } from '../sdk/request-id.ts'
 
 // Short, unique and cheap: a per-process prefix and a counter (no per-request randomness).
 const prefix = randomBytes(4).toString('hex')
@@ -9,9 +10,6 @@ export function nextRequestId(): string {
   return `${prefix}-${counter.toString(36)}`
 }
 
-/** What a caller may choose as its request id: short and plain, so it cannot inject into logs or headers. */
-const VALID_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
-
 /**
  * fastify's genReqId: the caller's id from `header` when it is valid, else Resident's own. With a
  * header configured, error bodies, logs, filters and commands all see the id the caller sent.
@@ -20,6 +18,6 @@ export function requestIdGenerator(header: string | null): (req: { headers: Reco
   if (header === null) return nextRequestId
   return (req) => {
     const v = req.headers[header]
-    return typeof v === 'string' && VALID_REQUEST_ID.test(v) ? v : nextRequestId()
+    return isValidRequestId(v) ? v : nextRequestId()
   }
 }
