@@ -7,7 +7,6 @@ export class Generation {
   readonly id: number
   readonly name: string
   readonly module: LoadedModule
-  readonly loadedAt = new Date()
   /** When it loaded on the monotonic clock (`performance.now()` ms), for idle and LRU decisions. */
   readonly loadedAtMs = performance.now()
   /** Requests holding this generation. */

@@ -6,6 +6,9 @@ import { forcedGc } from './collection.ts'
 
 const mb = (n: number) => Math.round((n / 1024 ** 2) * 10) / 10
 
+/** A monotonic `performance.now()` time as an ISO date. */
+const wallClock = (ms: number) => new Date(performance.timeOrigin + ms).toISOString()
+
 /** The status JSON's `host` part: memory signals, watermarks, evictions. Sizes in bytes plus MB. */
 export function hostStatus(registry: Registry, config: ResidentConfig) {
   const s = registry.evictor.sample()
@@ -44,8 +47,8 @@ export function extensionStatus(registry: Registry, slot: Slot) {
     state: slot.state,
     mode: registry.mode,
     generation: gen?.id ?? null,
-    loadedAt: gen?.loadedAt.toISOString() ?? null,
-    lastUsed: slot.lastUsed ? new Date(performance.timeOrigin + slot.lastUsed).toISOString() : null,
+    loadedAt: gen ? wallClock(gen.loadedAtMs) : null,
+    lastUsed: slot.lastUsed ? wallClock(slot.lastUsed) : null,
     requests: { total: slot.requestsTotal, inFlight: slot.inFlight },
     errors: slot.errors,
     lastError: slot.lastError,
