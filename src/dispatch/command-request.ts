@@ -1,6 +1,8 @@
+import type { Logger as PinoLogger } from 'pino'
+import { requestLogger } from '../server/lazy-logger.ts'
 import type { CommandRequest, Headers, Logger } from '../sdk/types.ts'
 
-type Fields = Omit<CommandRequest, 'signal' | 'clientAddress'>
+type Fields = Omit<CommandRequest, 'signal' | 'clientAddress' | 'log'>
 
 /** Where the client address comes from when a command asks (fastify's request: `ip` honours trustProxy). */
 export interface AddressSource { readonly ip: string }
@@ -8,7 +10,7 @@ export interface AddressSource { readonly ip: string }
 /**
  * The request a command sees. A class rather than a literal so every request has the same shape,
  * and so what costs something per request is only made for commands that read it: the
- * AbortController behind `signal` (a few µs) and `clientAddress` (a getpeername call).
+ * AbortController behind `signal` (a few µs), `clientAddress` (a getpeername call) and `log`.
  */
 export class DispatchedRequest implements CommandRequest {
   id: string
@@ -23,11 +25,13 @@ export class DispatchedRequest implements CommandRequest {
   user?: unknown
   extension: string
   command: string
-  log: Logger
+  readonly #root: PinoLogger
+  #log: Logger | null = null
   #controller: AbortController | null = null
   #address: AddressSource | string
 
-  constructor(f: Fields, address: AddressSource) {
+  /** `root` is the server's logger; the request's own (with its id) is made when `log` is read. */
+  constructor(f: Fields, address: AddressSource, root: PinoLogger) {
     this.id = f.id
     this.method = f.method
     this.url = f.url
@@ -40,8 +44,12 @@ export class DispatchedRequest implements CommandRequest {
     this.user = f.user
     this.extension = f.extension
     this.command = f.command
-    this.log = f.log
+    this.#root = root
     this.#address = address
+  }
+
+  get log(): Logger {
+    return this.#log ??= requestLogger(this.#root, this.id)
   }
 
   get clientAddress(): string {

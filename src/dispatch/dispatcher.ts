@@ -1,8 +1,11 @@
 import { Buffer } from 'node:buffer'
+import type { Readable } from 'node:stream'
 import { performance } from 'node:perf_hooks'
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { Logger as PinoLogger } from 'pino'
 import type { ResidentConfig } from '../config/types.ts'
 import { ResidentError } from '../errors.ts'
+import { mapErrorStack } from '../loader/stack.ts'
 import { beforeDispatch } from '../filters/dispatch.ts'
 import type { RequestContext } from '../filters/context.ts'
 import type { Generation } from '../residency/generation.ts'
@@ -32,10 +35,12 @@ export class Dispatcher {
   readonly #registry: Registry
   readonly #deadlines: Deadlines
   readonly #closing: () => boolean
+  readonly #log: PinoLogger
 
-  /** `closing` says when the server is shutting down (new requests then get a 503). */
-  constructor(registry: Registry, config: ResidentConfig, closing: () => boolean = () => false) {
+  /** `log` is the server's logger; `closing` says when the server is shutting down (new requests then get a 503). */
+  constructor(registry: Registry, config: ResidentConfig, log: PinoLogger, closing: () => boolean = () => false) {
     this.#registry = registry
+    this.#log = log
     this.#deadlines = new Deadlines(config.requestTimeout)
     this.#closing = closing
   }
@@ -108,8 +113,7 @@ export class Dispatcher {
         user: filters !== null ? filters.user : undefined,
         extension: target.extension,
         command: info.name,
-        log: request.log,
-      }, request)
+      }, request, this.#log)
       result = gen.module.invoke(info, params, cr)
     } catch (e) {
       this.#registry.release(gen, started)
@@ -150,8 +154,9 @@ export class Dispatcher {
       this.#registry.release(gen, started)
       return
     }
+    let streamed: Readable | null
     try {
-      sendResult(reply, result)
+      streamed = sendResult(reply, result)
     } catch (e) {
       this.#registry.release(gen, started)
       if (e instanceof ResidentError) throw e
@@ -162,6 +167,11 @@ export class Dispatcher {
       return
     }
     cr.pin()
+    // The headers are out by the time a stream fails, so the client sees a cut-off body; the log
+    // says why (fastify's own line for this is off with its request logging).
+    streamed?.once('error', (e: Error) => {
+      cr.log.error({ err: mapErrorStack(e) }, `${cr.extension}/${cr.command}: the streamed response failed after its headers were sent`)
+    })
     raw.once('close', () => {
       if (!raw.writableFinished) cr.abort(clientGone())
       this.#registry.release(gen, started)

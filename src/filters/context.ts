@@ -1,4 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { Logger as PinoLogger } from 'pino'
+import { requestLogger } from '../server/lazy-logger.ts'
 import type { FilterRequest, FilterResponse } from '../sdk/filter.ts'
 import type { Headers, Logger } from '../sdk/types.ts'
 import type { FilterChain } from './chain.ts'
@@ -12,29 +14,33 @@ export class RequestContext implements FilterRequest {
   readonly headers: Headers
   readonly clientAddress: string
   user: unknown = undefined
-  readonly log: Logger
   readonly startTime: number
   /** The chain snapshot this request runs through, start to end. */
   readonly chain: FilterChain
   /** The reply, for the end-of-request listener (one shared function, no closure per request). */
   readonly reply: FastifyReply
+  readonly #root: PinoLogger
+  #log: Logger | null = null
   #state: Record<string, unknown> | null = null
   // Computed on first use: only filters with `static paths` need them.
   #path: string | null = null
   #matchPath: string | null = null
 
-  constructor(request: FastifyRequest, reply: FastifyReply, chain: FilterChain, startTime: number) {
+  constructor(request: FastifyRequest, reply: FastifyReply, chain: FilterChain, startTime: number, root: PinoLogger) {
     this.id = request.id
     this.method = request.method
     this.url = request.url
     this.originalUrl = request.url
     this.headers = request.headers
     this.clientAddress = request.ip
-    this.log = request.log as unknown as Logger
+    this.#root = root
     this.startTime = startTime
     this.chain = chain
     this.reply = reply
   }
+
+  /** The request's logger (lines carry its id), made on first use. */
+  get log(): Logger { return this.#log ??= requestLogger(this.#root, this.id) }
 
   get state(): Record<string, unknown> { return this.#state ??= {} }
 

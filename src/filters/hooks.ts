@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream'
 import { performance } from 'node:perf_hooks'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { Logger as PinoLogger } from 'pino'
 import { ResidentError } from '../errors.ts'
 import type { AccessLogEntry, EndOfRequest } from '../sdk/filter.ts'
 import { sendResult } from '../dispatch/respond.ts'
@@ -23,13 +24,13 @@ declare module 'fastify' {
  * asynchronously. The hooks are installed even when no filter is loaded, so a reload can add the
  * first filter to a running server; with an empty chain each hook returns after one check.
  */
-export function installFilterHooks(app: FastifyInstance, filters: FilterManager): void {
+export function installFilterHooks(app: FastifyInstance, filters: FilterManager, log: PinoLogger): void {
   app.decorateRequest('filters', null)
 
   app.addHook('onRequest', (request, reply, done) => {
     const chain = filters.current
     if (chain.empty) { done(); return }
-    const ctx = new RequestContext(request, reply, chain, performance.now())
+    const ctx = new RequestContext(request, reply, chain, performance.now(), log)
     request.filters = ctx
     chain.acquire()
     const raw = reply.raw as ContextRes
@@ -92,7 +93,7 @@ function finishSend(view: ResponseView, reply: FastifyReply, res: Outcome, done:
     const b = view.body as unknown
     if (!(b === null || typeof b === 'string' || Buffer.isBuffer(b) || (typeof b === 'object' && typeof (b as { pipe?: unknown }).pipe === 'function'))) {
       const e = new ResidentError('RES_ERR_FILTER_FAILED', `a filter set the response body to ${typeof b}; use a string, a Buffer, a stream or null`)
-      reply.request.log.error({ err: e }, e.message)
+      reply.request.filters!.log.error({ err: e }, e.message)
       failSend(reply.request, reply, view.body, e, done)
       return
     }

@@ -1,7 +1,9 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import type { Logger as PinoLogger } from 'pino'
 import { errors, isResidentError, type ErrorCode } from '../errors.ts'
 import { mapErrorStack } from '../loader/stack.ts'
 import { isHttpError } from '../sdk/http-error.ts'
+import { requestLogger } from './lazy-logger.ts'
 
 export interface ErrorBody {
   error: { code: string; message: string; requestId: string; data?: unknown; stack?: string }
@@ -47,9 +49,9 @@ export function errorBody(n: NormalisedError, requestId: string, e: unknown, dev
 }
 
 /** Fastify's error handler: every failure becomes `{ error: { code, message, requestId } }`. */
-export function replyWithError(e: unknown, request: FastifyRequest, reply: FastifyReply, development: boolean): FastifyReply {
+export function replyWithError(e: unknown, request: FastifyRequest, reply: FastifyReply, development: boolean, log: PinoLogger): FastifyReply {
   const n = normaliseError(e, development)
-  if (n.internal) request.log.error({ err: mapErrorStack(e) }, `${request.method} ${request.url} failed: ${n.code}`)
+  if (n.internal) requestLogger(log, request.id).error({ err: mapErrorStack(e) }, `${request.method} ${request.url} failed: ${n.code}`)
   if (reply.sent || reply.raw.headersSent) {
     reply.raw.destroy()
     return reply
