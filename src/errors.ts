@@ -15,6 +15,7 @@ export const errors = {
   RES_ERR_BODY_TOO_LARGE: { status: 413, message: 'The request body is larger than the limit' },
   RES_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The request body has an unsupported content type' },
   RES_ERR_ADMIN_FORBIDDEN: { status: 403, message: 'The admin surface answers loopback callers or a valid token only' },
+  RES_ERR_FILTERS_NEED_RESTART: { status: 409, message: 'The server started without filters; adding the first one needs a restart' },
   RES_ERR_COMMAND_FAILED: { status: 500, message: 'The command failed' },
   RES_ERR_LOAD_FAILED: { status: 500, message: 'The extension failed to load' },
   RES_ERR_BAD_RESULT: { status: 500, message: 'The command returned a result that cannot be sent' },

@@ -1,3 +1,5 @@
+import { rmSync } from 'node:fs'
+import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { resolveConfig } from '../src/config/load.ts'
 import { startTestServer, type TestServer } from './helpers/server.ts'
@@ -63,13 +65,42 @@ export default class X extends Filter { onSendResponse(req, res) { res.setHeader
     expect((await t.inject('/echo/hello')).headers['x-extra']).toBe('yes')
   })
 
-  it('a server started without filters takes a first filter by reload', async () => {
-    t = await startTestServer({ extensions: { 'echo.ts': ECHO } })
+  it('a server started without filters takes a first filter by reload when it keeps the hooks (resident dev)', async () => {
+    t = await startTestServer({ extensions: { 'echo.ts': ECHO }, filterHooks: true })
     expect((await t.inject('/echo/hello')).headers['x-tag']).toBeUndefined()
     t.writeFilter('tag.ts', tagger('late'))
     await t.server.filters.reloadAll()
     expect(t.server.filters.describe()).toHaveLength(1)
     expect((await t.inject('/echo/hello')).headers['x-tag']).toBe('late')
+  })
+
+  it('a server started without filters (and without the hooks) refuses a first filter, loads nothing and keeps serving', async () => {
+    t = await startTestServer({ extensions: { 'echo.ts': ECHO } })
+    t.writeFilter('tag.ts', tagger('late', 'init() { globalThis.__lateInit = true }'))
+    await expect(t.server.filters.reloadAll()).rejects.toMatchObject({ code: 'RES_ERR_FILTERS_NEED_RESTART' })
+    await expect(t.server.filters.reload('tag')).rejects.toMatchObject({ code: 'RES_ERR_FILTERS_NEED_RESTART' })
+    const res = await t.inject({ method: 'POST', url: '/_resident/filters/reload' })
+    expect(res.statusCode).toBe(409)
+    expect(res.json().error).toMatchObject({ code: 'RES_ERR_FILTERS_NEED_RESTART', requestId: expect.any(String) })
+    expect(res.json().error.message).toMatch(/restart/)
+    expect((globalThis as { __lateInit?: boolean }).__lateInit).toBeUndefined()
+    expect(t.server.filters.describe()).toEqual([])
+    const ok = await t.inject('/echo/hello')
+    expect(ok.statusCode).toBe(200)
+    expect(ok.headers['x-tag']).toBeUndefined()
+    // Reloading with the folder still empty is fine.
+    rmSync(path.join(t.filtersDir, 'tag.ts'))
+    await expect(t.server.filters.reloadAll()).resolves.toBeUndefined()
+  })
+
+  it('a server started with filters keeps its hooks when they are all removed, and takes them back', async () => {
+    t = await startTestServer({ extensions: { 'echo.ts': ECHO }, filters: { 'tag.ts': tagger('v1') } })
+    rmSync(path.join(t.filtersDir, 'tag.ts'))
+    await t.server.filters.reloadAll()
+    expect((await t.inject('/echo/hello')).headers['x-tag']).toBeUndefined()
+    t.writeFilter('tag.ts', tagger('v2'))
+    await t.server.filters.reloadAll()
+    expect((await t.inject('/echo/hello')).headers['x-tag']).toBe('v2')
   })
 
   it('a request keeps the chain it started with across a reload', async () => {

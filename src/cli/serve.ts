@@ -21,20 +21,21 @@ export async function startServer(o: StartOptions): Promise<{ server: ResidentSe
   const config = loadConfig(o)
   const pretty = o.development || process.stdout.isTTY === true
   const logger = createLogger(config, pretty)
-  const server = await buildServer(config, { logger })
+  // resident dev loads filters as they are saved, the first one included: it keeps the filter hooks.
+  const server = await buildServer(config, { logger, filterHooks: o.development })
   const address = await server.app.listen({ port: config.port, host: config.host })
   const url = address.replace('[::1]', 'localhost')
-  await logBanner(server, config, url)
+  await logBanner(server, config, url, o.development)
   return { server, url }
 }
 
-async function logBanner(server: ResidentServer, config: ResidentConfig, url: string): Promise<void> {
+async function logBanner(server: ResidentServer, config: ResidentConfig, url: string, development: boolean): Promise<void> {
   const rel = (p: string) => path.relative(process.cwd(), p) || '.'
   const names = await listModules(config.extensionsDir)
   const lines = [`Resident listening on ${url}`, `  extensions (${rel(config.extensionsDir)}): ${names.length === 0 ? 'none' : ''}`]
   for (const n of names) lines.push(`    ${url}/${n}/`)
   const order = server.filters.describe()
-  lines.push(`  filters (${rel(config.filtersDir)}), in the order they run: ${order.length === 0 ? 'none' : ''}`)
+  lines.push(`  filters (${rel(config.filtersDir)}), in the order they run: ${order.length === 0 ? (development ? 'none' : 'none (adding one needs a restart)') : ''}`)
   for (const l of order) lines.push(`    ${l}`)
   if (order.length > 0) lines.push('    (onAccessDenied and onSendResponse run in reverse order)')
   if (config.file) lines.push(`  config: ${rel(config.file)}`)

@@ -22,11 +22,19 @@ export class FilterManager {
   readonly #generations = new Map<string, number>()
   #queue: Promise<unknown> = Promise.resolve()
   #closed = false
+  /** Whether fastify runs the chain's hooks; a server started without filters may leave them out. */
+  #hooked = true
 
   constructor(config: ResidentConfig, log: Logger) {
     this.#config = config
     this.#log = log
   }
+
+  /**
+   * Says that the server runs without the filter hooks (it started with no filter, and does not
+   * reload them as `resident dev` does): a reload that would add the first filter is refused.
+   */
+  unhooked(): void { this.#hooked = false }
 
   /** The chain new requests use. */
   get current(): FilterChain { return this.#chain }
@@ -75,6 +83,7 @@ export class FilterManager {
     return this.#serial(async () => {
       const keep = this.#chain.filters.filter((f) => f.name !== name)
       const wanted = (await this.names()).includes(name)
+      if (wanted) this.#checkHooked()
       const fresh = wanted ? await this.#loadMany([name]) : []
       this.#swap([...keep, ...fresh], 'reload')
     })
@@ -83,7 +92,9 @@ export class FilterManager {
   /** Rebuilds every filter (and picks up added or removed files); all or nothing. */
   reloadAll(): Promise<void> {
     return this.#serial(async () => {
-      this.#swap(await this.#loadMany(await this.names()), 'reload')
+      const names = await this.names()
+      if (names.length > 0) this.#checkHooked()
+      this.#swap(await this.#loadMany(names), 'reload')
     })
   }
 
@@ -95,6 +106,12 @@ export class FilterManager {
       this.#chain = new FilterChain([], [])
       await Promise.all(old.filters.map((f) => f.dispose('shutdown')))
     })
+  }
+
+  #checkHooked(): void {
+    if (this.#hooked) return
+    throw new ResidentError('RES_ERR_FILTERS_NEED_RESTART', 'this server started without filters, so fastify runs no filter hooks ' +
+      '(each costs every request a little); restart it to load filters, or run `resident dev`, which keeps the hooks to load them live')
   }
 
   #serial(fn: () => Promise<void>): Promise<void> {

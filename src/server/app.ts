@@ -29,6 +29,12 @@ export interface ResidentServer {
 export interface ServerOptions {
   logger?: PinoLogger
   executor?: Executor
+  /**
+   * Install the filter hooks even when no filter is loaded at start-up, so that a reload can add
+   * the first one (resident dev). Without it, a server that starts with no filter runs without
+   * the hooks, and such a reload fails with RES_ERR_FILTERS_NEED_RESTART.
+   */
+  filterHooks?: boolean
 }
 
 /** Builds the fastify app: one wildcard route dispatching through Resident's own table. */
@@ -68,7 +74,7 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
     await app.close()
     throw e
   }
-  installFilterHooks(app, filters, log)
+  installFilterHooks(app, filters, log, options.filterHooks ?? false)
 
   registerAdminRoutes(app, { config, registry, filters })
   // The handler returns nothing and sends for itself; it makes a promise only when a step is async.

@@ -33,6 +33,8 @@ export async function startTestServer(o: {
   config?: ConfigInput
   /** Put the folder inside the repository, so extensions can import its node_modules. */
   inRepo?: boolean
+  /** Keep the filter hooks without filters at start-up, as resident dev does. */
+  filterHooks?: boolean
 } = {}): Promise<TestServer> {
   const parent = o.inRepo ? path.resolve(import.meta.dirname, '../../.tmp-test') : tmpdir()
   mkdirSync(parent, { recursive: true })
@@ -59,7 +61,7 @@ export async function startTestServer(o: {
     },
   })
   const config = resolveConfig({ extensionsDir, filtersDir, logLevel: 'debug', ...o.config }, { cwd: dir })
-  const server = await buildServer(config, { logger: pino({ level: config.logLevel }, sink) })
+  const server = await buildServer(config, { logger: pino({ level: config.logLevel }, sink), filterHooks: o.filterHooks })
   let closed = false
   return {
     server, dir, extensionsDir, filtersDir, logs, writeExtension, writeFilter,
