@@ -48,6 +48,7 @@ export function resolveResidency(input: Record<string, unknown>, problems: strin
   const unload = section<UnloadSettings>(input.unload, 'unload', defaults.unload, {
     maxDeclines: [count, 'an integer ≥ 0'],
     collectionGrace: [parseDuration, DURATION],
+    esbuildIdle: [parseDuration, `${DURATION} (0 = keep it running)`],
   }, problems)
   const rapidFail = section<RapidFailSettings>(input.rapidFail, 'rapidFail', defaults.rapidFail, {
     maxFailures: [(v) => (count(v) ? v as number : undefined), 'an integer ≥ 1'],

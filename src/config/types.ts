@@ -23,6 +23,8 @@ export interface UnloadSettings {
   maxDeclines: number
   /** How long after an unload a generation must have been collected before a leak is suspected, in ms. */
   collectionGrace: number
+  /** Stop esbuild's service process after this long without a build, in ms; 0 = keep it running. */
+  esbuildIdle: number
 }
 
 /** Rapid-fail protection: `maxFailures` failed loads within `window` mark an extension failed. */

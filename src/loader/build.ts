@@ -13,6 +13,34 @@ export interface SourceMapPayload {
   version: number; sources: string[]; sourcesContent?: string[]; names: string[]; mappings: string; file?: string; sourceRoot?: string
 }
 
+// esbuild's service is a child process (a Go binary: ≈ 12 MB RSS, more after large builds, and a
+// ping to this process every second) that esbuild starts with the first build and keeps. Resident
+// stops it once no build has run for `unload.esbuildIdle`; the next build starts it again (≈ 6 ms).
+// One service per process, so the setting is too: the last server built sets it.
+let idleStopMs = 30_000
+let building = 0
+let running = false
+let idleTimer: NodeJS.Timeout | null = null
+
+/** Sets how long the esbuild service may stay idle before it is stopped (0 = never stop it). */
+export function setEsbuildIdle(ms: number): void {
+  idleStopMs = ms
+  if (building === 0) scheduleStop()
+}
+
+function scheduleStop(): void {
+  if (idleTimer !== null) clearTimeout(idleTimer)
+  idleTimer = null
+  if (!running || idleStopMs <= 0) return
+  idleTimer = setTimeout(() => {
+    idleTimer = null
+    if (building > 0) return
+    running = false
+    void esbuild.stop()
+  }, idleStopMs)
+  idleTimer.unref()
+}
+
 /** A build failure with esbuild's messages kept for a readable report. */
 export class BuildError extends Error {
   readonly messages: esbuild.Message[]
@@ -40,6 +68,9 @@ export function formatMessages(messages: esbuild.Message[]): string {
 export async function buildEntry(entry: string): Promise<BuildOutput> {
   const dir = path.dirname(entry)
   let result: esbuild.BuildResult<{ write: false; metafile: true }>
+  building++
+  running = true
+  if (idleTimer !== null) { clearTimeout(idleTimer); idleTimer = null }
   try {
     result = await esbuild.build({
       entryPoints: [entry],
@@ -64,6 +95,8 @@ export async function buildEntry(entry: string): Promise<BuildOutput> {
       throw new BuildError(`build failed:\n${formatMessages(failure.errors)}`, failure.errors)
     }
     throw e
+  } finally {
+    if (--building === 0) scheduleStop()
   }
   const meta = result.warnings.find((w) => w.id === 'empty-import-meta')
   if (meta) {

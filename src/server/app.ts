@@ -8,6 +8,7 @@ import { FilterManager } from '../filters/manager.ts'
 import type { Executor } from '../modes/executor.ts'
 import { InProcessExecutor } from '../modes/inprocess.ts'
 import { Registry } from '../residency/registry.ts'
+import { setEsbuildIdle } from '../loader/build.ts'
 import { replyWithError } from './error-reply.ts'
 import { handleClientError } from './client-error.ts'
 import { requestIdGenerator } from './request-id.ts'
@@ -55,6 +56,7 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
     routerOptions: { ignoreDuplicateSlashes: false, maxParamLength: 512 },
     clientErrorHandler: (err, socket) => handleClientError(err, socket, log),
   }) as unknown as FastifyInstance
+  setEsbuildIdle(config.unload.esbuildIdle)
   const registry = new Registry({ config, executor: options.executor ?? new InProcessExecutor(), log })
   const connections = new Connections(app.server)
   let closing = false

@@ -4,7 +4,7 @@ import type { Logger } from '../sdk/types.ts'
 // Read afresh wherever they are used, so assigning them applies them.
 const HOT = new Set(['logLevel', 'requestTimeout', 'drainTimeout', 'admin', 'idleTimeout'])
 // Sub-settings that are fixed when the server starts (a timer's period, a watcher's grace).
-const FIXED_SUB: Record<string, Set<string>> = { memory: new Set(['checkInterval']), unload: new Set(['collectionGrace']) }
+const FIXED_SUB: Record<string, Set<string>> = { memory: new Set(['checkInterval']), unload: new Set(['collectionGrace', 'esbuildIdle']) }
 // Handled on their own below.
 const SPECIAL = new Set(['file', 'extensions', 'filters'])
 
