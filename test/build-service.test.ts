@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process'
+import { existsSync, readFileSync, readdirSync } from 'node:fs'
 import { afterEach, describe, expect, it } from 'vitest'
 import { until } from './helpers/watch.ts'
 import { startTestServer, type TestServer } from './helpers/server.ts'
@@ -6,9 +7,21 @@ import { startTestServer, type TestServer } from './helpers/server.ts'
 // esbuild's service is a child process of the host (a Go binary, ≈ 12 MB RSS, and a ping to the
 // host every second). It stops once no build has run for unload.esbuildIdle, and the next load
 // starts it again.
+/** How many esbuild service processes are children of this one (/proc where there is one, else ps). */
 const esbuildChildren = (): number => {
-  const out = execFileSync('ps', ['-o', 'args=', '--ppid', String(process.pid)], { encoding: 'utf8' })
-  return out.split('\n').filter((l) => /esbuild.*--service/.test(l)).length
+  if (existsSync('/proc/self/stat')) {
+    let n = 0
+    for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+      let stat: string
+      try { stat = readFileSync(`/proc/${pid}/stat`, 'utf8') } catch { continue } // gone meanwhile
+      // pid (comm) state ppid …: comm may hold spaces, so read past its closing parenthesis.
+      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      if (Number(ppid) === process.pid && state !== 'Z' && stat.includes('(esbuild)')) n++
+    }
+    return n
+  }
+  const out = execFileSync('ps', ['-A', '-o', 'ppid=,args='], { encoding: 'utf8' })
+  return out.split('\n').filter((l) => Number(l.trim().split(/\s+/)[0]) === process.pid && /esbuild.*--service/.test(l)).length
 }
 
 const ext = (v: number) => `import { Extension } from 'resident'
