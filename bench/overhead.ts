@@ -37,8 +37,11 @@ async function product(): Promise<{ resolveConfig: typeof ResolveConfig; buildSe
   return { resolveConfig, buildServer }
 }
 
-/** What each server process runs. Add a target here to compare another set-up in the same run. */
-const targets: Record<string, { path: string; start(): Promise<string> }> = {
+// Add a target here to compare another set-up in the same run.
+/** What each server process runs, and the issues' throughput target against bare fastify, if any. */
+interface Target { path: string; goal?: number; start(): Promise<string> }
+
+const targets: Record<string, Target> = {
   'bare fastify': {
     path: '/hello/greet?name=x',
     async start() {
@@ -49,6 +52,7 @@ const targets: Record<string, { path: string; start(): Promise<string> }> = {
   },
   resident: {
     path: '/hello/greet?name=x',
+    goal: 0.9,
     async start() {
       const { resolveConfig, buildServer } = await product()
       const config = resolveConfig({ extensionsDir: path.join(root, 'extensions'), filtersDir: path.join(root, 'bench', 'no-filters'), logLevel: 'silent' }, { cwd: root })
@@ -56,7 +60,7 @@ const targets: Record<string, { path: string; start(): Promise<string> }> = {
       return server.app.listen({ port: 0, host: '127.0.0.1' })
     },
   },
-  'resident + 2 no-op filters': withNoopFilters(2),
+  'resident + 2 no-op filters': { ...withNoopFilters(2), goal: 0.85 },
   'resident + 8 no-op filters': withNoopFilters(8),
 }
 
@@ -69,7 +73,7 @@ export default class Noop extends Filter {
   onSendResponse() {}
 }`
 
-function withNoopFilters(n: number): { path: string; start(): Promise<string> } {
+function withNoopFilters(n: number): Target {
   return {
     path: '/hello/greet?name=x',
     async start() {
@@ -162,6 +166,7 @@ async function main(): Promise<void> {
   const cpuBase = median(baseSamples.map((s) => s.cpuUs))
   console.log(`\n${rounds} rounds × ${duration} s, ${connections} connections, medians:`)
   console.log(`${'target'.padEnd(28)} ${'req/s'.padStart(8)} ${'p50'.padStart(5)} ${'p99'.padStart(5)}  vs ${names[0]}  paired  CPU µs/req  CPU vs ${names[0]}  paired`)
+  const verdicts: string[] = []
   for (const name of names) {
     const s = samples.get(name)!
     const rps = median(s.map((x) => x.rps))
@@ -171,8 +176,11 @@ async function main(): Promise<void> {
     const paired = median(s.map((x, i) => x.rps / baseSamples[i]!.rps))
     // CPU ratios are inverted (base / this) so that, like req/s ratios, 1.00× = as cheap and lower = costlier.
     const cpuPaired = median(s.map((x, i) => baseSamples[i]!.cpuUs / x.cpuUs))
+    const goal = targets[name]!.goal
+    if (goal !== undefined) verdicts.push(`${name}: target ≥ ${goal.toFixed(2)}× ${names[0]} — ${rps / base >= goal ? 'met' : 'NOT met'} by the ratio of medians (${(rps / base).toFixed(2)}×), ${paired >= goal ? 'met' : 'NOT met'} paired (${paired.toFixed(2)}×)`)
     console.log(`${name.padEnd(28)} ${rps.toFixed(0).padStart(8)} ${String(median(s.map((x) => x.p50))).padStart(5)} ${String(median(s.map((x) => x.p99))).padStart(5)}  ${(rps / base).toFixed(2).padStart(11)}×  ${paired.toFixed(2).padStart(5)}×  ${cpu.toFixed(1).padStart(10)}  ${(cpuBase / cpu).toFixed(2).padStart(15)}×  ${cpuPaired.toFixed(2).padStart(5)}×`)
   }
+  if (verdicts.length > 0) console.log(`\n${verdicts.join('\n')}`)
 }
 
 await main()
