@@ -10,6 +10,9 @@ export default class Talk extends Extension {
   say(_p, req) { req.log.info({ said: 'hi' }, 'command says hi'); return { ok: true } }
   quiet(_p, req) { req.log.debug('below the level?'); return { ok: true } }
   boom() { throw new Error('kaboom') }
+  early() {
+    return new Readable({ read() { this.destroy(new Error('failed before a byte')) } })
+  }
   broken() {
     let n = 0
     return new Readable({ read() {
@@ -66,5 +69,15 @@ describe('request log lines', () => {
     const failed = () => linesOf('broken-1').find((l) => /the source went away/.test(JSON.stringify(l)))
     await expect.poll(failed, { timeout: 2000 }).toBeTruthy()
     expect(failed()!.level).toBeGreaterThanOrEqual(40)
+  })
+
+  it('a stream that fails before its headers is answered 500 and logged once, by the error handler', async () => {
+    const res = await t.inject({ url: '/talk/early', headers: { 'x-request-id': 'early-1' } })
+    expect(res.statusCode).toBe(500)
+    expect(res.json().error).toMatchObject({ code: 'RES_ERR_COMMAND_FAILED', requestId: 'early-1' })
+    await new Promise((r) => setTimeout(r, 50))
+    const errors = linesOf('early-1').filter((l) => l.level >= 50)
+    expect(errors).toHaveLength(1)
+    expect(errors[0]!.msg).toMatch(/RES_ERR_COMMAND_FAILED/)
   })
 })

@@ -1,5 +1,4 @@
 import { Buffer } from 'node:buffer'
-import type { Readable } from 'node:stream'
 import { performance } from 'node:perf_hooks'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Logger as PinoLogger } from 'pino'
@@ -154,9 +153,10 @@ export class Dispatcher {
       this.#registry.release(gen, started)
       return
     }
-    let streamed: Readable | null
     try {
-      streamed = sendResult(reply, result)
+      sendResult(reply, result, (e) => {
+        cr.log.error({ err: mapErrorStack(e) }, `${cr.extension}/${cr.command}: the streamed response failed after its headers were sent`)
+      })
     } catch (e) {
       this.#registry.release(gen, started)
       if (e instanceof ResidentError) throw e
@@ -167,11 +167,6 @@ export class Dispatcher {
       return
     }
     cr.pin()
-    // The headers are out by the time a stream fails, so the client sees a cut-off body; the log
-    // says why (fastify's own line for this is off with its request logging).
-    streamed?.once('error', (e: Error) => {
-      cr.log.error({ err: mapErrorStack(e) }, `${cr.extension}/${cr.command}: the streamed response failed after its headers were sent`)
-    })
     raw.once('close', () => {
       if (!raw.writableFinished) cr.abort(clientGone())
       this.#registry.release(gen, started)

@@ -15,33 +15,30 @@ function isWebResponse(v: object): v is Response {
 /**
  * Sends what a command returned: object or array → JSON; string → text; bytes → octet-stream;
  * Readable or async iterable → streamed; web Response → its status, headers and body;
- * undefined → 204. Returns the stream being sent when the body is streamed, else null.
+ * undefined → 204. `onLateStreamError` hears of a streamed body that fails after its headers went
+ * out (the client then sees it cut off; one that fails before them is answered by the error handler).
  */
-export function sendResult(reply: FastifyReply, result: unknown): Readable | null {
-  if (result === undefined) { reply.code(204).send(); return null }
+export function sendResult(reply: FastifyReply, result: unknown, onLateStreamError?: (e: Error) => void): FastifyReply {
+  if (result === undefined) return reply.code(204).send()
   if (typeof result === 'string') {
     if (!reply.hasHeader('content-type')) reply.type('text/plain; charset=utf-8')
-    reply.send(result)
-    return null
+    return reply.send(result)
   }
   if (typeof result !== 'object' || result === null) {
     if (typeof result === 'bigint' || typeof result === 'function' || typeof result === 'symbol') {
       throw new ResidentError('RES_ERR_BAD_RESULT', `a command cannot return a ${typeof result}`)
     }
-    reply.type('application/json; charset=utf-8').send(JSON.stringify(result))
-    return null
+    return reply.type('application/json; charset=utf-8').send(JSON.stringify(result))
   }
   // Plain objects and arrays, the common case, skip the checks for the other kinds.
   const proto = Object.getPrototypeOf(result)
   if (proto === Object.prototype || proto === null || Array.isArray(result)) {
-    reply.type('application/json; charset=utf-8').send(JSON.stringify(result))
-    return null
+    return reply.type('application/json; charset=utf-8').send(JSON.stringify(result))
   }
   if (ArrayBuffer.isView(result) || result instanceof ArrayBuffer) {
     const buf = result instanceof ArrayBuffer ? Buffer.from(result) : Buffer.from(result.buffer, result.byteOffset, result.byteLength)
     if (!reply.hasHeader('content-type')) reply.type('application/octet-stream')
-    reply.send(buf)
-    return null
+    return reply.send(buf)
   }
   if (isWebResponse(result)) {
     reply.code(result.status)
@@ -51,22 +48,23 @@ export function sendResult(reply: FastifyReply, result: unknown): Readable | nul
     }
     const cookies = result.headers.getSetCookie?.() ?? []
     if (cookies.length > 0) reply.header('set-cookie', cookies)
-    if (result.body === null) { reply.send(); return null }
-    return stream(reply, Readable.fromWeb(result.body as import('node:stream/web').ReadableStream))
+    if (result.body === null) return reply.send()
+    return stream(reply, Readable.fromWeb(result.body as import('node:stream/web').ReadableStream), onLateStreamError)
   }
   if (result instanceof Readable) {
     if (!reply.hasHeader('content-type')) reply.type('application/octet-stream')
-    return stream(reply, result)
+    return stream(reply, result, onLateStreamError)
   }
   if (isAsyncIterable(result)) {
     if (!reply.hasHeader('content-type')) reply.type('text/plain; charset=utf-8')
-    return stream(reply, Readable.from(result))
+    return stream(reply, Readable.from(result), onLateStreamError)
   }
-  reply.type('application/json; charset=utf-8').send(JSON.stringify(result))
-  return null
+  return reply.type('application/json; charset=utf-8').send(JSON.stringify(result))
 }
 
-function stream(reply: FastifyReply, body: Readable): Readable {
-  reply.send(body)
-  return body
+function stream(reply: FastifyReply, body: Readable, onLateError: ((e: Error) => void) | undefined): FastifyReply {
+  // Listening before fastify does: once fastify's listener has run, an early failure's 500 has
+  // been sent and headersSent no longer tells early from late.
+  if (onLateError) body.once('error', (e: Error) => { if (reply.raw.headersSent) onLateError(e) })
+  return reply.send(body)
 }
