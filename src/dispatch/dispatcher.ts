@@ -19,6 +19,9 @@ import { findCommand, isValidTarget, parseTarget, type Target } from './route.ts
 const EMPTY = Buffer.alloc(0)
 
 const clientGone = () => new Error('the client closed the connection')
+const lateStreamError = (cr: DispatchedRequest, e: Error) => {
+  cr.log.error({ err: mapErrorStack(e) }, `${cr.extension}/${cr.command}: the streamed response failed after its headers were sent`)
+}
 const noExtensionServes = (url: string) => new ResidentError('RES_ERR_NOT_FOUND', `no extension serves ${url.split('?')[0]}`)
 
 /**
@@ -154,9 +157,7 @@ export class Dispatcher {
       return
     }
     try {
-      sendResult(reply, result, (e) => {
-        cr.log.error({ err: mapErrorStack(e) }, `${cr.extension}/${cr.command}: the streamed response failed after its headers were sent`)
-      })
+      sendResult(reply, result, lateStreamError, cr)
     } catch (e) {
       this.#registry.release(gen, started)
       if (e instanceof ResidentError) throw e

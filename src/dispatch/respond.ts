@@ -3,6 +3,8 @@ import { Readable } from 'node:stream'
 import type { FastifyReply } from 'fastify'
 import { ResidentError } from '../errors.ts'
 
+export type LateStreamError<T> = (of: T, e: Error) => void
+
 function isAsyncIterable(v: object): v is AsyncIterable<unknown> {
   return typeof (v as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function'
 }
@@ -15,10 +17,11 @@ function isWebResponse(v: object): v is Response {
 /**
  * Sends what a command returned: object or array → JSON; string → text; bytes → octet-stream;
  * Readable or async iterable → streamed; web Response → its status, headers and body;
- * undefined → 204. `onLateStreamError` hears of a streamed body that fails after its headers went
- * out (the client then sees it cut off; one that fails before them is answered by the error handler).
+ * undefined → 204. `onLateStreamError(of, e)` hears of a streamed body that fails after its headers
+ * went out (the client then sees it cut off; one that fails before them is answered by the error
+ * handler). A function and its argument rather than a closure: a body sent whole allocates nothing.
  */
-export function sendResult(reply: FastifyReply, result: unknown, onLateStreamError?: (e: Error) => void): FastifyReply {
+export function sendResult<T>(reply: FastifyReply, result: unknown, onLateStreamError?: LateStreamError<T>, of?: T): FastifyReply {
   if (result === undefined) return reply.code(204).send()
   if (typeof result === 'string') {
     if (!reply.hasHeader('content-type')) reply.type('text/plain; charset=utf-8')
@@ -49,22 +52,22 @@ export function sendResult(reply: FastifyReply, result: unknown, onLateStreamErr
     const cookies = result.headers.getSetCookie?.() ?? []
     if (cookies.length > 0) reply.header('set-cookie', cookies)
     if (result.body === null) return reply.send()
-    return stream(reply, Readable.fromWeb(result.body as import('node:stream/web').ReadableStream), onLateStreamError)
+    return stream(reply, Readable.fromWeb(result.body as import('node:stream/web').ReadableStream), onLateStreamError, of)
   }
   if (result instanceof Readable) {
     if (!reply.hasHeader('content-type')) reply.type('application/octet-stream')
-    return stream(reply, result, onLateStreamError)
+    return stream(reply, result, onLateStreamError, of)
   }
   if (isAsyncIterable(result)) {
     if (!reply.hasHeader('content-type')) reply.type('text/plain; charset=utf-8')
-    return stream(reply, Readable.from(result), onLateStreamError)
+    return stream(reply, Readable.from(result), onLateStreamError, of)
   }
   return reply.type('application/json; charset=utf-8').send(JSON.stringify(result))
 }
 
-function stream(reply: FastifyReply, body: Readable, onLateError: ((e: Error) => void) | undefined): FastifyReply {
+function stream<T>(reply: FastifyReply, body: Readable, onLateError: LateStreamError<T> | undefined, of: T | undefined): FastifyReply {
   // Listening before fastify does: once fastify's listener has run, an early failure's 500 has
   // been sent and headersSent no longer tells early from late.
-  if (onLateError) body.once('error', (e: Error) => { if (reply.raw.headersSent) onLateError(e) })
+  if (onLateError) body.once('error', (e: Error) => { if (reply.raw.headersSent) onLateError(of as T, e) })
   return reply.send(body)
 }

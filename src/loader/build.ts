@@ -28,9 +28,13 @@ export function setEsbuildIdle(ms: number): void {
   if (building === 0) scheduleStop()
 }
 
-function scheduleStop(): void {
+function cancelStop(): void {
   if (idleTimer !== null) clearTimeout(idleTimer)
   idleTimer = null
+}
+
+function scheduleStop(): void {
+  cancelStop()
   if (!running || idleStopMs <= 0) return
   idleTimer = setTimeout(() => {
     idleTimer = null
@@ -70,7 +74,7 @@ export async function buildEntry(entry: string): Promise<BuildOutput> {
   let result: esbuild.BuildResult<{ write: false; metafile: true }>
   building++
   running = true
-  if (idleTimer !== null) { clearTimeout(idleTimer); idleTimer = null }
+  cancelStop()
   try {
     result = await esbuild.build({
       entryPoints: [entry],

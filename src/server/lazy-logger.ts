@@ -1,5 +1,4 @@
 import type { Logger as PinoLogger } from 'pino'
-
 import type { Logger } from '../sdk/types.ts'
 
 type Level = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
@@ -51,5 +50,5 @@ export class LazyChildLogger {
  * request in bench/overhead); fastify's own `request.log` is its silent null logger.
  */
 export function requestLogger(root: PinoLogger, requestId: string): Logger {
-  return new LazyChildLogger(root, { requestId }, {}) as unknown as Logger
+  return new LazyChildLogger(root, { requestId }, {})
 }
