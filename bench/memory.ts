@@ -43,7 +43,7 @@ else await parent()
 async function child(): Promise<void> {
   const dir = mkdtempSync(path.join(tmpdir(), 'resident-bench-memory-'))
   for (let i = 0; i < count; i++) {
-    writeFileSync(path.join(dir, `${name(i)}.ts`), `import { Extension } from 'resident'
+    writeFileSync(path.join(dir, `${name(i)}.ts`), `import { Extension } from 'resident-host'
 export default class Holder extends Extension {
   chunks: Buffer[] = []
   disposed = false

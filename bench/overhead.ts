@@ -66,7 +66,7 @@ const targets: Record<string, Target> = {
 
 // A no-op filter implements the notifications every request passes through on both sides
 // (onRequest, onAuthenticate, onSendResponse) and does nothing in them: the cost of the chain itself.
-const NOOP_FILTER = `import { Filter } from 'resident'
+const NOOP_FILTER = `import { Filter } from 'resident-host'
 export default class Noop extends Filter {
   onRequest() {}
   onAuthenticate() {}

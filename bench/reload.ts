@@ -30,7 +30,7 @@ const { values: opts } = parseArgs({
 })
 
 const BIN = path.resolve(process.cwd(), 'bin/resident.js')
-const ext = (v: number) => `import { Extension } from 'resident'
+const ext = (v: number) => `import { Extension } from 'resident-host'
 const ballast = new Array(32 * 1024).fill(${v})
 export default class Bench extends Extension {
   v() { return { v: ${v}, n: ballast.length } }

@@ -25,7 +25,7 @@ if (!gc) throw new Error('run through bench/run.js (needs --expose-gc)')
 const dir = mkdtempSync(path.join(tmpdir(), 'resident-bench-unload-'))
 // Heap memory (not a Buffer) so that a leak shows in heapUsed; a host timer and an onDispose, as real
 // extensions have.
-writeFileSync(path.join(dir, 'holder.ts'), `import { Extension } from 'resident'
+writeFileSync(path.join(dir, 'holder.ts'), `import { Extension } from 'resident-host'
 export default class Holder extends Extension {
   data: string[] = []
   override init() {

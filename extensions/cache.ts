@@ -1,4 +1,4 @@
-import { Extension, param, type UnloadReason } from 'resident'
+import { Extension, param, type UnloadReason } from 'resident-host'
 
 /**
  * Holds a sizeable in-memory cache, to watch residency on /_resident/status: set its size with

@@ -1,4 +1,4 @@
-import { Extension, HttpError, param, type Params } from 'resident'
+import { Extension, HttpError, param, type Params } from 'resident-host'
 
 /** The classic ISAPI parse-map example: typed, coerced, defaulted parameters. */
 export default class Calc extends Extension {

@@ -1,4 +1,4 @@
-import { Extension } from 'resident'
+import { Extension } from 'resident-host'
 
 /** State that lives as long as the extension stays resident. */
 export default class Counter extends Extension {

@@ -1,4 +1,4 @@
-import { Extension, param, type Params } from 'resident'
+import { Extension, param, type Params } from 'resident-host'
 
 /** The smallest extension: a greeting page at /hello/ and a JSON greeting at /hello/greet. */
 export default class Hello extends Extension {

@@ -1,4 +1,4 @@
-import { Extension, param, type Params } from 'resident'
+import { Extension, param, type Params } from 'resident-host'
 import { marked } from 'marked'
 
 /**

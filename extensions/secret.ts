@@ -1,4 +1,4 @@
-import { Extension, type CommandRequest } from 'resident'
+import { Extension, type CommandRequest } from 'resident-host'
 
 /** Protected by filters/basic-auth.ts: /secret/ answers only with valid credentials. */
 export default class Secret extends Extension {

@@ -1,4 +1,4 @@
-import { Extension, param, type Params, type CommandRequest } from 'resident'
+import { Extension, param, type Params, type CommandRequest } from 'resident-host'
 import { setTimeout as sleep } from 'node:timers/promises'
 
 /** A streamed response: chunks with small pauses, stopped early if the client goes away. */

@@ -1,4 +1,4 @@
-import { Filter, type AccessLogEntry, type FilterRequest } from 'resident'
+import { Filter, type AccessLogEntry, type FilterRequest } from 'resident-host'
 
 /**
  * One line per request, from onLog, through this filter's own logger (pino JSON, or pretty in

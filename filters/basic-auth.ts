@@ -1,5 +1,5 @@
 import { timingSafeEqual } from 'node:crypto'
-import { Filter, HttpError, type FilterRequest } from 'resident'
+import { Filter, HttpError, type FilterRequest } from 'resident-host'
 
 function same(a: string, b: string): boolean {
   const x = Buffer.from(a)

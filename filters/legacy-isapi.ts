@@ -1,4 +1,4 @@
-import { Filter, type FilterRequest } from 'resident'
+import { Filter, type FilterRequest } from 'resident-host'
 
 // /scripts/<extension>.dll?<Command>&a=1&b=2  (MFC's parse-map URL form) → /<extension>/<command>?a=1&b=2.
 // A first query token that contains "=" is a parameter, so the default command runs (as in MFC).

@@ -1,4 +1,4 @@
-import { Filter, isValidRequestId, type FilterRequest, type FilterResponse } from 'resident'
+import { Filter, isValidRequestId, type FilterRequest, type FilterResponse } from 'resident-host'
 
 /** Gives every response an `x-request-id` header: the caller's (when valid) or Resident's own. */
 export default class RequestId extends Filter {

@@ -1,4 +1,4 @@
-import { Filter, type FilterRequest, type FilterResponse } from 'resident'
+import { Filter, type FilterRequest, type FilterResponse } from 'resident-host'
 
 const HEADERS: Record<string, string> = {
   'x-content-type-options': 'nosniff',

@@ -7,7 +7,7 @@ describe('request bodies and limits', () => {
     t = await startTestServer({
       config: { bodyLimit: 1024 },
       extensions: {
-        'echo.ts': `import { Extension } from 'resident'
+        'echo.ts': `import { Extension } from 'resident-host'
 export default class Echo extends Extension {
   static commands = { png: { accepts: ['image/png'] } }
   body(_p, req) {

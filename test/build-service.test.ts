@@ -24,7 +24,7 @@ const esbuildChildren = (): number => {
   return out.split('\n').filter((l) => Number(l.trim().split(/\s+/)[0]) === process.pid && /esbuild.*--service/.test(l)).length
 }
 
-const ext = (v: number) => `import { Extension } from 'resident'
+const ext = (v: number) => `import { Extension } from 'resident-host'
 export default class E extends Extension { v() { return { v: ${v} } } }`
 
 let t: TestServer | null = null

@@ -48,7 +48,7 @@ describe('resident CLI', () => {
 
   it('serves with PORT from the environment and the folders from flags, and lists what it serves', async () => {
     const dir = project({
-      'exts/calc.ts': `import { Extension } from 'resident'
+      'exts/calc.ts': `import { Extension } from 'resident-host'
 export default class Calc extends Extension { add() { return { sum: 3 } } }`,
     })
     const { child, url, output, exited } = await startCli(['serve', '--extensions', 'exts'], { cwd: dir, env: { PORT: '0', HOST: '127.0.0.1' } })
@@ -64,7 +64,7 @@ export default class Calc extends Extension { add() { return { sum: 3 } } }`,
 
   it('on SIGTERM finishes the request in flight, disposes every extension, and exits 0', async () => {
     const dir = project({
-      'extensions/slow.ts': `import { Extension } from 'resident'
+      'extensions/slow.ts': `import { Extension } from 'resident-host'
 import { writeFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 export default class Slow extends Extension {

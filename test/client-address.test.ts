@@ -4,7 +4,7 @@ import { startTestServer, type TestServer } from './helpers/server.ts'
 
 // request.clientAddress is read lazily (most commands never ask), yet it must still be right when
 // a command asks after its client has gone and the socket no longer knows its peer.
-const EXT = `import { Extension } from 'resident'
+const EXT = `import { Extension } from 'resident-host'
 const g = globalThis
 g.__addr = { late: null, release: null }
 export default class Addr extends Extension {

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 
 // `resident serve` as an operator runs it (dist/ is built by `npm test` before vitest runs).
 const bin = path.resolve(import.meta.dirname, '../bin/resident.js')
-const filter = (extra = '') => `import { Filter } from 'resident'
+const filter = (extra = '') => `import { Filter } from 'resident-host'
 export default class F extends Filter { ${extra} onSendResponse() {} }`
 
 let dir: string | undefined

@@ -4,9 +4,9 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { resolveConfig } from '../src/config/load.ts'
 import { startTestServer, type TestServer } from './helpers/server.ts'
 
-const ECHO = `import { Extension } from 'resident'
+const ECHO = `import { Extension } from 'resident-host'
 export default class Echo extends Extension { hello() { return { hello: 'world' } } }`
-const tagger = (tag: string, extra = '') => `import { Filter } from 'resident'
+const tagger = (tag: string, extra = '') => `import { Filter } from 'resident-host'
 export default class T extends Filter {
   ${extra}
   onSendResponse(req, res) { res.setHeader('x-tag', '${tag}') }
@@ -58,7 +58,7 @@ describe('filter reload (API for resident dev / SIGHUP)', () => {
 
   it('reloadAll picks up added and removed filters', async () => {
     t = await startTestServer({ extensions: { 'echo.ts': ECHO }, filters: { 'tag.ts': tagger('v1') }, config: { development: true } })
-    t.writeFilter('extra.ts', `import { Filter } from 'resident'
+    t.writeFilter('extra.ts', `import { Filter } from 'resident-host'
 export default class X extends Filter { onSendResponse(req, res) { res.setHeader('x-extra', 'yes') } }`)
     await t.server.filters.reloadAll()
     expect(t.server.filters.describe()).toHaveLength(2)
@@ -142,7 +142,7 @@ describe('filter lifecycle', () => {
   it('logs a filter failure with a stack that points at the filter source', async () => {
     t = await startTestServer({
       extensions: { 'echo.ts': ECHO },
-      filters: { 'oops.ts': `import { Filter } from 'resident'
+      filters: { 'oops.ts': `import { Filter } from 'resident-host'
 type Req = { url: string }
 export default class Oops extends Filter {
   onRequest(req: Req) {
@@ -158,10 +158,10 @@ export default class Oops extends Filter {
 
 describe('filter loading and config', () => {
   it('a filter that fails to load fails the start-up', async () => {
-    await expect(startTestServer({ filters: { 'bad.ts': `import { Filter } from 'resident'
+    await expect(startTestServer({ filters: { 'bad.ts': `import { Filter } from 'resident-host'
 export default class B extends Filter { init() { throw new Error('no key') } }` } })).rejects.toMatchObject({ code: 'RES_ERR_FILTER_LOAD_FAILED', message: expect.stringContaining('no key') })
     await expect(startTestServer({ filters: { 'notfilter.ts': 'export default class X {}' } })).rejects.toThrow(/extending Filter/)
-    await expect(startTestServer({ filters: { 'prio.ts': `import { Filter } from 'resident'
+    await expect(startTestServer({ filters: { 'prio.ts': `import { Filter } from 'resident-host'
 export default class P extends Filter { static priority = 'urgent' }` } })).rejects.toThrow(/priority/)
   })
 
@@ -183,7 +183,7 @@ export default class P extends Filter { static priority = 'urgent' }` } })).reje
     const pkgDir = `${base}/node_modules/resident-filter-demo`
     mkdirSync(pkgDir, { recursive: true })
     writeFileSync(`${pkgDir}/package.json`, JSON.stringify({ name: 'resident-filter-demo', main: 'index.js' }))
-    writeFileSync(`${pkgDir}/index.js`, `const { Filter } = require('resident')
+    writeFileSync(`${pkgDir}/index.js`, `const { Filter } = require('resident-host')
 module.exports = class Pkg extends Filter { onSendResponse(req, res) { res.setHeader('x-from-package', this.host.config.v) } }`)
     expect(resolveConfig({ filters: { modules: { pkg: { package: 'resident-filter-demo' } } } }, { cwd: base }).filters.modules.pkg!.entry).toBe(`${pkgDir}/index.js`)
     try {

@@ -7,18 +7,18 @@ type Rec = string[]
 const g = globalThis as { __rec?: Rec }
 function rec(): Rec { return (g.__rec = []) }
 
-const ECHO = `import { Extension } from 'resident'
+const ECHO = `import { Extension } from 'resident-host'
 export default class Echo extends Extension {
   index(_p, request) { return { url: request.url, user: request.user ?? null, query: request.query } }
   hello() { return { hello: 'world' } }
-  denied() { throw new (require('resident').HttpError)(403, 'no') }
+  denied() { throw new (require('resident-host').HttpError)(403, 'no') }
 }`
-const OTHER = `import { Extension } from 'resident'
+const OTHER = `import { Extension } from 'resident-host'
 export default class Other extends Extension { index(_p, request) { return { other: true, query: request.query } } }`
 
 /** A filter that records every notification it gets, tagged with its name. */
 function recorder(tag: string, opts: { priority?: string; paths?: string } = {}): string {
-  return `import { Filter } from 'resident'
+  return `import { Filter } from 'resident-host'
 const r = (e) => globalThis.__rec.push('${tag}:' + e)
 export default class R extends Filter {
   ${opts.priority ? `static priority = '${opts.priority}'` : ''}
@@ -88,7 +88,7 @@ describe('filter notifications', () => {
 })
 
 describe('answers', () => {
-  const answering = (body: string) => `import { Filter, HANDLED } from 'resident'
+  const answering = (body: string) => `import { Filter, HANDLED } from 'resident-host'
 export default class A extends Filter { static priority = 'high'
   ${body}
 }`
@@ -131,8 +131,8 @@ export default class A extends Filter { static priority = 'high'
     t = await startTestServer({
       extensions: { 'echo.ts': ECHO },
       filters: {
-        'auth.ts': answering(`onAuthenticate(req) { if (req.headers.authorization !== 'ok') throw new (require('resident').HttpError)(401, 'who are you?', { headers: { 'www-authenticate': 'Basic realm="x"' } }) }`),
-        'shape.ts': `import { Filter } from 'resident'
+        'auth.ts': answering(`onAuthenticate(req) { if (req.headers.authorization !== 'ok') throw new (require('resident-host').HttpError)(401, 'who are you?', { headers: { 'www-authenticate': 'Basic realm="x"' } }) }`),
+        'shape.ts': `import { Filter } from 'resident-host'
 export default class S extends Filter { onAccessDenied(req, res) { const j = res.json(); res.setHeader('x-denied', j.error.code); if (req.headers.accept === 'text/html') { res.body = '<h1>Please log in</h1>'; res.setHeader('content-type', 'text/html') } } }`,
       },
     })
@@ -148,7 +148,7 @@ export default class S extends Filter { onAccessDenied(req, res) { const j = res
     expect((await t.inject({ url: '/echo/', headers: { authorization: 'ok' } })).statusCode).toBe(200)
   })
 
-  const throwing = (event: string) => `import { Filter } from 'resident'
+  const throwing = (event: string) => `import { Filter } from 'resident-host'
 export default class T extends Filter { ${event}(req) { if (req.url.includes('boom')) throw new Error('kaboom in ${event}') } }`
 
   for (const event of ['onRequest', 'onUrlMap', 'onAuthenticate', 'onSendResponse']) {
@@ -201,7 +201,7 @@ export default class T extends Filter { ${event}(req) { if (req.url.includes('bo
 })
 
 describe('onUrlMap', () => {
-  const mapper = `import { Filter } from 'resident'
+  const mapper = `import { Filter } from 'resident-host'
 export default class M extends Filter {
   async onUrlMap(_req, url) {
     await new Promise((r) => setTimeout(r, 1))
@@ -235,11 +235,11 @@ describe('onSendResponse', () => {
     t = await startTestServer({
       extensions: {
         'echo.ts': ECHO,
-        'stream.ts': `import { Extension } from 'resident'
+        'stream.ts': `import { Extension } from 'resident-host'
 export default class S extends Extension { async *index() { yield 'one\\n'; await new Promise((r) => setTimeout(r, 5)); yield 'two\\n' } }`,
       },
       filters: {
-        'x.ts': `import { Filter } from 'resident'
+        'x.ts': `import { Filter } from 'resident-host'
 import { Transform } from 'node:stream'
 export default class X extends Filter {
   onSendResponse(req, res) {
@@ -263,7 +263,7 @@ export default class X extends Filter {
   it('a body of an unsupported type is a filter failure (500), not a crash or a loop', async () => {
     t = await startTestServer({
       extensions: { 'echo.ts': ECHO },
-      filters: { 'x.ts': `import { Filter } from 'resident'
+      filters: { 'x.ts': `import { Filter } from 'resident-host'
 export default class X extends Filter { onSendResponse(req, res) { res.body = { not: 'allowed' } } }` },
     })
     const res = await t.inject('/echo/hello')
@@ -274,7 +274,7 @@ export default class X extends Filter { onSendResponse(req, res) { res.body = { 
   it('can change the status and replace the response with a Response', async () => {
     t = await startTestServer({
       extensions: { 'echo.ts': ECHO },
-      filters: { 'x.ts': `import { Filter } from 'resident'
+      filters: { 'x.ts': `import { Filter } from 'resident-host'
 export default class X extends Filter {
   onSendResponse(req, res) {
     if (req.path === '/echo/hello') res.status = 202
@@ -308,11 +308,11 @@ describe('paths, identity, log, abort', () => {
     t = await startTestServer({
       extensions: { 'echo.ts': ECHO },
       filters: {
-        'a.ts': `import { Filter } from 'resident'
+        'a.ts': `import { Filter } from 'resident-host'
 export default class A extends Filter { static priority = 'high'
   onAuthenticate(req) { req.user = { name: 'ann' } }
   onLog(req, e) { if (req.path === '/echo/health') return false; e.region = 'eu' } }`,
-        'b.ts': `import { Filter } from 'resident'
+        'b.ts': `import { Filter } from 'resident-host'
 export default class B extends Filter { onLog(req, e) { globalThis.__entries.push(e) } }`,
       },
     })
@@ -328,9 +328,9 @@ export default class B extends Filter { onLog(req, e) { globalThis.__entries.pus
     const ends: Array<{ outcome: string; aborted: boolean }> = []
     ;(globalThis as { __ends?: unknown[] }).__ends = ends
     t = await startTestServer({
-      extensions: { 'slow.ts': `import { Extension } from 'resident'
+      extensions: { 'slow.ts': `import { Extension } from 'resident-host'
 export default class Slow extends Extension { async *index(_p, req) { yield 'first\\n'; await new Promise((r) => { const t = setTimeout(r, 20000); req.signal.addEventListener('abort', () => { clearTimeout(t); r() }) }) } }` },
-      filters: { 'e.ts': `import { Filter } from 'resident'
+      filters: { 'e.ts': `import { Filter } from 'resident-host'
 export default class E extends Filter { onEndOfRequest(req, end) { globalThis.__ends.push(end) } }` },
     })
     const base = new URL(await t.listen())
@@ -347,7 +347,7 @@ export default class E extends Filter { onEndOfRequest(req, end) { globalThis.__
   it('gives each filter its config section and logger', async () => {
     t = await startTestServer({
       extensions: { 'echo.ts': ECHO },
-      filters: { 'cfg.ts': `import { Filter } from 'resident'
+      filters: { 'cfg.ts': `import { Filter } from 'resident-host'
 export default class C extends Filter { onSendResponse(req, res) { this.host.log.info({}, 'cfg filter'); res.setHeader('x-greeting', this.host.config.greeting) } }` },
       config: { filters: { modules: { cfg: { config: { greeting: 'hi' } } } } },
     })
@@ -358,9 +358,9 @@ export default class C extends Filter { onSendResponse(req, res) { this.host.log
 
   it('onRequest may change request headers; the command sees the change', async () => {
     t = await startTestServer({
-      extensions: { 'hdr.ts': `import { Extension } from 'resident'
+      extensions: { 'hdr.ts': `import { Extension } from 'resident-host'
 export default class H extends Extension { index(_p, request) { return { tenant: request.headers['x-tenant'] ?? null, gone: request.headers['x-secret'] ?? null } } }` },
-      filters: { 'h.ts': `import { Filter } from 'resident'
+      filters: { 'h.ts': `import { Filter } from 'resident-host'
 export default class H extends Filter { onRequest(req) { req.headers['x-tenant'] = 'acme'; delete req.headers['x-secret'] } }` },
     })
     expect((await t.inject({ url: '/hdr/', headers: { 'x-secret': 's3cret' } })).json()).toEqual({ tenant: 'acme', gone: null })
@@ -369,7 +369,7 @@ export default class H extends Filter { onRequest(req) { req.headers['x-tenant']
   it('precomputes one step list per notification: a notification no filter implements has none', async () => {
     t = await startTestServer({
       extensions: { 'echo.ts': ECHO },
-      filters: { 'only-log.ts': `import { Filter } from 'resident'
+      filters: { 'only-log.ts': `import { Filter } from 'resident-host'
 export default class L extends Filter { onLog() {} }` },
     })
     const chain = t.server.filters.current

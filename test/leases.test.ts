@@ -4,7 +4,7 @@ import { startTestServer, type TestServer } from './helpers/server.ts'
 
 // How long a request holds its generation: a sync body releases at once, an async command holds it
 // until it settles (even after its client left), a streamed body until the stream ends.
-const EXT = `import { Extension } from 'resident'
+const EXT = `import { Extension } from 'resident-host'
 const g = globalThis
 g.__lease = { release: null, seen: [] }
 export default class Lease extends Extension {

@@ -9,33 +9,33 @@ describe('loading and residency of extensions', () => {
     t = await startTestServer({
       config: { development: true },
       extensions: {
-        'counter.ts': `import { Extension } from 'resident'
+        'counter.ts': `import { Extension } from 'resident-host'
 export default class Counter extends Extension {
   n = 0
   increment() { return { count: ++this.n } }
 }`,
-        'slowinit.ts': `import { Extension } from 'resident'
+        'slowinit.ts': `import { Extension } from 'resident-host'
 globalThis.__slowInitLoads = (globalThis.__slowInitLoads ?? 0) + 1
 export default class Slow extends Extension {
   async init() { await new Promise((r) => setTimeout(r, 200)) }
   index() { return { loads: globalThis.__slowInitLoads } }
 }`,
-        'flaky.ts': `import { Extension } from 'resident'
+        'flaky.ts': `import { Extension } from 'resident-host'
 globalThis.__flakyAttempts = (globalThis.__flakyAttempts ?? 0) + 1
 export default class Flaky extends Extension {
   init() { if (globalThis.__flakyAttempts === 1) throw new Error('database not ready') }
   index() { return { attempts: globalThis.__flakyAttempts } }
 }`,
-        'broken.ts': `import { Extension } from 'resident'
+        'broken.ts': `import { Extension } from 'resident-host'
 export default class Broken extends Extension {
   index() { return { oops: }
 }`,
         'notaclass.ts': `export default function () { return 1 }`,
         'helpers/math.ts': `export const double = (x: number): number => x * 2`,
-        'usesdep.ts': `import { Extension } from 'resident'
+        'usesdep.ts': `import { Extension } from 'resident-host'
 import { double } from './helpers/math.ts'
 export default class UsesDep extends Extension { index() { return double(21) } }`,
-        'thrower.ts': `import { Extension } from 'resident'
+        'thrower.ts': `import { Extension } from 'resident-host'
 import { fail } from './helpers/fail.ts'
 export default class Thrower extends Extension {
   index() { return fail() }
@@ -102,7 +102,7 @@ export function fail(): never {
 describe('packages', () => {
   let t: TestServer
   beforeAll(async () => {
-    const make = (name: string) => `import { Extension } from 'resident'
+    const make = (name: string) => `import { Extension } from 'resident-host'
 import { marked } from 'marked'
 globalThis.__markedCopies ??= new Set()
 globalThis.__markedCopies.add(marked)
@@ -125,12 +125,12 @@ describe('an author project outside this repository', () => {
   let t: TestServer
   beforeAll(async () => {
     t = await startTestServer({})
-    // The author's own copy of 'resident' in their node_modules: a different Extension class.
-    const pkg = path.join(t.dir, 'node_modules', 'resident')
+    // The author's own copy of 'resident-host' in their node_modules: a different Extension class.
+    const pkg = path.join(t.dir, 'node_modules', 'resident-host')
     mkdirSync(pkg, { recursive: true })
-    writeFileSync(path.join(pkg, 'package.json'), JSON.stringify({ name: 'resident', main: 'index.js' }))
+    writeFileSync(path.join(pkg, 'package.json'), JSON.stringify({ name: 'resident-host', main: 'index.js' }))
     writeFileSync(path.join(pkg, 'index.js'), 'exports.Extension = class Extension {}; exports.copy = "author"')
-    t.writeExtension('mine.ts', `import { Extension, HttpError } from 'resident'
+    t.writeExtension('mine.ts', `import { Extension, HttpError } from 'resident-host'
 export default class Mine extends Extension {
   index() { return { hasHost: typeof this.host.setTimeout === 'function' } }
   fail() { throw new HttpError(409, 'conflict') }

@@ -5,7 +5,7 @@ import { isResidentError } from '../src/errors.ts'
 import { param } from '../src/sdk/params.ts'
 import { startTestServer, type TestServer } from './helpers/server.ts'
 
-const TYPED = `import { Extension, param } from 'resident'
+const TYPED = `import { Extension, param } from 'resident-host'
 export default class Typed extends Extension {
   static commands = {
     all: {
@@ -83,7 +83,7 @@ describe('parse map parameters', () => {
   })
 
   it('rejects an invalid parse map at load with a clear reason', async () => {
-    t.writeExtension('badmap.ts', `import { Extension } from 'resident'
+    t.writeExtension('badmap.ts', `import { Extension } from 'resident-host'
 export default class B extends Extension {
   static commands = { go: { params: { x: { type: 'float' } } }, ghost: {} }
   go() { return 1 }

@@ -42,7 +42,7 @@ const get = async (url: string) => {
   return r.status === 200 ? ((await r.json()) as { v: unknown }).v : r.status
 }
 
-const TAGGER = `import { Filter } from 'resident'
+const TAGGER = `import { Filter } from 'resident-host'
 export default class Tag extends Filter { onSendResponse(req, res) { res.setHeader('x-tag', 'late') } }
 `
 const tagOf = async (url: string) => (await fetch(url)).headers.get('x-tag')
@@ -104,7 +104,7 @@ describe('resident dev', () => {
   }, 60_000)
 
   it('applies a config file created after it started, and falls back to defaults when it is deleted', async () => {
-    const ext = `import { Extension } from 'resident'
+    const ext = `import { Extension } from 'resident-host'
 export default class G extends Extension { hi() { return { v: this.host.config.greeting ?? null } } }
 `
     const p = start('dev', { 'g.ts': ext })

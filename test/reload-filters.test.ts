@@ -6,9 +6,9 @@ import { DevWatcher } from '../src/watch/dev-watcher.ts'
 import { startTestServer } from './helpers/server.ts'
 import { startWatchedServer, until, type WatchedServer } from './helpers/watch.ts'
 
-const ECHO = `import { Extension } from 'resident'
+const ECHO = `import { Extension } from 'resident-host'
 export default class Echo extends Extension { hello() { return { hello: 'world' } } }`
-const tagger = (tag: string) => `import { Filter } from 'resident'
+const tagger = (tag: string) => `import { Filter } from 'resident-host'
 export default class T extends Filter {
   onSendResponse(req, res) { res.setHeader('x-tag', '${tag}') }
 }`
@@ -34,7 +34,7 @@ describe('hot reload of filters', () => {
   it('a filter file added to the folder joins the chain without a restart', async () => {
     t = await startWatchedServer({ extensions: { 'echo.ts': ECHO }, filters: { 'tag.ts': tagger('v1') } })
     expect(await tag()).toBe('v1')
-    t.writeFilter('extra.ts', `import { Filter } from 'resident'
+    t.writeFilter('extra.ts', `import { Filter } from 'resident-host'
 export default class X extends Filter { onSendResponse(req, res) { res.setHeader('x-extra', 'yes') } }`)
     await until(async () => (await t!.inject('/echo/hello')).headers['x-extra'] === 'yes', 'new filter in the chain')
     expect(await tag()).toBe('v1')
@@ -43,7 +43,7 @@ export default class X extends Filter { onSendResponse(req, res) { res.setHeader
 
 describe('config file changes reach filters', () => {
   it('a changed filters section reloads the chain with it; residency settings apply in place', async () => {
-    const greeter = `import { Filter } from 'resident'
+    const greeter = `import { Filter } from 'resident-host'
 export default class G extends Filter {
   onSendResponse(req, res) { res.setHeader('x-greeting', String(this.host.config.greeting)) }
 }`

@@ -3,7 +3,7 @@ import { gc, startTestServer, type TestServer } from './helpers/server.ts'
 import { until } from './helpers/watch.ts'
 
 // Each generation holds 256 KiB of its own, so a leaked generation shows: 1000 of them would be 250 MiB.
-const ext = (i: number) => `import { Extension } from 'resident'
+const ext = (i: number) => `import { Extension } from 'resident-host'
 const ballast = new Array(32 * 1024).fill(${i})
 export default class M extends Extension {
   v() { return { v: ${i}, n: ballast.length } }

@@ -85,7 +85,7 @@ describe('operator reload: POST /_resident/extensions/<name>/reload', () => {
 
 describe('config file changes in dev', () => {
   it('reloads extensions whose config changed, reports restart-only settings, keeps the old config when invalid', async () => {
-    const ext = `import { Extension } from 'resident'
+    const ext = `import { Extension } from 'resident-host'
 export default class G extends Extension { hi() { return { greeting: this.host.config.greeting ?? null } } }
 `
     t = await startTestServer({ extensions: { 'g.ts': ext, 'other.ts': versioned(1) }, config: { extensions: { g: { config: { greeting: 'hello' } } } } })

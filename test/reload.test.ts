@@ -25,7 +25,7 @@ describe('hot reload (resident dev watcher)', () => {
   it('reloads when a file the extension imports changes, and re-derives the watch set', async () => {
     t = await startWatchedServer({
       extensions: {
-        'ext.ts': `import { Extension } from 'resident'\nimport { value } from './lib/dep.ts'\nexport default class E extends Extension { v() { return { v: value } } }\n`,
+        'ext.ts': `import { Extension } from 'resident-host'\nimport { value } from './lib/dep.ts'\nexport default class E extends Extension { v() { return { v: value } } }\n`,
         'lib/dep.ts': 'export const value = 1\n',
         'lib/other.ts': 'export const value = 100\n',
       },
@@ -37,7 +37,7 @@ describe('hot reload (resident dev watcher)', () => {
     t.writeExtension('lib/dep.ts', 'export const value = 2\n')
     await until(async () => (await v()) === 2, 'dep change served').catch((e) => { throw new Error(`${e.message}\n${t!.logs.map((l) => l.msg).join('\n')}`) })
     // Switch the import: the old file is no longer watched, the new one is.
-    t.writeExtension('ext.ts', `import { Extension } from 'resident'\nimport { value } from './lib/other.ts'\nexport default class E extends Extension { v() { return { v: value } } }\n`)
+    t.writeExtension('ext.ts', `import { Extension } from 'resident-host'\nimport { value } from './lib/other.ts'\nexport default class E extends Extension { v() { return { v: value } } }\n`)
     await until(async () => (await v()) === 100, 'import switched')
     await until(() => t!.watcher.watchedFiles('extension', 'ext').includes(other), 'other.ts watched')
     expect(t.watcher.watchedFiles('extension', 'ext')).not.toContain(dep)
@@ -89,7 +89,7 @@ describe('hot reload (resident dev watcher)', () => {
   it('a syntax error keeps the old generation serving, reports file:line:col and a code frame, and the fix recovers', async () => {
     t = await startWatchedServer({ extensions: { 'ext.ts': versioned(1) } })
     expect(await v()).toBe(1)
-    t.writeExtension('ext.ts', `import { Extension } from 'resident'\nexport default class V extends Extension {\n  v() { return { v: 2 ] }\n}\n`)
+    t.writeExtension('ext.ts', `import { Extension } from 'resident-host'\nexport default class V extends Extension {\n  v() { return { v: 2 ] }\n}\n`)
     const failure = await until(() => t!.logs.find((l) => /failed to load/.test(l.msg)), 'build failure logged')
     expect(failure.msg).toMatch(/ext\.ts:\d+:\d+: /)
     expect(failure.msg).toMatch(/\n {4}.*\n {4} *\^/)
@@ -112,7 +112,7 @@ describe('hot reload (resident dev watcher)', () => {
     t = await startWatchedServer({ extensions: { 'ext.ts': versioned(1) } })
     expect(await v()).toBe(1)
     t.writeExtension('helper.ts', 'export const value = (\n')
-    t.writeExtension('ext.ts', `import { Extension } from 'resident'\nimport { value } from './helper.ts'\nexport default class V extends Extension { v() { return { v: value } } }\n`)
+    t.writeExtension('ext.ts', `import { Extension } from 'resident-host'\nimport { value } from './helper.ts'\nexport default class V extends Extension { v() { return { v: value } } }\n`)
     await until(() => t!.logs.some((l) => /helper\.ts:\d+:\d+/.test(l.msg)), 'error in helper.ts reported')
     expect(await v()).toBe(1)
     await until(() => t!.watcher.watchedFiles('extension', 'ext').some((f) => f.endsWith('helper.ts')), 'helper.ts watched')
@@ -180,7 +180,7 @@ describe('hot reload (resident dev watcher)', () => {
   })
 
   it('carries state over when the extension opts in with exportState()/importState()', async () => {
-    const counter = (step: number) => `import { Extension } from 'resident'
+    const counter = (step: number) => `import { Extension } from 'resident-host'
 export default class C extends Extension {
   count = 0
   bump() { this.count += ${step}; return { count: this.count } }

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { isValidRequestId } from '../src/sdk/index.ts'
 import { startTestServer, type TestServer } from './helpers/server.ts'
 
-const ECHO = `import { Extension } from 'resident'
+const ECHO = `import { Extension } from 'resident-host'
 export default class Echo extends Extension {
   id(_p, req) { return { id: req.id } }
 }`

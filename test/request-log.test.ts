@@ -4,7 +4,7 @@ import { startTestServer, type TestServer } from './helpers/server.ts'
 
 // Every line a request causes carries its id, whoever writes it: a command, a filter, the error
 // handler, or the host when a streamed body fails after its headers went out.
-const EXT = `import { Extension } from 'resident'
+const EXT = `import { Extension } from 'resident-host'
 import { Readable } from 'node:stream'
 export default class Talk extends Extension {
   say(_p, req) { req.log.info({ said: 'hi' }, 'command says hi'); return { ok: true } }
@@ -22,7 +22,7 @@ export default class Talk extends Extension {
   }
 }`
 
-const FILTER = `import { Filter } from 'resident'
+const FILTER = `import { Filter } from 'resident-host'
 export default class Note extends Filter {
   onRequest(req) { if (req.url.startsWith('/talk/say')) req.log.info('filter saw it') }
 }`

@@ -19,7 +19,7 @@ describe('collection proof', () => {
   it('proves a clean extension was collected after unload (and after reload)', async () => {
     t = await startTestServer({
       extensions: {
-        'clean.ts': `import { Extension } from 'resident'
+        'clean.ts': `import { Extension } from 'resident-host'
 const ballast = new Array(200_000).fill(0).map((_, i) => ({ i }))
 export default class Clean extends Extension {
   init() { this.host.setInterval(() => ballast.length, 1000) }
@@ -40,7 +40,7 @@ export default class Clean extends Extension {
   it('reports an extension leaking through a global listener as retained', async () => {
     t = await startTestServer({
       extensions: {
-        'leaky.ts': `import { Extension } from 'resident'
+        'leaky.ts': `import { Extension } from 'resident-host'
 const ballast = new Array(100_000).fill(0).map((_, i) => ({ i }))
 export default class Leaky extends Extension {
   init() { process.on('SIGUSR2', () => ballast.length) }

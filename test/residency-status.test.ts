@@ -7,7 +7,7 @@ import { startTestServer, type TestServer } from './helpers/server.ts'
 let t: TestServer | undefined
 afterEach(async () => { await t?.close(); t = undefined })
 
-const CALC = `import { Extension } from 'resident'
+const CALC = `import { Extension } from 'resident-host'
 export default class Calc extends Extension { add({ a, b }) { return { sum: Number(a) + Number(b) } } }`
 
 describe('status JSON', () => {

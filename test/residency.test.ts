@@ -18,7 +18,7 @@ async function status(t: TestServer): Promise<{ host: Record<string, unknown>; e
 }
 const ext = async (t: TestServer, name: string) => (await status(t)).extensions.find((e) => e.name === name)
 
-const COUNTER = `import { Extension } from 'resident'
+const COUNTER = `import { Extension } from 'resident-host'
 export default class Counter extends Extension {
   n = 0
   bump() { return { n: ++this.n, generation: this.host.generation } }
@@ -52,7 +52,7 @@ describe('idle unload', () => {
     g.__events = []
     t = await startTestServer({
       extensions: {
-        'ticker.ts': `import { Extension } from 'resident'
+        'ticker.ts': `import { Extension } from 'resident-host'
 export default class Ticker extends Extension {
   init() {
     this.host.setInterval(() => { globalThis.__ticks++ }, 10)
@@ -78,7 +78,7 @@ export default class Ticker extends Extension {
     g.__asked = 0
     t = await startTestServer({
       extensions: {
-        'sticky.ts': `import { Extension } from 'resident'
+        'sticky.ts': `import { Extension } from 'resident-host'
 export default class Sticky extends Extension {
   canUnload(reason) { globalThis.__asked++; return false }
   ping() { return 'pong' }
@@ -100,7 +100,7 @@ describe('draining', () => {
     let release: (() => void) | undefined
     g.__gate2 = new Promise<void>((r) => { release = r })
     t = await startTestServer({
-      extensions: { 'slow.ts': `import { Extension } from 'resident'
+      extensions: { 'slow.ts': `import { Extension } from 'resident-host'
 export default class Slow extends Extension { async wait() { await globalThis.__gate2; return 'done' } }` },
       config: { idleTimeout: '100ms', memory: { checkInterval: '20ms' } },
     })
@@ -117,7 +117,7 @@ export default class Slow extends Extension { async wait() { await globalThis.__
   it('disposes a generation whose requests outlive drainTimeout, and logs it', async () => {
     g.__events2 = []
     t = await startTestServer({
-      extensions: { 'stuck.ts': `import { Extension } from 'resident'
+      extensions: { 'stuck.ts': `import { Extension } from 'resident-host'
 export default class Stuck extends Extension {
   async wait() { await new Promise(() => {}) }
   dispose(reason) { globalThis.__events2.push(reason) }
@@ -162,7 +162,7 @@ describe('memory pressure', () => {
     let release: (() => void) | undefined
     g.__gate = new Promise<void>((r) => { release = r })
     const files: Record<string, string> = { 'a.ts': COUNTER, 'b.ts': COUNTER, 'c.ts': COUNTER, 'd.ts': COUNTER }
-    files['slow.ts'] = `import { Extension } from 'resident'
+    files['slow.ts'] = `import { Extension } from 'resident-host'
 export default class Slow extends Extension {
   async wait() { await globalThis.__gate; return 'done' }
 }`
@@ -188,7 +188,7 @@ export default class Slow extends Extension {
 
 describe('constant memory pressure', () => {
   it('serves every request from a live generation, even when each load is evicted soon after', async () => {
-    const live = `import { Extension } from 'resident'
+    const live = `import { Extension } from 'resident-host'
 export default class Live extends Extension {
   disposed = false
   async hit() { await new Promise((r) => setTimeout(r, Math.random() * 5)); if (this.disposed) throw new Error('used after dispose'); return 'ok' }
@@ -212,7 +212,7 @@ export default class Live extends Extension {
 describe('rapid-fail protection', () => {
   it('answers 503 with Retry-After after repeated load failures, and recovers after the backoff', async () => {
     t = await startTestServer({
-      extensions: { 'broken.ts': `import { Extension } from 'resident'
+      extensions: { 'broken.ts': `import { Extension } from 'resident-host'
 export default class Broken extends Extension { init() { throw new Error('no database') } ping() { return 'pong' } }` },
       config: { rapidFail: { maxFailures: 2, window: '1m', backoff: '500ms', maxBackoff: '2s' } },
     })
@@ -231,7 +231,7 @@ export default class Broken extends Extension { init() { throw new Error('no dat
     expect((await ext(t, 'broken'))!.failed).toMatchObject({ trips: 2 })
     expect((await t.inject('/broken/ping')).statusCode).toBe(503)
     // Fixed: the next attempt after the backoff succeeds and clears the failed state.
-    t.writeExtension('broken.ts', `import { Extension } from 'resident'
+    t.writeExtension('broken.ts', `import { Extension } from 'resident-host'
 export default class Broken extends Extension { ping() { return 'pong' } }`)
     const ok = await waitFor(async () => { const x = await t!.inject('/broken/ping'); return x.statusCode === 200 && x }, 'recovery')
     expect(ok.body).toBe('pong')
@@ -249,13 +249,13 @@ export default class Broken extends Extension { ping() { return 'pong' } }`)
 
   it('an admin load retries at once', async () => {
     t = await startTestServer({
-      extensions: { 'flaky.ts': `import { Extension } from 'resident'
+      extensions: { 'flaky.ts': `import { Extension } from 'resident-host'
 export default class Flaky extends Extension { init() { throw new Error('nope') } ping() { return 'pong' } }` },
       config: { rapidFail: { maxFailures: 1, backoff: '1h', maxBackoff: '1h' } },
     })
     expect((await t.inject('/flaky/ping')).statusCode).toBe(500)
     expect((await t.inject('/flaky/ping')).headers['retry-after']).toBe('3600')
-    t.writeExtension('flaky.ts', `import { Extension } from 'resident'
+    t.writeExtension('flaky.ts', `import { Extension } from 'resident-host'
 export default class Flaky extends Extension { ping() { return 'pong' } }`)
     expect((await t.inject({ method: 'POST', url: '/_resident/extensions/flaky/load' })).json()).toMatchObject({ state: 'resident' })
     expect((await t.inject('/flaky/ping')).body).toBe('pong')

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startTestServer, type TestServer } from './helpers/server.ts'
 
-const RESULTS = `import { Extension, HttpError } from 'resident'
+const RESULTS = `import { Extension, HttpError } from 'resident-host'
 import { Readable } from 'node:stream'
 export default class R extends Extension {
   obj() { return { a: 1 } }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startTestServer, type TestServer } from './helpers/server.ts'
 
-const SHOP = `import { Extension } from 'resident'
+const SHOP = `import { Extension } from 'resident-host'
 class Base extends Extension {
   inherited() { return 'from base' }
 }
@@ -28,27 +28,27 @@ describe('routing', () => {
     t = await startTestServer({
       extensions: {
         'shop.ts': SHOP,
-        'hello.ts': `import { Extension } from 'resident'
+        'hello.ts': `import { Extension } from 'resident-host'
 export default class Hello extends Extension {
   index() { return 'index page' }
   static commands = { onlyPost: { methods: ['POST'] }, del: { methods: ['DELETE'] } }
   onlyPost() { return 'posted' }
   del() { return 'deleted' }
 }`,
-        'folder/index.ts': `import { Extension } from 'resident'
+        'folder/index.ts': `import { Extension } from 'resident-host'
 export default class F extends Extension { index() { return 'folder index' } }`,
         'pkg/package.json': JSON.stringify({ main: 'main.mjs' }),
-        'pkg/main.mjs': `import { Extension } from 'resident'
+        'pkg/main.mjs': `import { Extension } from 'resident-host'
 export default class P extends Extension { index() { return 'pkg main' } }`,
-        'cjs.cjs': `const { Extension } = require('resident')
+        'cjs.cjs': `const { Extension } = require('resident-host')
 module.exports = class C extends Extension { index() { return 'cjs' } }`,
-        'plainjs.js': `import { Extension } from 'resident'
+        'plainjs.js': `import { Extension } from 'resident-host'
 export default class J extends Extension { index() { return 'js' } }`,
-        'mts.mts': `import { Extension } from 'resident'
+        'mts.mts': `import { Extension } from 'resident-host'
 export default class M extends Extension { index(): string { return 'mts' } }`,
-        'Upper.ts': `import { Extension } from 'resident'
+        'Upper.ts': `import { Extension } from 'resident-host'
 export default class U extends Extension { index() { return 'upper' } }`,
-        'with.dot.ts': `import { Extension } from 'resident'
+        'with.dot.ts': `import { Extension } from 'resident-host'
 export default class D extends Extension { index() { return 'dot' } }`,
         '_helper.ts': `export const x = 1`,
       },

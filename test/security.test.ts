@@ -5,7 +5,7 @@ import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startTestServer, type TestServer } from './helpers/server.ts'
 
-const CALC = `import { Extension } from 'resident'
+const CALC = `import { Extension } from 'resident-host'
 export default class Calc extends Extension { add() { return 'calc' } }`
 
 describe('no request can load a file outside the extensions folder', () => {
@@ -14,7 +14,7 @@ describe('no request can load a file outside the extensions folder', () => {
     t = await startTestServer({ extensions: { 'calc.ts': CALC } })
     const outside = path.join(t.dir, 'outside.ts')
     writeFileSync(outside, `globalThis.__outsideLoaded = true
-import { Extension } from 'resident'
+import { Extension } from 'resident-host'
 export default class O extends Extension { index() { return 'outside' } }`)
     symlinkSync(outside, path.join(t.extensionsDir, 'evil.ts'))
     symlinkSync(path.join(t.extensionsDir, 'calc.ts'), path.join(t.extensionsDir, 'alias.ts'))

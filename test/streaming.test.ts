@@ -2,7 +2,7 @@ import http from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startTestServer, type TestServer } from './helpers/server.ts'
 
-const EXT = `import { Extension } from 'resident'
+const EXT = `import { Extension } from 'resident-host'
 const g = globalThis
 let open
 const wait = new Promise((r) => { open = r })

@@ -86,7 +86,7 @@ export async function buildEntry(entry: string): Promise<BuildOutput> {
       format: 'cjs',
       target: 'node20',
       packages: 'external',
-      external: ['resident', 'resident/*'],
+      external: ['resident-host', 'resident-host/*'],
       sourcemap: 'external',
       sourcesContent: true,
       outfile: path.join(dir, '__resident_bundle.js'),

@@ -8,7 +8,7 @@ export interface EvaluateOptions {
   entry: string
   /** The name the code is compiled under; unique per generation, it shows in raw stack frames. */
   filename: string
-  /** What `require('resident')` returns inside the code: the host's own SDK, whatever copy the author installed. */
+  /** What `require('resident-host')` returns inside the code: the host's own SDK, whatever copy the author installed. */
   sdk: unknown
 }
 
@@ -19,7 +19,7 @@ export interface EvaluateOptions {
  */
 export function evaluateBundle(code: string, options: EvaluateOptions): unknown {
   const base = createRequire(options.entry)
-  const req = ((id: string) => (id === 'resident' ? options.sdk : base(id))) as NodeJS.Require
+  const req = ((id: string) => (id === 'resident-host' ? options.sdk : base(id))) as NodeJS.Require
   req.resolve = base.resolve
   req.cache = base.cache
   const fn = vm.compileFunction(code, ['exports', 'require', 'module', '__filename', '__dirname'], {

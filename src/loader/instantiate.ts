@@ -50,7 +50,7 @@ export async function instantiate<T extends Lifecycle, P>(
     const exports = evaluateBundle(build.code, { entry: spec.entry, filename, sdk }) as { default?: unknown }
     const Handler = (exports.default ?? exports) as unknown
     if (!extendsBase(Handler, brand)) {
-      throw new TypeError(`${spec.entry}: the default export must be a class extending ${baseName} from 'resident'`)
+      throw new TypeError(`${spec.entry}: the default export must be a class extending ${baseName} from 'resident-host'`)
     }
     const inspected = inspect(Handler)
     const instance = new (Handler as unknown as new (host: unknown) => T)(owned.handle)

@@ -1,4 +1,4 @@
-// The package entry authors import from: `import { Extension, HttpError, param } from 'resident'`.
+// The package entry authors import from: `import { Extension, HttpError, param } from 'resident-host'`.
 export { Extension } from './extension.ts'
 export { HttpError, isHttpError } from './http-error.ts'
 export type { HttpErrorOptions } from './http-error.ts'

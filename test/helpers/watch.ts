@@ -36,7 +36,7 @@ export async function until<T>(fn: () => T | Promise<T>, what: string, timeoutMs
 }
 
 /** An extension whose `v` command answers `version`. */
-export const versioned = (version: number | string, extra = ''): string => `import { Extension } from 'resident'
+export const versioned = (version: number | string, extra = ''): string => `import { Extension } from 'resident-host'
 export default class V extends Extension {
   v() { return { v: ${JSON.stringify(version)} } }
 ${extra}
