@@ -1,6 +1,6 @@
 // FastCGI 1.0 records: the 8-byte header, content up to 65 535 bytes, padding to 8.
 // Written here rather than taken from npm: no well-kept library covers both the responder and
-// the client side (see docs/architecture/fastcgi.md).
+// the client side (node-fastcgi and fastcgi-client are small and little used).
 
 export const FCGI_VERSION_1 = 1
 export const FCGI_HEADER_LEN = 8
