@@ -41,6 +41,8 @@ async function logBanner(server: ResidentServer, config: ResidentConfig, url: st
   if (config.file) lines.push(`  config: ${rel(config.file)}`)
   lines.push(`  dashboard: ${url}/_resident/ (${config.admin.token ? 'token required' : 'loopback only'}); metrics: ${url}/_resident/metrics; health: ${url}/_resident/health, ${url}/_resident/ready`)
   server.log.info({ url, extensions: names, filters: order }, lines.join('\n'))
+  // With a log file, the terminal would otherwise show nothing at all.
+  if (config.log.file) process.stdout.write(`Resident listening on ${url} (log: ${config.log.file})\n`)
 }
 
 /** SIGINT/SIGTERM: stop accepting, drain, dispose, exit 0; a second signal exits at once. */
