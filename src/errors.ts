@@ -24,6 +24,10 @@ export const errors = {
   RES_ERR_INTERNAL: { status: 500, message: 'Internal error' },
   RES_ERR_UNAVAILABLE: { status: 503, message: 'The server is shutting down' },
   RES_ERR_EXTENSION_FAILED: { status: 503, message: 'The extension failed to load repeatedly and is waiting before the next attempt' },
+  RES_ERR_FASTCGI_UNREACHABLE: { status: 502, message: 'No FastCGI backend accepted a connection' },
+  RES_ERR_FASTCGI_CLOSED: { status: 502, message: 'The FastCGI backend closed the connection before the response was complete' },
+  RES_ERR_FASTCGI_PROTOCOL: { status: 502, message: 'The FastCGI backend sent something that is not a valid response' },
+  RES_ERR_FASTCGI_OVERLOADED: { status: 503, message: 'The FastCGI backend is overloaded' },
   RES_ERR_TIMEOUT: { status: 504, message: 'The command did not finish before its deadline' },
   RES_ERR_CONFIG: { status: 500, message: 'The configuration is invalid' },
 } as const satisfies Record<string, ErrorDef>

@@ -16,6 +16,7 @@ export const defaults: Omit<ResidentConfig, 'extensionsDir' | 'filtersDir' | 'fi
   admin: { token: null },
   extensions: {},
   filters: { order: [], modules: {} },
+  fastcgi: { apps: {} },
   idleTimeout: 10 * 60_000,
   memory: { budget: null, highWatermark: 0.85, lowWatermark: 0.7, checkInterval: 5_000 },
   unload: { maxDeclines: 3, collectionGrace: 10_000, esbuildIdle: 30_000 },
