@@ -14,6 +14,8 @@ import { handleClientError } from './client-error.ts'
 import { requestIdGenerator } from './request-id.ts'
 import { Connections } from './connections.ts'
 import { registerAdminRoutes } from './admin-routes.ts'
+import { registerCgiGateway } from './cgi-gateway.ts'
+import { SERVER_SOFTWARE } from './software.ts'
 
 export interface ResidentServer {
   app: FastifyInstance
@@ -79,6 +81,7 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
   installFilterHooks(app, filters, log, options.filterHooks ?? false)
 
   registerAdminRoutes(app, { config, registry, filters })
+  registerCgiGateway(app, { config, log, dispatcher, serverSoftware: SERVER_SOFTWARE })
   // The handler returns nothing and sends for itself; it makes a promise only when a step is async.
   // (Returning the reply from an async handler, fastify's advice, makes the promise adopt
   // `reply.then`, which attaches end-of-stream listeners to every response.)
