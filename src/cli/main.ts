@@ -42,6 +42,10 @@ export async function main(argv: string[]): Promise<void> {
       await startDev(values, quiet)
       return
     }
+    if (command === 'cgi') {
+      await (await import('./cgi.ts')).main(rest)
+      return
+    }
     throw new UsageError(`unknown command "${command}"`)
   } catch (e) {
     if (e instanceof UsageError) {
