@@ -15,6 +15,8 @@ import { requestIdGenerator } from './request-id.ts'
 import { Connections } from './connections.ts'
 import { registerAdminRoutes } from './admin-routes.ts'
 import { registerFastcgiApps } from './fastcgi-apps.ts'
+import { registerCgiGateway } from './cgi-gateway.ts'
+import { SERVER_SOFTWARE } from './software.ts'
 import { Metrics } from '../ops/metrics.ts'
 import { notReadyReason, registerHealthRoutes, type Lifecycle } from '../ops/health.ts'
 
@@ -93,6 +95,7 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
   registerHealthRoutes(app, ready)
   const fastcgiApps = await registerFastcgiApps(app, config, log)
   registerAdminRoutes(app, { config, registry, filters, metrics, fastcgi: Object.keys(config.fastcgi.apps).length > 0 ? fastcgiApps.describe : undefined })
+  registerCgiGateway(app, { config, log, dispatcher, serverSoftware: SERVER_SOFTWARE })
   // The handler returns nothing and sends for itself; it makes a promise only when a step is async.
   // (Returning the reply from an async handler, fastify's advice, makes the promise adopt
   // `reply.then`, which attaches end-of-stream listeners to every response.)

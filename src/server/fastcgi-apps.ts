@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs'
 import type { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Logger as PinoLogger } from 'pino'
@@ -8,10 +7,8 @@ import { beforeDispatch } from '../filters/dispatch.ts'
 import { sendResult } from '../dispatch/respond.ts'
 import { FcgiClient, FcgiClientError } from '../modes/fastcgi/client.ts'
 import { cgiEnv, ScriptPathError, splitScriptPath } from '../modes/gateway/cgi-env.ts'
+import { SERVER_SOFTWARE } from './software.ts'
 
-const SOFTWARE = (() => {
-  try { return `Resident/${(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version}` } catch { return 'Resident' }
-})()
 
 /** The FastCGI apps' clients, for the status page and shutdown. */
 export interface FastcgiApps {
@@ -105,7 +102,7 @@ async function serve(a: FastcgiAppSettings, client: FcgiClient, request: Fastify
     serverPort: raw.socket?.localPort,
     https: (raw.socket as { encrypted?: boolean } | undefined)?.encrypted === true,
     contentLength,
-    serverSoftware: SOFTWARE,
+    serverSoftware: SERVER_SOFTWARE,
     extra: a.params,
   })
   const abort = new AbortController()
