@@ -3,35 +3,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import type { Logger as PinoLogger } from 'pino'
+import type { PoolSettings } from '../../config/types.ts'
 import { FcgiClient, FcgiClientError, type FcgiRequest, type FcgiResponse } from './client.ts'
 
-export type ProcessManager = 'static' | 'dynamic' | 'ondemand'
-
-/** A pool's shape and limits, with PHP-FPM's meanings (pm, pm.max_children, …). */
-export interface PoolSettings {
-  pm: ProcessManager
-  maxChildren: number
-  /** dynamic: workers started at first; default (minSpare + maxSpare) / 2. */
-  startServers: number
-  minSpareServers: number
-  maxSpareServers: number
-  /** ondemand: a worker idle this long is stopped (ms). */
-  processIdleTimeout: number
-  /** A worker is replaced after this many requests; 0 = never. */
-  maxRequests: number
-  /** A request running longer is stopped by killing its worker, and answers 504 (ms); 0 = never. */
-  terminateTimeout: number
-  /** A request running longer is logged as slow (ms); 0 = never. */
-  slowlogTimeout: number
-  /** This many crashes within emergencyRestartInterval restart the whole pool; 0 = never. */
-  emergencyRestartThreshold: number
-  emergencyRestartInterval: number
-}
-
-export const POOL_DEFAULTS: PoolSettings = {
-  pm: 'dynamic', maxChildren: 4, startServers: 2, minSpareServers: 1, maxSpareServers: 3, processIdleTimeout: 10_000,
-  maxRequests: 0, terminateTimeout: 0, slowlogTimeout: 0, emergencyRestartThreshold: 10, emergencyRestartInterval: 60_000,
-}
+export type { PoolSettings, ProcessManager } from '../../config/types.ts'
+export { POOL_DEFAULTS } from '../../config/defaults.ts'
 
 export type WorkerState = 'Starting' | 'Idle' | 'Running' | 'Finishing'
 
