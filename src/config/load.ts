@@ -5,6 +5,7 @@ import { DEFAULT_CONFIG_FILE, defaults } from './defaults.ts'
 import { resolveFiltersConfig } from './filters.ts'
 import type { ExtensionSettings, ResidentConfig } from './types.ts'
 import { parseDuration, parseSize } from './units.ts'
+import { resolveLimits } from './limits.ts'
 import { RESIDENCY_KEYS, resolveExtensionIdle, resolveResidency } from './residency.ts'
 
 export type ConfigInput = Record<string, unknown>
@@ -12,7 +13,7 @@ export type ConfigInput = Record<string, unknown>
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 const TOP_LEVEL = new Set([
   '$schema', 'host', 'port', 'extensionsDir', 'filtersDir', 'bodyLimit', 'requestTimeout', 'drainTimeout', 'requestIdHeader',
-  'logLevel', 'development', 'admin', 'extensions', 'filters',
+  'logLevel', 'development', 'admin', 'extensions', 'filters', 'limits',
   ...RESIDENCY_KEYS,
 ])
 
@@ -109,6 +110,7 @@ export function resolveConfig(input: ConfigInput, options: { cwd?: string; file?
     extensions,
     filters: resolveFiltersConfig(input.filters, base, problems),
     ...residency,
+    limits: resolveLimits(input.limits, problems),
     file: options.file ?? null,
   }
   if (problems.length > 0) {

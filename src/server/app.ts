@@ -13,10 +13,13 @@ import { replyWithError } from './error-reply.ts'
 import { handleClientError } from './client-error.ts'
 import { requestIdGenerator } from './request-id.ts'
 import { Connections } from './connections.ts'
+import { RequestBudget } from './request-budget.ts'
 import { registerAdminRoutes } from './admin-routes.ts'
 
 export interface ResidentServer {
   app: FastifyInstance
+  /** Requests in progress and the per-request limits (limits.*). */
+  budget: RequestBudget
   /** The server's logger (fastify's own `app.log` is silent). */
   log: PinoLogger
   registry: Registry
@@ -59,6 +62,7 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
   setEsbuildIdle(config.unload.esbuildIdle)
   const registry = new Registry({ config, executor: options.executor ?? new InProcessExecutor(), log })
   const connections = new Connections(app.server)
+  const budget = new RequestBudget(app.server, config.limits)
   let closing = false
   const dispatcher = new Dispatcher(registry, config, log, () => closing)
 
@@ -77,6 +81,8 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
     throw e
   }
   installFilterHooks(app, filters, log, options.filterHooks ?? false)
+  // After the filters' onRequest, so a refusal still gets their headers and their log line.
+  budget.install(app)
 
   registerAdminRoutes(app, { config, registry, filters })
   // The handler returns nothing and sends for itself; it makes a promise only when a step is async.
@@ -101,7 +107,7 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
 
   let closed: Promise<void> | null = null
   return {
-    app, log, registry, filters, config,
+    app, budget, log, registry, filters, config,
     close() {
       closed ??= (async () => {
         closing = true
