@@ -15,6 +15,8 @@ import { requestIdGenerator } from './request-id.ts'
 import { Connections } from './connections.ts'
 import { RequestBudget } from './request-budget.ts'
 import { registerAdminRoutes } from './admin-routes.ts'
+import { Metrics } from '../ops/metrics.ts'
+import { notReadyReason, registerHealthRoutes, type Lifecycle } from '../ops/health.ts'
 
 export interface ResidentServer {
   app: FastifyInstance
@@ -26,6 +28,12 @@ export interface ResidentServer {
   /** The filter chain: `current`, `describe()`, `reload(name)`, `reloadAll()`, `watchSet()`. */
   filters: FilterManager
   config: ResidentConfig
+  /** prom-client metrics of this server (and the process), served at /_resident/metrics. */
+  metrics: Metrics
+  /** starting (not listening yet), serving, or draining (close() was called). */
+  readonly lifecycle: Lifecycle
+  /** What /_resident/ready answers: serving, and not over a memory limit with nothing to evict. */
+  ready(): boolean
   /** Stops accepting, drains in-flight requests (up to drainTimeout), disposes every generation. */
   close(): Promise<void>
 }
@@ -84,7 +92,11 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
   // After the filters' onRequest, so a refusal still gets their headers and their log line.
   budget.install(app)
 
-  registerAdminRoutes(app, { config, registry, filters })
+  const lifecycle = (): Lifecycle => closing ? 'draining' : app.server.listening ? 'serving' : 'starting'
+  const ready = () => notReadyReason(lifecycle(), registry, config) === null
+  const metrics = new Metrics({ registry, ready, filters: () => filters.current.filters.length })
+  registerHealthRoutes(app, ready)
+  registerAdminRoutes(app, { config, registry, filters, metrics })
   // The handler returns nothing and sends for itself; it makes a promise only when a step is async.
   // (Returning the reply from an async handler, fastify's advice, makes the promise adopt
   // `reply.then`, which attaches end-of-stream listeners to every response.)
@@ -107,7 +119,8 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
 
   let closed: Promise<void> | null = null
   return {
-    app, budget, log, registry, filters, config,
+    app, budget, log, registry, filters, config, metrics, ready,
+    get lifecycle() { return lifecycle() },
     close() {
       closed ??= (async () => {
         closing = true
@@ -127,6 +140,7 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
         clearTimeout(timer)
         await registry.close()
         await filters.close()
+        metrics.close()
       })()
       return closed
     },
