@@ -1,6 +1,6 @@
 import { Buffer } from 'node:buffer'
 import { spawn } from 'node:child_process'
-import { mkdtempSync } from 'node:fs'
+import { mkdirSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { Readable } from 'node:stream'
@@ -46,14 +46,19 @@ export class CgiExecutor implements Executor {
     this.#options = options
   }
 
+  #runner: Promise<string> | null = null
+
   #cache(): string {
+    if (this.#cacheDir !== null) return this.#cacheDir
+    if (this.#options.cacheDir !== undefined) mkdirSync(this.#options.cacheDir, { recursive: true, mode: 0o700 })
     // A cache that is not safely ours (another user's, world-writable) is replaced by a private one.
-    return this.#cacheDir ??= this.#options.cacheDir ?? defaultCacheDir() ?? mkdtempSync(path.join(tmpdir(), 'resident-cgi-'))
+    return this.#cacheDir = this.#options.cacheDir ?? defaultCacheDir() ?? mkdtempSync(path.join(tmpdir(), 'resident-cgi-'))
   }
 
   async load(spec: LoadSpec): Promise<LoadedModule> {
     const cacheDir = this.#cache()
-    const runner = await ensureRunnerBundle(cacheDir)
+    // One check (or build) of the runner per executor; a failed one is tried again by the next load.
+    const runner = await (this.#runner ??= ensureRunnerBundle(cacheDir).catch((e: unknown) => { this.#runner = null; throw e }))
     const base = baseEnvironment(process.env, this.#options.passEnv)
     base.RESIDENT_CACHE_DIR = cacheDir
     base.RESIDENT_EXTENSION_NAME = spec.name

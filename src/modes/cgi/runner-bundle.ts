@@ -33,6 +33,8 @@ export async function ensureRunnerBundle(cacheDir: string): Promise<string> {
     platform: 'node',
     format: 'cjs',
     target: 'node20',
+    // Keep import() as it is: an extension's dynamic import of an ES module must not become require().
+    supported: { 'dynamic-import': true },
     logLevel: 'silent',
     plugins: [{
       name: 'esbuild-by-path',
