@@ -6,9 +6,18 @@ import type { FilterManager } from '../filters/manager.ts'
 import type { Registry } from '../residency/registry.ts'
 import { checkAdmin } from './admin-guard.ts'
 import { Metrics } from '../ops/metrics.ts'
+import { registerDashboardRoutes, type DashboardStreams } from '../ops/dashboard-routes.ts'
+import type { View } from '../ops/view.ts'
 import { extensionStatus, hostStatus } from '../residency/status.ts'
 
-export interface AdminContext { config: ResidentConfig; registry: Registry; filters?: FilterManager; metrics?: Metrics }
+export interface AdminContext {
+  config: ResidentConfig
+  registry: Registry
+  filters?: FilterManager
+  metrics?: Metrics
+  /** The dashboard's data (of this process, or of every process of a cluster) and its event streams. */
+  dashboard?: { view: () => Promise<View>; streams: DashboardStreams }
+}
 
 const PREFIX = '/_resident'
 
@@ -28,6 +37,8 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AdminContext): vo
       extensions: [...ctx.registry.slots.values()].map((s) => extensionStatus(ctx.registry, s)),
       filters: ctx.filters?.status() ?? [],
     }))
+
+    if (ctx.dashboard) registerDashboardRoutes(admin, ctx.dashboard.view, ctx.dashboard.streams)
 
     admin.get('/metrics', async (_request, reply) => {
       const text = ctx.metrics ? await ctx.metrics.text() : ''

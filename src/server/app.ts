@@ -16,6 +16,10 @@ import { Connections } from './connections.ts'
 import { registerAdminRoutes } from './admin-routes.ts'
 import { Metrics } from '../ops/metrics.ts'
 import { notReadyReason, registerHealthRoutes, type Lifecycle } from '../ops/health.ts'
+import { DashboardStreams } from '../ops/dashboard-routes.ts'
+import { History } from '../ops/history.ts'
+import { processSnapshot, type ProcessSnapshot } from '../ops/snapshot.ts'
+import { buildView, type View } from '../ops/view.ts'
 
 export interface ResidentServer {
   app: FastifyInstance
@@ -31,6 +35,10 @@ export interface ResidentServer {
   readonly lifecycle: Lifecycle
   /** What /_resident/ready answers: serving, and not over a memory limit with nothing to evict. */
   ready(): boolean
+  /** This process's state for the dashboard (a cluster primary gathers one from each worker). */
+  snapshot(): Promise<ProcessSnapshot>
+  /** The dashboard's open event streams. */
+  streams: DashboardStreams
   /** Stops accepting, drains in-flight requests (up to drainTimeout), disposes every generation. */
   close(): Promise<void>
 }
@@ -44,6 +52,8 @@ export interface ServerOptions {
    * the hooks, and such a reload fails with RES_ERR_FILTERS_NEED_RESTART.
    */
   filterHooks?: boolean
+  /** In a cluster worker: the dashboard of every process, gathered through the primary. */
+  clusterView?: () => Promise<View>
 }
 
 /** Builds the fastify app: one wildcard route dispatching through Resident's own table. */
@@ -90,7 +100,12 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
   const ready = () => notReadyReason(lifecycle(), registry, config) === null
   const metrics = new Metrics({ registry, ready, filters: () => filters.current.filters.length })
   registerHealthRoutes(app, ready)
-  registerAdminRoutes(app, { config, registry, filters, metrics })
+  const history = new History()
+  const snapshot = () => processSnapshot({ config, registry, filters, history, ready, lifecycle })
+  const view = options.clusterView ?? (async () => buildView([await snapshot()]))
+  const streams = new DashboardStreams(view)
+  const unsubscribeStreams = registry.subscribe(() => streams.changed())
+  registerAdminRoutes(app, { config, registry, filters, metrics, dashboard: { view, streams } })
   // The handler returns nothing and sends for itself; it makes a promise only when a step is async.
   // (Returning the reply from an async handler, fastify's advice, makes the promise adopt
   // `reply.then`, which attaches end-of-stream listeners to every response.)
@@ -113,11 +128,13 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
 
   let closed: Promise<void> | null = null
   return {
-    app, log, registry, filters, config, metrics, ready,
+    app, log, registry, filters, config, metrics, ready, snapshot, streams,
     get lifecycle() { return lifecycle() },
     close() {
       closed ??= (async () => {
         closing = true
+        unsubscribeStreams()
+        streams.close()
         let timer: NodeJS.Timeout | undefined
         const forced = new Promise<void>((resolve) => {
           timer = setTimeout(() => {
