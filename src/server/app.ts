@@ -13,7 +13,7 @@ import { replyWithError } from './error-reply.ts'
 import { handleClientError } from './client-error.ts'
 import { requestIdGenerator } from './request-id.ts'
 import { Connections } from './connections.ts'
-import { registerAdminRoutes } from './admin-routes.ts'
+import { registerAdminRoutes, type ClusterAdmin } from './admin-routes.ts'
 import { Metrics } from '../ops/metrics.ts'
 import { notReadyReason, registerHealthRoutes, type Lifecycle } from '../ops/health.ts'
 import { DashboardStreams } from '../ops/dashboard-routes.ts'
@@ -54,6 +54,8 @@ export interface ServerOptions {
   filterHooks?: boolean
   /** In a cluster worker: the dashboard of every process, gathered through the primary. */
   clusterView?: () => Promise<View>
+  /** In a cluster worker: status, metrics and admin actions through the primary. */
+  cluster?: ClusterAdmin
 }
 
 /** Builds the fastify app: one wildcard route dispatching through Resident's own table. */
@@ -105,7 +107,7 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
   const view = options.clusterView ?? (async () => buildView([await snapshot()]))
   const streams = new DashboardStreams(view)
   const unsubscribeStreams = registry.subscribe(() => streams.changed())
-  registerAdminRoutes(app, { config, registry, filters, metrics, dashboard: { view, streams } })
+  registerAdminRoutes(app, { config, registry, filters, metrics, dashboard: { view, streams }, cluster: options.cluster, log })
   // The handler returns nothing and sends for itself; it makes a promise only when a step is async.
   // (Returning the reply from an async handler, fastify's advice, makes the promise adopt
   // `reply.then`, which attaches end-of-stream listeners to every response.)
