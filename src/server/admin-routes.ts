@@ -39,6 +39,8 @@ export interface AdminContext {
   /** Set in a cluster worker: status, metrics and actions cover every process. */
   cluster?: ClusterAdmin
   log?: Logger
+  /** The FastCGI apps' backends, for the status JSON. */
+  fastcgi?: () => Record<string, unknown>
 }
 
 const PREFIX = '/_resident'
@@ -94,6 +96,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AdminContext): vo
       host: hostStatus(ctx.registry, ctx.config),
       extensions: [...ctx.registry.slots.values()].map((s) => extensionStatus(ctx.registry, s)),
       filters: ctx.filters?.status() ?? [],
+      ...(ctx.fastcgi ? { fastcgi: ctx.fastcgi() } : {}),
       ...(ctx.cluster ? { cluster: { processes: await ctx.cluster.snapshots() } } : {}),
     }))
 

@@ -14,6 +14,7 @@ import { handleClientError } from './client-error.ts'
 import { requestIdGenerator } from './request-id.ts'
 import { Connections } from './connections.ts'
 import { registerAdminRoutes, type ClusterAdmin } from './admin-routes.ts'
+import { registerFastcgiApps } from './fastcgi-apps.ts'
 import { registerCgiGateway } from './cgi-gateway.ts'
 import { SERVER_SOFTWARE } from './software.ts'
 import { Metrics } from '../ops/metrics.ts'
@@ -109,7 +110,11 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
   const view = options.clusterView ?? (async () => buildView([await snapshot()]))
   const streams = new DashboardStreams(view)
   const unsubscribeStreams = registry.subscribe(() => streams.changed())
-  registerAdminRoutes(app, { config, registry, filters, metrics, dashboard: { view, streams }, cluster: options.cluster, log })
+  const fastcgiApps = await registerFastcgiApps(app, config, log)
+  registerAdminRoutes(app, {
+    config, registry, filters, metrics, dashboard: { view, streams }, cluster: options.cluster, log,
+    fastcgi: Object.keys(config.fastcgi.apps).length > 0 ? fastcgiApps.describe : undefined,
+  })
   registerCgiGateway(app, { config, log, dispatcher, serverSoftware: SERVER_SOFTWARE })
   // The handler returns nothing and sends for itself; it makes a promise only when a step is async.
   // (Returning the reply from an async handler, fastify's advice, makes the promise adopt
@@ -156,6 +161,7 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
         clearTimeout(timer)
         await registry.close()
         await filters.close()
+        fastcgiApps.close()
         metrics.close()
       })()
       return closed
