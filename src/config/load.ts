@@ -7,6 +7,7 @@ import { resolveFastcgi } from './fastcgi.ts'
 import { resolveCgiConfig } from './cgi.ts'
 import type { ExtensionSettings, ResidentConfig } from './types.ts'
 import { parseDuration, parseSize } from './units.ts'
+import { resolveLimits } from './limits.ts'
 import { RESIDENCY_KEYS, resolveExtensionIdle, resolveResidency } from './residency.ts'
 import { OPERATIONS_KEYS, resolveOperations } from './operations.ts'
 
@@ -15,7 +16,7 @@ export type ConfigInput = Record<string, unknown>
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 const TOP_LEVEL = new Set([
   '$schema', 'host', 'port', 'extensionsDir', 'filtersDir', 'bodyLimit', 'requestTimeout', 'drainTimeout', 'requestIdHeader',
-  'logLevel', 'development', 'admin', 'extensions', 'filters', 'fastcgi', 'cgi',
+  'logLevel', 'development', 'admin', 'extensions', 'filters', 'fastcgi', 'cgi', 'limits',
   ...RESIDENCY_KEYS, ...OPERATIONS_KEYS,
 ])
 
@@ -115,6 +116,7 @@ export function resolveConfig(input: ConfigInput, options: { cwd?: string; file?
     fastcgi: resolveFastcgi(input.fastcgi, base, bodyLimit, problems),
     cgi: resolveCgiConfig(input.cgi, base, problems),
     ...residency,
+    limits: resolveLimits(input.limits, problems),
     ...resolveOperations(input, base, problems),
     file: options.file ?? null,
   }

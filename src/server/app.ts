@@ -13,6 +13,7 @@ import { replyWithError } from './error-reply.ts'
 import { handleClientError } from './client-error.ts'
 import { requestIdGenerator } from './request-id.ts'
 import { Connections } from './connections.ts'
+import { RequestBudget } from './request-budget.ts'
 import { registerAdminRoutes, type ClusterAdmin } from './admin-routes.ts'
 import { registerFastcgiApps } from './fastcgi-apps.ts'
 import { registerCgiGateway } from './cgi-gateway.ts'
@@ -26,6 +27,8 @@ import { buildView, type View } from '../ops/view.ts'
 
 export interface ResidentServer {
   app: FastifyInstance
+  /** Requests in progress and the per-request limits (limits.*). */
+  budget: RequestBudget
   /** The server's logger (fastify's own `app.log` is silent). */
   log: PinoLogger
   registry: Registry
@@ -82,6 +85,7 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
   setEsbuildIdle(config.unload.esbuildIdle)
   const registry = new Registry({ config, executor: options.executor ?? new InProcessExecutor(), log })
   const connections = new Connections(app.server)
+  const budget = new RequestBudget(app.server, config.limits)
   let closing = false
   const dispatcher = new Dispatcher(registry, config, log, () => closing)
 
@@ -100,6 +104,8 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
     throw e
   }
   installFilterHooks(app, filters, log, options.filterHooks ?? false)
+  // After the filters' onRequest, so a refusal still gets their headers and their log line.
+  budget.install(app)
 
   const lifecycle = (): Lifecycle => closing ? 'draining' : app.server.listening ? 'serving' : 'starting'
   const ready = () => notReadyReason(lifecycle(), registry, config) === null
@@ -138,7 +144,7 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
 
   let closed: Promise<void> | null = null
   return {
-    app, log, registry, filters, config, metrics, ready, snapshot, streams,
+    app, budget, log, registry, filters, config, metrics, ready, snapshot, streams,
     get lifecycle() { return lifecycle() },
     close() {
       closed ??= (async () => {
