@@ -5,8 +5,9 @@ import { devOptions, parseFlags, serveOptions, UsageError, type ServeFlags } fro
 import { bench } from './bench.ts'
 import { startDev, type DevFlags } from './dev.ts'
 import { MAIN_HELP } from './help.ts'
-import { startServer, stopOnSignals } from './serve.ts'
+import { reopenLogsOnSigusr1, startServer, stopOnSignals } from './serve.ts'
 import { reloadOnSighup } from '../watch/reload-all.ts'
+import { fcgiWorkerOptions, startFcgiWorker, type FcgiWorkerFlags } from './fcgi-worker.ts'
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -32,6 +33,7 @@ export async function main(argv: string[]): Promise<void> {
       const { server } = await startServer({ flags: values as ServeFlags, env: process.env, cwd: process.cwd(), development: process.env.NODE_ENV === 'development' })
       process.on('unhandledRejection', (reason) => server.log.error({ err: reason }, 'unhandled rejection (kept running)'))
       stopOnSignals(server)
+      reopenLogsOnSigusr1(server)
       reloadOnSighup(server.registry, server.log, [server.filters])
       return
     }
@@ -48,6 +50,16 @@ export async function main(argv: string[]): Promise<void> {
       // The load generator leaves per-request timers behind for answers still due when a round
       // ends (a CGI target under load); the report is out, so nothing is left to wait for.
       process.exit(process.exitCode ?? 0)
+    }
+    if (command === 'cgi') {
+      await (await import('./cgi.ts')).main(rest)
+      return
+    }
+    if (command === 'fcgi-worker') {
+      const values = parseFlags(rest, fcgiWorkerOptions) as FcgiWorkerFlags
+      if (values.help) { process.stdout.write(MAIN_HELP); return }
+      await startFcgiWorker(values)
+      return
     }
     throw new UsageError(`unknown command "${command}"`)
   } catch (e) {

@@ -22,7 +22,9 @@ export function evaluateBundle(code: string, options: EvaluateOptions): unknown 
   const req = ((id: string) => (id === 'resident-host' ? options.sdk : base(id))) as NodeJS.Require
   req.resolve = base.resolve
   req.cache = base.cache
-  const fn = vm.compileFunction(code, ['exports', 'require', 'module', '__filename', '__dirname'], {
+  // Only code that can call import() gets the hook: registering it costs a few ms, which a
+  // process per request (the cgi mode) pays on every request.
+  const fn = vm.compileFunction(code, ['exports', 'require', 'module', '__filename', '__dirname'], !code.includes('import(') ? { filename: options.filename } : {
     filename: options.filename,
     importModuleDynamically: (async (specifier: string) => {
       // Resolve against the extension's folder, so its own node_modules are found.
