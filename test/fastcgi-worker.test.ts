@@ -254,3 +254,24 @@ describe('long parameters', () => {
     } finally { worker.child.kill('SIGKILL'); rmSync(dir, { recursive: true, force: true }) }
   })
 })
+
+describe('the executor\'s describe request', () => {
+  it('answers RESIDENT_DESCRIBE (a FastCGI parameter, never a header) with the command table and the watch set', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'resident-fcgi-describe-'))
+    const worker = await startWorker(['--listen', `unix:${dir}/w.sock`], { cwd: ROOT })
+    try {
+      const c = await RawFcgi.connect(worker.address)
+      c.begin(1); c.params(1, { ...getParams('GET', '/calc/'), RESIDENT_DESCRIBE: 'calc' }); c.stdin(1)
+      const r = await c.response(1)
+      const body = JSON.parse(r.stdout.split('\r\n\r\n')[1]!) as { table: { commands: Record<string, { name: string }> }; inputs: string[] }
+      expect(Object.keys(body.table.commands).sort()).toEqual(['add', 'div'])
+      expect(body.inputs).toContain(path.join(ROOT, 'extensions', 'calc.ts'))
+      // The same thing asked with a header is an ordinary request.
+      c.begin(1); c.params(1, { ...getParams('GET', '/calc/add?a=1'), HTTP_RESIDENT_DESCRIBE: 'calc' }); c.stdin(1)
+      expect((await c.response(1)).stdout).toMatch(/\{"sum":6\}$/)
+      c.begin(1); c.params(1, { ...getParams('GET', '/x/'), RESIDENT_DESCRIBE: 'nosuch' }); c.stdin(1)
+      expect((await c.response(1)).stdout).toMatch(/^Status: 404/)
+      c.close()
+    } finally { worker.child.kill('SIGKILL'); rmSync(dir, { recursive: true, force: true }) }
+  })
+})
