@@ -7,6 +7,7 @@ import { GATEWAY_ENV } from '../modes/gateway/bridge.ts'
 import { DESCRIBE_PARAM } from '../modes/fastcgi/managed.ts'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { UsageError, type ServeFlags } from './args.ts'
+import { reloadOnSighup } from '../watch/reload-all.ts'
 
 export const fcgiWorkerOptions = {
   listen: { type: 'string', short: 'l' },
@@ -83,4 +84,6 @@ export async function startFcgiWorker(flags: FcgiWorkerFlags): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'))
   // PHP-FPM's children stop gracefully on SIGQUIT; so does this one.
   process.on('SIGQUIT', () => stop('SIGQUIT'))
+  // As resident serve: SIGHUP reloads every extension and filter without a failed request.
+  reloadOnSighup(resident.registry, log, [resident.filters])
 }
