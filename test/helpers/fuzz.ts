@@ -102,7 +102,7 @@ export async function runConnection(base: string, c: FuzzConnection): Promise<Co
   if (c.mode === 'leave' || c.requests.some((r) => r.bytes.includes(SLOW))) {
     await new Promise((r) => setTimeout(r, c.after))
   } else {
-    const deadline = Date.now() + 5000
+    const deadline = Date.now() + 10_000
     while (!closed && Date.now() < deadline && parseResponses(Buffer.concat(chunks).toString('latin1'), heads).length < expected) {
       await Promise.race([closedP, new Promise((r) => setTimeout(r, 20))])
     }
