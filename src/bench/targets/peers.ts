@@ -2,7 +2,7 @@
 // nginx + php-fpm, lighttpd + a plain node CGI script, lighttpd + php-cgi, and nginx + uWSGI.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-import { freePort, spawnUntil, stopProcess, waitForPort } from '../spawn.ts'
+import { freePort, spawnUntil, stopProcess, waitForFile, waitForPort } from '../spawn.ts'
 import type { BenchContext, RunningTarget, Target } from './types.ts'
 
 const find = (...paths: string[]): string | undefined => paths.find((p) => existsSync(p))
@@ -109,7 +109,7 @@ pm = static
 pm.max_children = 2
 `)
       const fpm = await spawnUntil(phpFpmBin()!, ['-F', '-y', conf, ...(asRoot() ? ['-R'] : [])], null)
-      for (let i = 0; i < 200 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 25))
+      await waitForFile(sock)
       const nginx = await startNginx(dir, `      fastcgi_pass unix:${sock};\n${fastcgiParams(path.join(root, 'hello.php'))}`)
       return {
         request: { url: `http://127.0.0.1:${nginx.port}/hello.php?name=bench`, method: 'GET' },
@@ -171,7 +171,7 @@ export function nginxUwsgi(): Target {
         '--socket', sock, '--chmod-socket=666', '--processes', '2', '--plugin', 'router_static',
         '--route-run', `static:${path.join(root, 'hello.json')}`, '--disable-logging',
       ], null)
-      for (let i = 0; i < 200 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 25))
+      await waitForFile(sock)
       const nginx = await startNginx(dir, `      uwsgi_pass unix:${sock};\n      uwsgi_param QUERY_STRING $query_string;\n      uwsgi_param REQUEST_METHOD $request_method;\n      uwsgi_param PATH_INFO $document_uri;\n      uwsgi_param REQUEST_URI $request_uri;`)
       return {
         request: { url: `http://127.0.0.1:${nginx.port}/hello/greet?name=bench`, method: 'GET' },

@@ -1,11 +1,10 @@
 // The same extension behind nginx over FastCGI and over uwsgi: Resident's own responders
 // (`resident fcgi-worker`, `resident uwsgi-worker`) on a unix socket, nginx in front. These
 // measure the protocols, not a peer's interpreter: the pair behind the seed's uwsgi claim.
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-import { spawnUntil, stopProcess } from '../spawn.ts'
+import { spawnUntil, stopProcess, waitForFile } from '../spawn.ts'
 import { fastcgiParams, needs, nginxBin, startNginx } from './peers.ts'
-import { queryOf, type BenchContext, type RunningTarget, type Target } from './types.ts'
+import { queryOf, residentScratch, type BenchContext, type RunningTarget, type Target } from './types.ts'
 
 function responderTarget(name: string, command: 'fcgi-worker' | 'uwsgi-worker', location: (sock: string) => string, http: (sock: string) => string = () => ''): Target {
   return {
@@ -13,17 +12,12 @@ function responderTarget(name: string, command: 'fcgi-worker' | 'uwsgi-worker', 
     kind: 'baseline',
     missing: () => needs([nginxBin(), 'nginx']),
     async start(ctx: BenchContext, round: number): Promise<RunningTarget> {
-      const dir = path.join(ctx.scratch, `${command}-${round}`)
-      const filters = path.join(dir, 'no-filters')
-      mkdirSync(filters, { recursive: true })
-      const config = path.join(dir, 'resident.config.json')
-      writeFileSync(config, JSON.stringify({ idleTimeout: 0, logLevel: 'warn' }))
+      const { dir, filters, config } = residentScratch(ctx, command, round, 'warn')
       const sock = path.join(dir, `${command}.sock`)
       const worker = await spawnUntil(process.execPath, [
         ctx.bin, command, '--listen', `unix:${sock}`, '--config', config, '--extensions', ctx.extensionsDir, '--filters', filters,
       ], null, { cwd: dir })
-      for (let i = 0; i < 400 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 25))
-      if (!existsSync(sock)) { await stopProcess(worker.child); throw new Error(`${command} did not create ${sock}`) }
+      try { await waitForFile(sock) } catch (e) { await stopProcess(worker.child); throw e }
       const nginx = await startNginx(dir, location(sock), http(sock))
       const headers: Record<string, string> = {}
       if (ctx.contentType) headers['content-type'] = ctx.contentType
