@@ -1,4 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util'
+import { isMode, MODES } from '../config/modes.ts'
 
 /** A usage error: the CLI prints it with a hint and exits with code 2. */
 export class UsageError extends Error {
@@ -11,6 +12,7 @@ export const serveOptions = {
   config: { type: 'string', short: 'c' },
   extensions: { type: 'string', short: 'e' },
   filters: { type: 'string', short: 'f' },
+  mode: { type: 'string', short: 'm' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options']
 
@@ -19,7 +21,7 @@ export const devOptions = {
   quiet: { type: 'string', short: 'q' },
 } as const satisfies ParseArgsConfig['options']
 
-export type ServeFlags = { port?: string; host?: string; config?: string; extensions?: string; filters?: string; help?: boolean }
+export type ServeFlags = { port?: string; host?: string; config?: string; extensions?: string; filters?: string; mode?: string; help?: boolean }
 
 /** parseArgs with its errors turned into UsageErrors; the values as plain strings and booleans. */
 export function parseFlags(args: string[], options: NonNullable<ParseArgsConfig['options']>): Record<string, string | boolean | undefined> {
@@ -47,6 +49,10 @@ export function flagsToConfig(flags: ServeFlags, env: NodeJS.ProcessEnv): Record
   if (flags.filters !== undefined) {
     if (flags.filters === '') throw new UsageError('--filters needs a folder')
     out.filtersDir = flags.filters
+  }
+  if (flags.mode !== undefined) {
+    if (!isMode(flags.mode)) throw new UsageError(`--mode must be one of ${MODES.join(', ')}, got "${flags.mode}"`)
+    out.mode = flags.mode
   }
   return out
 }

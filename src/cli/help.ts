@@ -11,6 +11,8 @@ Options for serve:
   -c, --config <file>     config file (default ./resident.config.json when present)
   -e, --extensions <dir>  extensions folder (default ./extensions)
   -f, --filters <dir>     filters folder (default ./filters)
+  -m, --mode <mode>       run every extension in this mode: inprocess, worker, fastcgi, cgi
+                          (default: the config's "mode" and "extensions.<name>.mode")
   -h, --help              show this help
 
 Options for dev: those of serve, and

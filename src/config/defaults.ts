@@ -1,3 +1,4 @@
+import { defaultWorker } from './modes.ts'
 import type { ResidentConfig } from './types.ts'
 
 export const DEFAULT_CONFIG_FILE = 'resident.config.json'
@@ -14,6 +15,8 @@ export const defaults: Omit<ResidentConfig, 'extensionsDir' | 'filtersDir' | 'fi
   logLevel: 'info',
   development: false,
   admin: { token: null },
+  mode: 'inprocess',
+  worker: defaultWorker,
   extensions: {},
   filters: { order: [], modules: {} },
   idleTimeout: 10 * 60_000,

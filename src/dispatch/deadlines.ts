@@ -17,10 +17,15 @@ export class Deadlines {
     this.#ms = ms
   }
 
-  /** Calls `expire` with a RES_ERR_TIMEOUT once the deadline passes, unless stop() came first. */
-  start(expire: (err: ResidentError) => void): Deadline | null {
-    if (this.#ms <= 0) return null
-    const entry: Deadline = { at: Date.now() + this.#ms, expire }
+  /** The deadline of a command starting now (epoch ms), or 0 when there is none. */
+  deadlineFromNow(): number {
+    return this.#ms > 0 ? Date.now() + this.#ms : 0
+  }
+
+  /** Calls `expire` with a RES_ERR_TIMEOUT once `at` (epoch ms) passes, unless stop() came first. */
+  start(at: number, expire: (err: ResidentError) => void): Deadline | null {
+    if (at <= 0) return null
+    const entry: Deadline = { at, expire }
     this.#pending.add(entry)
     if (this.#sweeper === null) {
       this.#sweeper = setInterval(() => this.#sweep(), Math.max(5, Math.min(250, Math.floor(this.#ms / 4))))

@@ -4,40 +4,47 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Logger as PinoLogger } from 'pino'
 import type { ResidentConfig } from '../config/types.ts'
 import { ResidentError } from '../errors.ts'
-import { mapErrorStack } from '../loader/stack.ts'
 import { beforeDispatch } from '../filters/dispatch.ts'
 import type { RequestContext } from '../filters/context.ts'
+import { requestLogger } from '../log/request-logger.ts'
+import type { Invocation } from '../modes/invocation.ts'
+import type { Outcome } from '../modes/outcome.ts'
+import { coerceParams, mergeInputs } from '../modes/params.ts'
+import { fromWebResponse } from '../modes/results.ts'
+import { sendOutcome } from '../modes/send.ts'
 import type { Generation } from '../residency/generation.ts'
 import type { Registry } from '../residency/registry.ts'
 import { parseBody, parseForm } from './body.ts'
-import { DispatchedRequest } from './command-request.ts'
 import { Deadlines } from './deadlines.ts'
-import { coerceParams, mergeInputs } from './params.ts'
-import { sendResult } from './respond.ts'
 import { findCommand, isValidTarget, parseTarget, type Target } from './route.ts'
+import { plainUser } from './user.ts'
 
 const EMPTY = Buffer.alloc(0)
 
-const clientGone = () => new Error('the client closed the connection')
-const lateStreamError = (cr: DispatchedRequest, e: Error) => {
-  cr.log.error({ err: mapErrorStack(e) }, `${cr.extension}/${cr.command}: the streamed response failed after its headers were sent`)
-}
 const noExtensionServes = (url: string) => new ResidentError('RES_ERR_NOT_FOUND', `no extension serves ${url.split('?')[0]}`)
 
+/** What a request needs to log a streamed body's late failure: one object, made only for streams. */
+interface StreamLog { log: PinoLogger; inv: Invocation }
+const lateStreamError = (s: StreamLog, e: Error) => {
+  requestLogger(s.log, s.inv.id).error({ err: e }, `${s.inv.extension}/${s.inv.command}: the streamed response failed after its headers were sent`)
+}
+
 /**
- * The one wildcard route's handler: URL → extension + command → parameters → executor → response.
+ * The one wildcard route's handler: URL → extension + command → parameters → invocation →
+ * the generation's executor → outcome → response.
  *
- * Synchronous wherever it can be: a resident extension whose command returns a value (not a
- * promise) is answered without a promise, a timer or a listener; async steps (a first load, an
- * async filter, an async command) take the promise path. A request leases its generation until
- * its response no longer needs it: at once for a body that was sent whole, on `close` for a
- * streamed one, and never before an async command has settled.
+ * Synchronous wherever it can be: a resident in-process extension whose command returns a value
+ * (not a promise) is answered without a promise, a timer or a listener; async steps (a first load,
+ * an async filter, an async command, any out-of-process mode) take the promise path. A request
+ * leases its generation until its response no longer needs it: at once for a body sent whole, on
+ * `close` for a streamed one, and never before an async outcome has settled.
  */
 export class Dispatcher {
   readonly #registry: Registry
   readonly #deadlines: Deadlines
   readonly #closing: () => boolean
   readonly #log: PinoLogger
+  readonly #development: boolean
 
   /** `log` is the server's logger; `closing` says when the server is shutting down (new requests then get a 503). */
   constructor(registry: Registry, config: ResidentConfig, log: PinoLogger, closing: () => boolean = () => false) {
@@ -45,6 +52,7 @@ export class Dispatcher {
     this.#log = log
     this.#deadlines = new Deadlines(config.requestTimeout)
     this.#closing = closing
+    this.#development = config.development
   }
 
   /** Answers the request; returns a promise only when a step was async. Throws (or rejects) with what the error handler should send. */
@@ -54,12 +62,17 @@ export class Dispatcher {
     if (filters !== null) {
       const mapped = beforeDispatch(filters, url)
       if (mapped instanceof Promise) {
-        return mapped.then((m) => typeof m === 'string' ? this.#route(request, reply, m, filters) : void sendResult(reply, m))
+        return mapped.then((m) => typeof m === 'string' ? this.#route(request, reply, m, filters) : void this.#answer(reply, m))
       }
-      if (typeof mapped !== 'string') { sendResult(reply, mapped); return }
+      if (typeof mapped !== 'string') { this.#answer(reply, mapped); return }
       url = mapped
     }
     return this.#route(request, reply, url, filters)
+  }
+
+  /** A filter answered the request with a web Response. */
+  #answer(reply: FastifyReply, res: Response): void {
+    sendOutcome(reply, fromWebResponse(res), this.#development)
   }
 
   #route(request: FastifyRequest, reply: FastifyReply, url: string, filters: RequestContext | null): void | Promise<void> {
@@ -79,8 +92,8 @@ export class Dispatcher {
   /** Runs the command on a leased generation; every way out of here releases the lease exactly once. */
   #run(request: FastifyRequest, reply: FastifyReply, url: string, target: Target, gen: Generation, filters: RequestContext | null): void | Promise<void> {
     const started = performance.now()
-    let cr: DispatchedRequest
-    let result: unknown
+    let inv: Invocation
+    let outcome: Outcome | Promise<Outcome>
     try {
       const info = findCommand(gen.module.table, target.command)
       if (!info) {
@@ -102,74 +115,84 @@ export class Dispatcher {
       const params = info.params
         ? coerceParams(info.params, body === undefined ? query : mergeInputs(query, body))
         : mergeInputs(query, body)
-      cr = new DispatchedRequest({
+      inv = {
         id: request.id,
+        extension: target.extension,
+        command: info.name,
         method: request.method,
         url,
         path: target.path,
         query,
         headers: request.headers,
+        params,
         body,
         rawBody,
         contentType,
-        user: filters !== null ? filters.user : undefined,
-        extension: target.extension,
-        command: info.name,
-      }, request, this.#log)
-      result = gen.module.invoke(info, params, cr)
+        clientAddress: request.ip ?? '',
+        user: filters !== null && filters.user !== undefined ? plainUser(filters.user) : undefined,
+        deadline: this.#deadlines.deadlineFromNow(),
+      }
+      outcome = gen.module.invoke(inv)
     } catch (e) {
       this.#registry.release(gen, started)
       throw e
     }
-    // Executors return a promise for anything async (the in-process one turns thenables into one).
-    if (result instanceof Promise) return this.#settle(reply, result, cr, gen, started)
-    this.#respond(reply, result, cr, gen, started)
+    if (outcome instanceof Promise) return this.#settle(reply, outcome, inv, gen, started)
+    this.#respond(reply, outcome, inv, gen, started)
   }
 
-  /** An async command: its signal fires if the client goes away or the deadline passes (the client then gets a 504 at once). */
-  async #settle(reply: FastifyReply, pending: Promise<unknown>, cr: DispatchedRequest, gen: Generation, started: number): Promise<void> {
-    cr.pin()
+  /** An async outcome: the call is cancelled if the client goes away or the deadline passes (the client then gets a 504 at once). */
+  async #settle(reply: FastifyReply, pending: Promise<Outcome>, inv: Invocation, gen: Generation, started: number): Promise<void> {
     const raw = reply.raw
-    const onClose = () => { if (!raw.writableFinished) cr.abort(clientGone()) }
+    const onClose = () => { if (!raw.writableFinished) gen.module.cancel(inv.id, 'client-gone') }
     raw.once('close', onClose)
-    const deadline = this.#deadlines.start((err) => {
-      cr.abort(err)
+    const deadline = this.#deadlines.start(inv.deadline, (err) => {
+      gen.module.cancel(inv.id, 'timeout')
       if (!reply.sent) reply.send(err)
     })
-    let result: unknown
+    let outcome: Outcome
     try {
-      result = await pending
+      outcome = await pending
     } catch (e) {
+      // Executors answer failures with error outcomes; a rejection is a fault of the executor itself.
       this.#registry.release(gen, started)
-      throw e
+      throw new ResidentError('RES_ERR_INTERNAL', `the ${gen.module.mode} executor failed: ${(e as Error)?.message ?? e}`, { cause: e })
     } finally {
       this.#deadlines.stop(deadline)
       raw.off('close', onClose)
     }
-    this.#respond(reply, result, cr, gen, started)
+    this.#respond(reply, outcome, inv, gen, started)
   }
 
-  /** Sends the result; a body sent whole releases the lease now, a streamed one when the response closes. */
-  #respond(reply: FastifyReply, result: unknown, cr: DispatchedRequest, gen: Generation, started: number): void {
+  /** Sends the outcome; a body sent whole releases the lease now, a streamed one when the response closes. */
+  #respond(reply: FastifyReply, outcome: Outcome, inv: Invocation, gen: Generation, started: number): void {
     const raw = reply.raw
     if (reply.sent || raw.destroyed) {
+      if (outcome.kind === 'stream') outcome.body.destroy()
       this.#registry.release(gen, started)
       return
     }
-    try {
-      sendResult(reply, result, lateStreamError, cr)
-    } catch (e) {
+    if (outcome.kind === 'error') {
       this.#registry.release(gen, started)
-      if (e instanceof ResidentError) throw e
-      throw new ResidentError('RES_ERR_BAD_RESULT', `the command's result cannot be sent: ${(e as Error).message}`, { cause: e })
+      if (outcome.error.status >= 500) {
+        requestLogger(this.#log, inv.id).error({ err: { message: outcome.error.message, code: outcome.error.code, stack: outcome.error.stack } },
+          `${inv.method} ${inv.url} failed: ${outcome.error.code}`)
+      }
+      sendOutcome(reply, outcome, this.#development)
+      return
     }
+    if (outcome.kind === 'body') {
+      sendOutcome(reply, outcome, this.#development)
+      this.#registry.release(gen, started)
+      return
+    }
+    sendOutcome(reply, outcome, this.#development, lateStreamError, { log: this.#log, inv })
     if (raw.writableEnded) {
       this.#registry.release(gen, started)
       return
     }
-    cr.pin()
     raw.once('close', () => {
-      if (!raw.writableFinished) cr.abort(clientGone())
+      if (!raw.writableFinished) gen.module.cancel(inv.id, 'client-gone')
       this.#registry.release(gen, started)
     })
   }

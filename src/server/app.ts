@@ -5,8 +5,9 @@ import { ResidentError } from '../errors.ts'
 import { Dispatcher } from '../dispatch/dispatcher.ts'
 import { installFilterHooks } from '../filters/hooks.ts'
 import { FilterManager } from '../filters/manager.ts'
+import type { Mode } from '../config/modes.ts'
 import type { Executor } from '../modes/executor.ts'
-import { InProcessExecutor } from '../modes/inprocess.ts'
+import { Executors } from '../modes/executors.ts'
 import { Registry } from '../residency/registry.ts'
 import { setEsbuildIdle } from '../loader/build.ts'
 import { replyWithError } from './error-reply.ts'
@@ -29,7 +30,8 @@ export interface ResidentServer {
 
 export interface ServerOptions {
   logger?: PinoLogger
-  executor?: Executor
+  /** Ready-made executors in place of the built-in ones, by mode (benchmarks wrap one this way). */
+  executors?: Partial<Record<Mode, Executor>>
   /**
    * Install the filter hooks even when no filter is loaded at start-up, so that a reload can add
    * the first one (resident dev). Without it, a server that starts with no filter runs without
@@ -57,7 +59,9 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
     clientErrorHandler: (err, socket) => handleClientError(err, socket, log),
   }) as unknown as FastifyInstance
   setEsbuildIdle(config.unload.esbuildIdle)
-  const registry = new Registry({ config, executor: options.executor ?? new InProcessExecutor(), log })
+  const executors = new Executors({ config, log }, options.executors)
+  executors.check(config)
+  const registry = new Registry({ config, executors, log })
   const connections = new Connections(app.server)
   let closing = false
   const dispatcher = new Dispatcher(registry, config, log, () => closing)
