@@ -21,6 +21,11 @@ import { plainUser } from './user.ts'
 
 const EMPTY = Buffer.alloc(0)
 
+/** The status an error will be answered with (the error handler's rule), for the metrics. */
+const statusOf = (e: unknown): number => {
+  const s = (e as { status?: unknown; statusCode?: unknown } | null)?.status ?? (e as { statusCode?: unknown } | null)?.statusCode
+  return typeof s === 'number' && s >= 100 && s <= 599 ? s : 500
+}
 const noExtensionServes = (url: string) => new ResidentError('RES_ERR_NOT_FOUND', `no extension serves ${url.split('?')[0]}`)
 
 /** What a request needs to log a streamed body's late failure: one object, made only for streams. */
@@ -45,6 +50,8 @@ export class Dispatcher {
   readonly #closing: () => boolean
   readonly #log: PinoLogger
   readonly #development: boolean
+  /** The slow log's threshold in ms (Infinity = off): requests holding a generation longer are logged. */
+  readonly #slowMs: number
 
   /** `log` is the server's logger; `closing` says when the server is shutting down (new requests then get a 503). */
   constructor(registry: Registry, config: ResidentConfig, log: PinoLogger, closing: () => boolean = () => false) {
@@ -53,6 +60,13 @@ export class Dispatcher {
     this.#deadlines = new Deadlines(config.requestTimeout)
     this.#closing = closing
     this.#development = config.development
+    this.#slowMs = config.slowLog.threshold > 0 ? config.slowLog.threshold : Infinity
+  }
+
+  /** Ends the request's lease, recording its duration and status; logs it when it was slow. */
+  #release(gen: Generation, started: number, status: number, request: FastifyRequest, command: string | null): void {
+    const ms = this.#registry.release(gen, started, status)
+    if (ms > this.#slowMs) logSlow(this.#log, gen, request, command, ms, status)
   }
 
   /** Answers the request; returns a promise only when a step was async. Throws (or rejects) with what the error handler should send. */
@@ -134,7 +148,7 @@ export class Dispatcher {
       }
       outcome = gen.module.invoke(inv)
     } catch (e) {
-      this.#registry.release(gen, started)
+      this.#release(gen, started, statusOf(e), request, target.command)
       throw e
     }
     if (outcome instanceof Promise) return this.#settle(reply, outcome, inv, gen, started)
@@ -155,7 +169,7 @@ export class Dispatcher {
       outcome = await pending
     } catch (e) {
       // Executors answer failures with error outcomes; a rejection is a fault of the executor itself.
-      this.#registry.release(gen, started)
+      this.#release(gen, started, 500, reply.request, inv.command)
       throw new ResidentError('RES_ERR_INTERNAL', `the ${gen.module.mode} executor failed: ${(e as Error)?.message ?? e}`, { cause: e })
     } finally {
       this.#deadlines.stop(deadline)
@@ -169,11 +183,11 @@ export class Dispatcher {
     const raw = reply.raw
     if (reply.sent || raw.destroyed) {
       if (outcome.kind === 'stream') outcome.body.destroy()
-      this.#registry.release(gen, started)
+      this.#release(gen, started, reply.statusCode, reply.request, inv.command)
       return
     }
     if (outcome.kind === 'error') {
-      this.#registry.release(gen, started)
+      this.#release(gen, started, outcome.error.status, reply.request, inv.command)
       if (outcome.error.status >= 500) {
         requestLogger(this.#log, inv.id).error({ err: { message: outcome.error.message, code: outcome.error.code, stack: outcome.error.stack } },
           `${inv.method} ${inv.url} failed: ${outcome.error.code}`)
@@ -183,17 +197,24 @@ export class Dispatcher {
     }
     if (outcome.kind === 'body') {
       sendOutcome(reply, outcome, this.#development)
-      this.#registry.release(gen, started)
+      this.#release(gen, started, outcome.status, reply.request, inv.command)
       return
     }
     sendOutcome(reply, outcome, this.#development, lateStreamError, { log: this.#log, inv })
     if (raw.writableEnded) {
-      this.#registry.release(gen, started)
+      this.#release(gen, started, reply.statusCode, reply.request, inv.command)
       return
     }
     raw.once('close', () => {
       if (!raw.writableFinished) gen.module.cancel(inv.id, 'client-gone')
-      this.#registry.release(gen, started)
+      this.#release(gen, started, reply.statusCode, reply.request, inv.command)
     })
   }
+}
+
+/** One slow-log line (after PHP-FPM's request_slowlog_timeout): what ran, for how long, and which request. */
+function logSlow(log: PinoLogger, gen: Generation, request: FastifyRequest, command: string | null, ms: number, status: number): void {
+  const durationMs = Math.round(ms * 10) / 10
+  log.warn({ slow: { extension: gen.name, command: command ?? '(default)', generation: gen.id, durationMs, status, requestId: request.id } },
+    `slow request: ${gen.name}/${command ?? ''} took ${durationMs} ms (request ${request.id})`)
 }
