@@ -3,7 +3,7 @@ import * as sdk from '../sdk/index.ts'
 import { extendsBase } from '../sdk/brand.ts'
 import type { Logger, UnloadReason } from '../sdk/types.ts'
 import { createHostHandle } from './host-handle.ts'
-import { buildEntry } from './build.ts'
+import { buildEntry, type BuildOutput } from './build.ts'
 import { evaluateBundle } from './evaluate.ts'
 import { mapErrorStack, registerSourceMap } from './stack.ts'
 
@@ -33,15 +33,16 @@ export interface Instantiated<T, P> {
 }
 
 /**
- * Builds a module (esbuild → vm.compileFunction in the main context), checks that its default
+ * Builds a module (esbuild → vm.compileFunction in the main context; `prebuilt` skips the build), checks that its default
  * export extends the base named by `brand`, lets `inspect` read the class, constructs it with its
  * host handle and runs init(). Extensions and filters load through this one path; on any failure
  * everything made so far is released and the error's stack is mapped to the sources.
  */
 export async function instantiate<T extends Lifecycle, P>(
-  spec: InstantiateSpec, brand: symbol, baseName: string, inspect: (Handler: Function) => P,
+  spec: InstantiateSpec, brand: symbol, baseName: string, inspect: (Handler: Function) => P, prebuilt?: BuildOutput,
 ): Promise<Instantiated<T, P>> {
-  const build = await buildEntry(spec.entry)
+  // A worker gets its build from the host, which keeps the one esbuild service.
+  const build = prebuilt ?? await buildEntry(spec.entry)
   const filename = `${spec.entry}?gen=${spec.generation}`
   const dir = path.dirname(spec.entry)
   const forgetMap = registerSourceMap(filename, build.map, dir)
