@@ -3,6 +3,7 @@ import path from 'node:path'
 import { ResidentError } from '../errors.ts'
 import { DEFAULT_CONFIG_FILE, defaults } from './defaults.ts'
 import { resolveFiltersConfig } from './filters.ts'
+import { resolveCgiConfig } from './cgi.ts'
 import type { ExtensionSettings, ResidentConfig } from './types.ts'
 import { parseDuration, parseSize } from './units.ts'
 import { RESIDENCY_KEYS, resolveExtensionIdle, resolveResidency } from './residency.ts'
@@ -14,7 +15,7 @@ export type ConfigInput = Record<string, unknown>
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 const TOP_LEVEL = new Set([
   '$schema', 'host', 'port', 'extensionsDir', 'filtersDir', 'bodyLimit', 'requestTimeout', 'drainTimeout', 'requestIdHeader',
-  'logLevel', 'development', 'admin', 'extensions', 'filters',
+  'logLevel', 'development', 'admin', 'extensions', 'filters', 'cgi',
   ...RESIDENCY_KEYS, ...MODE_KEYS, ...OPERATIONS_KEYS,
 ])
 
@@ -119,6 +120,7 @@ export function resolveConfig(input: ConfigInput, options: { cwd?: string; file?
     worker,
     extensions,
     filters: resolveFiltersConfig(input.filters, base, problems),
+    cgi: resolveCgiConfig(input.cgi, base, problems),
     ...residency,
     ...resolveOperations(input, base, problems),
     file: options.file ?? null,

@@ -18,6 +18,7 @@ import { parseBody, parseForm } from './body.ts'
 import { Deadlines } from './deadlines.ts'
 import { findCommand, isValidTarget, parseTarget, type Target } from './route.ts'
 import { plainUser } from './user.ts'
+import { AUTHORIZE_ONLY } from '../modes/gateway/bridge.ts'
 
 const EMPTY = Buffer.alloc(0)
 
@@ -32,6 +33,27 @@ const noExtensionServes = (url: string) => new ResidentError('RES_ERR_NOT_FOUND'
 interface StreamLog { log: PinoLogger; inv: Invocation }
 const lateStreamError = (s: StreamLog, e: Error) => {
   requestLogger(s.log, s.inv.id).error({ err: e }, `${s.inv.extension}/${s.inv.command}: the streamed response failed after its headers were sent`)
+}
+
+/**
+ * A gateway's AUTHORIZER request (FastCGI role 2): only onUrlMap and onAuthenticate run. A filter's
+ * own answer (a 401 with its challenge) goes back as the denial; otherwise 200 allows, with the
+ * identity onAuthenticate attached as `Variable-REMOTE_USER`, which the web server passes on.
+ */
+function authorize(reply: FastifyReply, filters: RequestContext | null, url: string): void | Promise<void> {
+  const allow = () => {
+    const user = filters?.user
+    if (user !== undefined && user !== null) {
+      const name = typeof user === 'string' ? user : typeof user === 'object' && typeof (user as { name?: unknown }).name === 'string' ? (user as { name: string }).name : JSON.stringify(user)
+      reply.header('variable-remote_user', name.replace(/[\r\n]/g, ''))
+    }
+    reply.code(200).send()
+  }
+  if (filters === null) { allow(); return }
+  const verdict = beforeDispatch(filters, url)
+  if (verdict instanceof Promise) return verdict.then((v) => typeof v === 'string' ? allow() : void sendOutcome(reply, fromWebResponse(v), false))
+  if (typeof verdict === 'string') allow()
+  else sendOutcome(reply, fromWebResponse(verdict), false)
 }
 
 /**
@@ -73,6 +95,7 @@ export class Dispatcher {
   handle(request: FastifyRequest, reply: FastifyReply, url: string = request.url): void | Promise<void> {
     if (this.#closing()) throw new ResidentError('RES_ERR_UNAVAILABLE', undefined, { headers: { connection: 'close' } })
     const filters = request.filters ?? null
+    if ((request.raw as unknown as Record<symbol, unknown>)[AUTHORIZE_ONLY] === true) return authorize(reply, filters, url)
     if (filters !== null) {
       const mapped = beforeDispatch(filters, url)
       if (mapped instanceof Promise) {

@@ -3,7 +3,7 @@ import * as sdk from '../sdk/index.ts'
 import { extendsBase } from '../sdk/brand.ts'
 import type { Logger, UnloadReason } from '../sdk/types.ts'
 import { createHostHandle } from './host-handle.ts'
-import { buildEntry, type BuildOutput } from './build.ts'
+import type { BuildOutput } from './build.ts'
 import { evaluateBundle } from './evaluate.ts'
 import { mapErrorStack, registerSourceMap } from './stack.ts'
 
@@ -39,10 +39,12 @@ export interface Instantiated<T, P> {
  * everything made so far is released and the error's stack is mapped to the sources.
  */
 export async function instantiate<T extends Lifecycle, P>(
-  spec: InstantiateSpec, brand: symbol, baseName: string, inspect: (Handler: Function) => P, prebuilt?: BuildOutput,
+  spec: InstantiateSpec, brand: symbol, baseName: string, inspect: (Handler: Function) => P,
+  /** A bundle built earlier (the CGI runner reads it from its disk cache instead of running esbuild). */
+  prebuilt?: BuildOutput,
 ): Promise<Instantiated<T, P>> {
-  // A worker gets its build from the host, which keeps the one esbuild service.
-  const build = prebuilt ?? await buildEntry(spec.entry)
+  // esbuild is loaded on first use, so a process that only runs prebuilt bundles never loads it.
+  const build = prebuilt ?? await (await import('./build.ts')).buildEntry(spec.entry)
   const filename = `${spec.entry}?gen=${spec.generation}`
   const dir = path.dirname(spec.entry)
   const forgetMap = registerSourceMap(filename, build.map, dir)
