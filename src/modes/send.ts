@@ -31,7 +31,8 @@ export function sendErrorRecord(reply: FastifyReply, record: ErrorRecord, develo
  */
 export function sendOutcome<T>(reply: FastifyReply, outcome: Outcome, development: boolean, onLateStreamError?: LateStreamError<T>, of?: T): FastifyReply {
   if (outcome.kind === 'error') return sendErrorRecord(reply, outcome.error, development)
-  reply.code(outcome.status)
+  // 200 is the reply's default: fastify's code() validates, so the common case skips it.
+  if (outcome.status !== 200) reply.code(outcome.status)
   const headers = outcome.headers
   for (const k in headers) reply.header(k, headers[k]!)
   if (outcome.kind === 'stream') return stream(reply, outcome.body, onLateStreamError, of)
