@@ -6,6 +6,8 @@ Usage:
   resident cgi <entry>         run the extension at <entry> as a CGI program (one request;
                                PATH_INFO /<command> picks the command; for a web server's mod_cgi)
   resident fcgi-worker [options]  serve the extensions and filters as a FastCGI responder
+  resident bench [options]     the same command in every mode and against baselines, side by
+                               side (resident bench --help lists its options)
   resident --help | --version
 
 Options for serve:
@@ -16,7 +18,11 @@ Options for serve:
   -f, --filters <dir>     filters folder (default ./filters)
   -m, --mode <mode>       run every extension in this mode: inprocess, worker, fastcgi, cgi
                           (default: the config's "mode" and "extensions.<name>.mode")
+  -w, --workers <n|auto>  run n server processes (node:cluster; auto = one per core); default 0 = this process
   -h, --help              show this help
+
+Signals (serve): SIGTERM/SIGINT drain and stop, SIGHUP reloads every extension (one process at a
+time with --workers), SIGUSR1 reopens the log file.
 
 Options for dev: those of serve, and
   -q, --quiet <ms>        how long a file must stay unchanged before it is rebuilt (default 25ms)

@@ -72,6 +72,7 @@ export class Dispatcher {
   readonly #closing: () => boolean
   readonly #log: PinoLogger
   readonly #development: boolean
+  readonly #limits: ResidentConfig['limits']
   /** The slow log's threshold in ms (Infinity = off): requests holding a generation longer are logged. */
   readonly #slowMs: number
 
@@ -79,6 +80,7 @@ export class Dispatcher {
   constructor(registry: Registry, config: ResidentConfig, log: PinoLogger, closing: () => boolean = () => false) {
     this.#registry = registry
     this.#log = log
+    this.#limits = config.limits
     this.#deadlines = new Deadlines(config.requestTimeout)
     this.#closing = closing
     this.#development = config.development
@@ -145,12 +147,12 @@ export class Dispatcher {
         })
       }
       const rawBody = Buffer.isBuffer(request.body) ? request.body : EMPTY
-      const { body, contentType } = parseBody(rawBody, request.headers['content-type'], info.accepts)
+      const { body, contentType } = parseBody(rawBody, request.headers['content-type'], info.accepts, this.#limits)
       const query = url === request.url ? request.query as Record<string, string | string[]> : parseForm(target.query)
       // Declared parameters are read out of the inputs into a new object, so without a body the
       // query itself will do; undeclared ones get a merged copy of their own.
       const params = info.params
-        ? coerceParams(info.params, body === undefined ? query : mergeInputs(query, body))
+        ? coerceParams(info.params, body === undefined ? query : mergeInputs(query, body), this.#limits.paramLength)
         : mergeInputs(query, body)
       inv = {
         id: request.id,
@@ -212,18 +214,29 @@ export class Dispatcher {
     if (outcome.kind === 'error') {
       this.#release(gen, started, outcome.error.status, reply.request, inv.command)
       if (outcome.error.status >= 500) {
-        requestLogger(this.#log, inv.id).error({ err: { message: outcome.error.message, code: outcome.error.code, stack: outcome.error.stack } },
+        // The failure's own message is the first line of its stack (the record's is the client's).
+        const e = outcome.error
+        requestLogger(this.#log, inv.id).error({ err: { message: e.stack?.split('\n', 1)[0] ?? e.message, code: e.code, stack: e.stack } },
           `${inv.method} ${inv.url} failed: ${outcome.error.code}`)
       }
       sendOutcome(reply, outcome, this.#development)
       return
     }
     if (outcome.kind === 'body') {
-      sendOutcome(reply, outcome, this.#development)
-      this.#release(gen, started, outcome.status, reply.request, inv.command)
+      try {
+        sendOutcome(reply, outcome, this.#development)
+      } finally {
+        this.#release(gen, started, outcome.status, reply.request, inv.command)
+      }
       return
     }
-    sendOutcome(reply, outcome, this.#development, lateStreamError, { log: this.#log, inv })
+    try {
+      sendOutcome(reply, outcome, this.#development, lateStreamError, { log: this.#log, inv })
+    } catch (e) {
+      outcome.body.destroy()
+      this.#release(gen, started, 500, reply.request, inv.command)
+      throw e
+    }
     if (raw.writableEnded) {
       this.#release(gen, started, reply.statusCode, reply.request, inv.command)
       return

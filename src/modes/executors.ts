@@ -3,7 +3,9 @@ import { MODES, type Mode } from '../config/modes.ts'
 import type { ResidentConfig } from '../config/types.ts'
 import { ResidentError } from '../errors.ts'
 import type { Executor } from './executor.ts'
+import { CgiExecutor } from './cgi/executor.ts'
 import { InProcessExecutor } from './inprocess.ts'
+import { listProcesses, type ModeProcess } from './processes.ts'
 
 /** What an executor may need from the server: the live config (read afresh on every load) and the logger. */
 export interface ExecutorContext {
@@ -16,6 +18,7 @@ export type ExecutorFactory = (ctx: ExecutorContext) => Executor
 /** The modes this build can run, one factory each. A new mode adds its line here (see docs/architecture/modes.md). */
 export const FACTORIES: Partial<Record<Mode, ExecutorFactory>> = {
   inprocess: () => new InProcessExecutor(),
+  cgi: (ctx) => new CgiExecutor({ bodyLimit: ctx.config.bodyLimit }),
 }
 
 /** The executors of one server, one per mode in use, each made on first use. */
@@ -61,6 +64,11 @@ export class Executors {
     if (missing.length > 0) {
       throw new ResidentError('RES_ERR_CONFIG', `mode ${missing.map((m) => `"${m}"`).join(', ')} is not available in this version (available: ${this.modes.join(', ')})`)
     }
+  }
+
+  /** The processes and threads of every mode in use (none in process), for the dashboard. */
+  processes(): ModeProcess[] {
+    return [...this.#made.values()].flatMap((e) => listProcesses(e))
   }
 
   async close(): Promise<void> {

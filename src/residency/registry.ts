@@ -6,6 +6,7 @@ import type { Logger as PinoLogger } from 'pino'
 import { modeOf, type Mode } from '../config/modes.ts'
 import type { Executors } from '../modes/executors.ts'
 import type { UnloadReason } from '../sdk/types.ts'
+import type { ModeProcess } from '../modes/processes.ts'
 import { Generation } from './generation.ts'
 import { Slot } from './slot.ts'
 import { CollectionWatcher } from './collection.ts'
@@ -64,6 +65,9 @@ export class Registry {
   modeOf(name: string): Mode {
     return this.slots.get(name)?.current?.module.mode ?? modeOf(this.#config, name)
   }
+
+  /** The worker/pool processes of an out-of-process mode (none in process), for the dashboard. */
+  processes(): ModeProcess[] { return this.#executors.processes() }
 
   /** Calls `fn` on every install and removal (the hot-reload watcher follows loads this way). Returns an unsubscribe. */
   subscribe(fn: (e: RegistryEvent) => void): () => void {

@@ -14,14 +14,22 @@ import { replyWithError } from './error-reply.ts'
 import { handleClientError } from './client-error.ts'
 import { requestIdGenerator } from './request-id.ts'
 import { Connections } from './connections.ts'
-import { registerAdminRoutes } from './admin-routes.ts'
+import { RequestBudget } from './request-budget.ts'
+import { registerAdminRoutes, type ClusterAdmin } from './admin-routes.ts'
+import { registerFastcgiApps } from './fastcgi-apps.ts'
 import { registerCgiGateway } from './cgi-gateway.ts'
 import { SERVER_SOFTWARE } from './software.ts'
 import { Metrics } from '../ops/metrics.ts'
 import { notReadyReason, registerHealthRoutes, type Lifecycle } from '../ops/health.ts'
+import { DashboardStreams } from '../ops/dashboard-routes.ts'
+import { History } from '../ops/history.ts'
+import { processSnapshot, type ProcessSnapshot } from '../ops/snapshot.ts'
+import { buildView, type View } from '../ops/view.ts'
 
 export interface ResidentServer {
   app: FastifyInstance
+  /** Requests in progress and the per-request limits (limits.*). */
+  budget: RequestBudget
   /** The server's logger (fastify's own `app.log` is silent). */
   log: PinoLogger
   registry: Registry
@@ -34,6 +42,10 @@ export interface ResidentServer {
   readonly lifecycle: Lifecycle
   /** What /_resident/ready answers: serving, and not over a memory limit with nothing to evict. */
   ready(): boolean
+  /** This process's state for the dashboard (a cluster primary gathers one from each worker). */
+  snapshot(): Promise<ProcessSnapshot>
+  /** The dashboard's open event streams. */
+  streams: DashboardStreams
   /** Stops accepting, drains in-flight requests (up to drainTimeout), disposes every generation. */
   close(): Promise<void>
 }
@@ -48,6 +60,10 @@ export interface ServerOptions {
    * the hooks, and such a reload fails with RES_ERR_FILTERS_NEED_RESTART.
    */
   filterHooks?: boolean
+  /** In a cluster worker: the dashboard of every process, gathered through the primary. */
+  clusterView?: () => Promise<View>
+  /** In a cluster worker: status, metrics and admin actions through the primary. */
+  cluster?: ClusterAdmin
 }
 
 /** Builds the fastify app: one wildcard route dispatching through Resident's own table. */
@@ -73,6 +89,7 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
   executors.check(config)
   const registry = new Registry({ config, executors, log })
   const connections = new Connections(app.server)
+  const budget = new RequestBudget(app.server, config.limits)
   let closing = false
   const dispatcher = new Dispatcher(registry, config, log, () => closing)
 
@@ -91,12 +108,23 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
     throw e
   }
   installFilterHooks(app, filters, log, options.filterHooks ?? false)
+  // After the filters' onRequest, so a refusal still gets their headers and their log line.
+  budget.install(app)
 
   const lifecycle = (): Lifecycle => closing ? 'draining' : app.server.listening ? 'serving' : 'starting'
   const ready = () => notReadyReason(lifecycle(), registry, config) === null
   const metrics = new Metrics({ registry, ready, filters: () => filters.current.filters.length })
   registerHealthRoutes(app, ready)
-  registerAdminRoutes(app, { config, registry, filters, metrics })
+  const history = new History()
+  const snapshot = () => processSnapshot({ config, registry, filters, history, ready, lifecycle })
+  const view = options.clusterView ?? (async () => buildView([await snapshot()]))
+  const streams = new DashboardStreams(view)
+  const unsubscribeStreams = registry.subscribe(() => streams.changed())
+  const fastcgiApps = await registerFastcgiApps(app, config, log)
+  registerAdminRoutes(app, {
+    config, registry, filters, metrics, dashboard: { view, streams }, cluster: options.cluster, log,
+    fastcgi: Object.keys(config.fastcgi.apps).length > 0 ? fastcgiApps.describe : undefined,
+  })
   registerCgiGateway(app, { config, log, dispatcher, serverSoftware: SERVER_SOFTWARE })
   // The handler returns nothing and sends for itself; it makes a promise only when a step is async.
   // (Returning the reply from an async handler, fastify's advice, makes the promise adopt
@@ -120,11 +148,13 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
 
   let closed: Promise<void> | null = null
   return {
-    app, log, registry, filters, config, metrics, ready,
+    app, budget, log, registry, filters, config, metrics, ready, snapshot, streams,
     get lifecycle() { return lifecycle() },
     close() {
       closed ??= (async () => {
         closing = true
+        unsubscribeStreams()
+        streams.close()
         let timer: NodeJS.Timeout | undefined
         const forced = new Promise<void>((resolve) => {
           timer = setTimeout(() => {
@@ -141,6 +171,7 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
         clearTimeout(timer)
         await registry.close()
         await filters.close()
+        fastcgiApps.close()
         metrics.close()
       })()
       return closed
