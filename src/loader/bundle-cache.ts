@@ -53,6 +53,8 @@ export function readCachedBuild(dir: string, entry: string): BuildOutput | null 
     return null
   }
   if (cached.entry !== entry) return null
+  // A file written by a version of Resident that shaped bundles differently is a miss.
+  if (typeof cached.shape?.body !== 'string' || !Array.isArray(cached.stamps)) return null
   for (const [file, mtime, size] of cached.stamps) {
     try {
       const st = statSync(file)
@@ -61,7 +63,7 @@ export function readCachedBuild(dir: string, entry: string): BuildOutput | null 
       return null
     }
   }
-  return { code: cached.code, map: cached.map, inputs: cached.inputs }
+  return { shape: cached.shape, map: cached.map, inputs: cached.inputs }
 }
 
 /** Writes a bundle to the cache (atomically: a reader sees the old file or the new one). */

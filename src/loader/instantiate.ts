@@ -50,7 +50,7 @@ export async function instantiate<T extends Lifecycle, P>(
   const forgetMap = registerSourceMap(filename, build.map, dir)
   const owned = createHostHandle({ name: spec.name, generation: spec.generation, dir, config: spec.config, log: spec.log })
   try {
-    const exports = evaluateBundle(build.code, { entry: spec.entry, filename, sdk }) as { default?: unknown }
+    const exports = await evaluateBundle(build.shape, { entry: spec.entry, filename, sdk }) as { default?: unknown }
     const Handler = (exports.default ?? exports) as unknown
     if (!extendsBase(Handler, brand)) {
       throw new TypeError(`${spec.entry}: the default export must be a class extending ${baseName} from 'resident-host'`)
