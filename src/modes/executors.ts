@@ -18,7 +18,7 @@ export type ExecutorFactory = (ctx: ExecutorContext) => Executor
 /** The modes this build can run, one factory each. A new mode adds its line here (see docs/architecture/modes.md). */
 export const FACTORIES: Partial<Record<Mode, ExecutorFactory>> = {
   inprocess: () => new InProcessExecutor(),
-  cgi: (ctx) => new CgiExecutor({ bodyLimit: ctx.config.bodyLimit }),
+  cgi: (ctx) => new CgiExecutor({ bodyLimit: ctx.config.bodyLimit, maxOutputBytes: ctx.config.cgi.maxOutput, maxHeaderBytes: ctx.config.cgi.maxHeaderSize, passEnv: ctx.config.cgi.passEnv }),
 }
 
 /** The executors of one server, one per mode in use, each made on first use. */
