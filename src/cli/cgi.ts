@@ -14,9 +14,9 @@ import { commandTable, type CommandTable } from '../modes/commands.ts'
 import { parseBody, parseForm } from '../dispatch/body.ts'
 import { coerceParams, mergeInputs } from '../modes/params.ts'
 import { findCommand, isValidTarget } from '../dispatch/route.ts'
-import { errorRecordOf } from '../modes/results.ts'
+import { errorRecordOf, outcomeOf } from '../modes/results.ts'
 import { errorBody } from '../modes/send.ts'
-import { BadResultError, formatCgiHead, resultParts } from '../modes/cgi/result.ts'
+import { formatCgiHead } from '../modes/cgi/result.ts'
 
 /**
  * `resident cgi <entry>`: the extension at <entry> as an RFC 3875 program. A web server's
@@ -175,26 +175,23 @@ export async function runCgiRequest(entry: string, io: CgiIo): Promise<number> {
       log: root.child({ extension: name, command: info.name }),
     }
     const methods = loaded.instance as unknown as Record<string, (p: unknown, r: unknown) => unknown>
-    const result = await methods[info.name]!(params, request)
-    let parts
-    try {
-      parts = resultParts(result)
-    } catch (e) {
-      if (e instanceof BadResultError) throw new ResidentError('RES_ERR_BAD_RESULT', e.message)
-      throw e
+    // The same mapping from result to response as every mode (modes/results.ts).
+    const outcome = outcomeOf(await methods[info.name]!(params, request))
+    if (outcome.kind === 'error') throw new ResidentError(outcome.error.code as 'RES_ERR_BAD_RESULT', outcome.error.message)
+    const headers: Array<[string, string]> = []
+    for (const [k, v] of Object.entries(outcome.headers)) for (const one of Array.isArray(v) ? v : [v]) headers.push([k, one])
+    await writeAll(formatCgiHead(outcome.status, headers))
+    if (method === 'HEAD') return 0
+    if (outcome.kind === 'body') {
+      if (outcome.body !== null) await writeAll(outcome.body)
+      return 0
     }
-    await writeAll(formatCgiHead(parts.status, parts.headers))
-    if (parts.body !== null && method !== 'HEAD') {
-      if (parts.body instanceof Uint8Array) await writeAll(parts.body)
-      else {
-        try {
-          for await (const chunk of parts.body) await writeAll(chunk)
-        } catch (e) {
-          // The head is out: the web server sees the output end early, and the reason is logged.
-          root.error({ err: mapErrorStack(e) }, `${name}/${info.name}: the streamed response failed after its head was written`)
-          return 1
-        }
-      }
+    try {
+      for await (const chunk of outcome.body as AsyncIterable<Uint8Array | string>) await writeAll(chunk)
+    } catch (e) {
+      // The head is out: the web server sees the output end early, and the reason is logged.
+      root.error({ err: mapErrorStack(e) }, `${name}/${info.name}: the streamed response failed after its head was written`)
+      return 1
     }
     return 0
   } catch (e) {
