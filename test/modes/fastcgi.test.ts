@@ -82,3 +82,14 @@ describe('fastcgi mode with a pool someone else runs (extensions.<name>.fastcgi.
     } finally { await t.close(); worker.child.kill('SIGKILL') }
   })
 })
+
+describe('fastcgi mode settings', () => {
+  it('validates pool and fastcgi settings, with PHP-FPM\'s consistency rules', async () => {
+    const { resolveConfig } = await import('../../src/config/load.ts')
+    const ok = resolveConfig({ pool: { pm: 'ondemand', maxChildren: 2 }, extensions: { a: { mode: 'fastcgi', pool: { maxRequests: 10, terminateTimeout: '5s' } }, b: { mode: 'fastcgi', fastcgi: { address: ['127.0.0.1:9000', 'unix:/run/x.sock'] } } } })
+    expect(ok.extensions.a!.pool).toMatchObject({ pm: 'ondemand', maxChildren: 2, maxRequests: 10, terminateTimeout: 5000 })
+    expect(ok.extensions.b!.fastcgi).toEqual({ addresses: ['127.0.0.1:9000', 'unix:/run/x.sock'], maxConns: undefined })
+    expect(() => resolveConfig({ pool: { pm: 'sometimes', maxChildren: 0, minSpareServers: 5, maxSpareServers: 2, bogus: 1 }, extensions: { c: { fastcgi: { address: 'nowhere' } } } }))
+      .toThrow(/"pool.pm" must be one of static, dynamic, ondemand[\s\S]*"pool.maxChildren" must be an integer from 1 to 256[\s\S]*unknown setting "pool.bogus"[\s\S]*minSpareServers \(5\) is above maxSpareServers \(2\)[\s\S]*"extensions.c.fastcgi.address" must be/)
+  })
+})
