@@ -142,7 +142,8 @@ export async function runCgiRequest(entry: string, io: CgiIo): Promise<number> {
       loaded = await instantiate<Extension, CommandTable>(
         { name, entry, generation: 1, config, log: root.child({ extension: name }) }, EXTENSION_BASE, 'Extension', commandTable, build)
     } catch (e) {
-      throw new ResidentError('RES_ERR_LOAD_FAILED', `extension "${name}" failed to load: ${(e as Error).message}`, { cause: e })
+      // The reason goes to the log (stderr), as in the server; the client learns only that it failed.
+      throw new ResidentError('RES_ERR_LOAD_FAILED', `extension "${name}" failed to load`, { cause: e })
     }
     const info = findCommand(loaded.inspected, target.command)
     if (!info) {
