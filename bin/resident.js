@@ -21,8 +21,15 @@ if (process.argv[2] === 'cgi') {
     // The runner reads its arguments from process.argv: `<node> <bin> <entry>`.
     process.argv.splice(2, 1)
     const { createRequire } = await import('node:module')
-    createRequire(import.meta.url)(runner)
-  } else {
+    try {
+      createRequire(import.meta.url)(runner)
+    } catch {
+      // Replaced by a concurrent rebuild between the check and the load: the module graph serves.
+      process.argv.splice(2, 0, 'cgi')
+      runner = null
+    }
+  }
+  if (runner === null) {
     const { main } = await import(new URL('../dist/cli/cgi.js', import.meta.url).href)
     await main(process.argv.slice(3))
   }
