@@ -32,6 +32,8 @@ export const errors = {
   RES_ERR_FASTCGI_CLOSED: { status: 502, message: 'The FastCGI backend closed the connection before the response was complete' },
   RES_ERR_FASTCGI_PROTOCOL: { status: 502, message: 'The FastCGI backend sent something that is not a valid response' },
   RES_ERR_FASTCGI_OVERLOADED: { status: 503, message: 'The FastCGI backend is overloaded' },
+  RES_ERR_WORKER_CRASHED: { status: 502, message: 'The worker running the command crashed, hung or outgrew its memory limit, and was replaced' },
+  RES_ERR_WORKER_BACKOFF: { status: 503, message: 'The extension\'s workers crashed repeatedly; the next one starts after a backoff' },
   RES_ERR_TIMEOUT: { status: 504, message: 'The command did not finish before its deadline' },
   RES_ERR_CGI_NOT_EXECUTABLE: { status: 403, message: 'The file in the CGI folder is neither executable nor mapped to an interpreter' },
   RES_ERR_CGI_BAD_OUTPUT: { status: 502, message: 'The CGI program did not answer with a valid CGI response' },

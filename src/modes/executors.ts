@@ -7,6 +7,7 @@ import { CgiExecutor } from './cgi/executor.ts'
 import { InProcessExecutor } from './inprocess.ts'
 import { FastcgiExecutor } from './fastcgi/executor.ts'
 import { listProcesses, type ModeProcess } from './processes.ts'
+import { WorkerExecutor } from './worker/executor.ts'
 
 /** What an executor may need from the server: the live config (read afresh on every load) and the logger. */
 export interface ExecutorContext {
@@ -21,6 +22,7 @@ export const FACTORIES: Partial<Record<Mode, ExecutorFactory>> = {
   inprocess: () => new InProcessExecutor(),
   fastcgi: (ctx) => new FastcgiExecutor(ctx),
   cgi: (ctx) => new CgiExecutor({ bodyLimit: ctx.config.bodyLimit, maxOutputBytes: ctx.config.cgi.maxOutput, maxHeaderBytes: ctx.config.cgi.maxHeaderSize, passEnv: ctx.config.cgi.passEnv }),
+  worker: (ctx) => new WorkerExecutor(ctx),
 }
 
 /** The executors of one server, one per mode in use, each made on first use. */
