@@ -156,6 +156,13 @@ function check(w: World, final = false): void {
       if (final) expect(states[0]).toBe('retired')
     }
     retiredTotal += retired
+    // The registry's own books agree with the probe's, and add up.
+    const l = slot?.ledger ?? { created: 0, current: 0, loading: 0, draining: 0, retired: 0 }
+    // (A load still held by the test has not been handed to the registry: it knows nothing of it yet.)
+    const handedOver = recs.filter((r) => r.inited && !w.executor.held.has(`${name}#${r.gen}`)).length
+    expect(l.created, `${name}: generations created`).toBe(handedOver)
+    expect(l.current + l.loading + l.draining + l.retired, `${name}: created = current + loading + draining + retired`).toBe(l.created)
+    expect(l.retired, `${name}: retired`).toBe(retired)
     const leases = w.leases[name]
     expect(slot?.inFlight ?? 0, `${name}: inFlight`).toBe(leases.length)
     const gens = [slot?.current, ...(slot?.draining ?? [])].filter((g): g is Generation => !!g)

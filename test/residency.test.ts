@@ -224,7 +224,9 @@ export default class Broken extends Extension { init() { throw new Error('no dat
     expect(r.json().error).toMatchObject({ code: 'RES_ERR_EXTENSION_FAILED', requestId: expect.any(String) })
     const s = await ext(t, 'broken')
     expect(s!.state).toBe('failed')
-    expect(s!.errors).toBe(2) // the 503 did not rebuild it
+    expect(s!.loadFailures).toBe(2) // the 503 did not rebuild it
+    expect(s!.errors).toBe(3) // but it was a 5xx answered for this extension
+    expect(s!.lastError).toMatchObject({ code: 'RES_ERR_EXTENSION_FAILED', requestId: r.json().error.requestId })
     // Still failing after the backoff: one retry, then a doubled backoff.
     const retry = await waitFor(async () => { const x = await t!.inject('/broken/ping'); return x.statusCode !== 503 && x }, 'the backoff to pass')
     expect(retry.statusCode).toBe(500)

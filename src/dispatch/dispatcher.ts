@@ -73,7 +73,13 @@ export class Dispatcher {
     return this.#registry.acquire(target.extension).then((loaded) => {
       if (!loaded) throw new ResidentError('RES_ERR_NOT_FOUND', `no extension named "${target.extension}"`)
       return this.#run(request, reply, url, target, loaded, filters)
-    })
+    }, (e: unknown) => this.#failed(target.extension, request.id, e))
+  }
+
+  /** Counts a failure against its extension (status shows 5xx and the last error), then passes it on. */
+  #failed(extension: string, requestId: string, e: unknown): never {
+    this.#registry.recordFailure(extension, e, requestId)
+    throw e
   }
 
   /** Runs the command on a leased generation; every way out of here releases the lease exactly once. */
@@ -119,20 +125,28 @@ export class Dispatcher {
       result = gen.module.invoke(info, params, cr)
     } catch (e) {
       this.#registry.release(gen, started)
-      throw e
+      this.#failed(target.extension, request.id, e)
     }
     // Executors return a promise for anything async (the in-process one turns thenables into one).
     if (result instanceof Promise) return this.#settle(reply, result, cr, gen, started)
     this.#respond(reply, result, cr, gen, started)
   }
 
-  /** An async command: its signal fires if the client goes away or the deadline passes (the client then gets a 504 at once). */
+  /**
+   * An async command: its signal fires if the client goes away or the deadline passes. On the
+   * deadline the client gets a 504 at once and the lease ends with it: a command that never settles
+   * must not pin its generation (it is counted as abandoned until it does).
+   */
   async #settle(reply: FastifyReply, pending: Promise<unknown>, cr: DispatchedRequest, gen: Generation, started: number): Promise<void> {
     cr.pin()
     const raw = reply.raw
     const onClose = () => { if (!raw.writableFinished) cr.abort(clientGone()) }
     raw.once('close', onClose)
+    let abandoned = false
     const deadline = this.#deadlines.start((err) => {
+      abandoned = true
+      this.#registry.abandon(gen, pending, started)
+      this.#registry.recordFailure(cr.extension, err, cr.id)
       cr.abort(err)
       if (!reply.sent) reply.send(err)
     })
@@ -140,12 +154,14 @@ export class Dispatcher {
     try {
       result = await pending
     } catch (e) {
+      if (abandoned) return
       this.#registry.release(gen, started)
-      throw e
+      this.#failed(cr.extension, cr.id, e)
     } finally {
       this.#deadlines.stop(deadline)
       raw.off('close', onClose)
     }
+    if (abandoned) return
     this.#respond(reply, result, cr, gen, started)
   }
 
@@ -160,8 +176,8 @@ export class Dispatcher {
       sendResult(reply, result, lateStreamError, cr)
     } catch (e) {
       this.#registry.release(gen, started)
-      if (e instanceof ResidentError) throw e
-      throw new ResidentError('RES_ERR_BAD_RESULT', `the command's result cannot be sent: ${(e as Error).message}`, { cause: e })
+      this.#failed(cr.extension, cr.id, e instanceof ResidentError ? e
+        : new ResidentError('RES_ERR_BAD_RESULT', `the command's result cannot be sent: ${(e as Error).message}`, { cause: e }))
     }
     if (raw.writableEnded) {
       this.#registry.release(gen, started)

@@ -50,14 +50,20 @@ export function extensionStatus(registry: Registry, slot: Slot) {
     loadedAt: gen ? wallClock(gen.loadedAtMs) : null,
     lastUsed: slot.lastUsed ? wallClock(slot.lastUsed) : null,
     requests: { total: slot.requestsTotal, inFlight: slot.inFlight },
+    /** Requests answered with a 5xx for this extension, and loads that failed. */
     errors: slot.errors,
-    lastError: slot.lastError,
+    loadFailures: slot.loadFailures,
+    lastError: slot.lastError && { ...slot.lastError, at: slot.lastError.at.toISOString() },
+    /** Every generation ever created is exactly one of these: created = current + loading + draining + retired. */
+    generations: slot.ledger,
+    /** Commands of the current generation still running after their request was answered 504. */
+    abandoned: gen?.abandoned ?? 0,
     latencyMs: slot.latency.percentiles(),
     loadMs: slot.loadMs,
     /** heapUsed + external before vs after the load: other activity in the process blurs it. */
     heapGrowth: { bytes: slot.heapGrowth, estimate: true },
     idleTimeoutMs: registry.idleTimeoutOf(slot.name),
-    draining: [...slot.draining].map((g) => ({ generation: g.id, reason: g.retired, inFlight: g.inflight })),
+    draining: [...slot.draining].map((g) => ({ generation: g.id, reason: g.retired, inFlight: g.inflight, abandoned: g.abandoned })),
     unloads: { ...slot.unloads },
     declines: slot.declines,
     leaksSuspected: slot.leaksSuspected,

@@ -22,11 +22,15 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AdminContext): vo
   app.register(async (admin) => {
     admin.addHook('onRequest', async (request) => checkAdmin(request, ctx.config.admin.token))
 
-    admin.get('/status', async () => ({
+    admin.get('/status', async () => {
+      // Every extension on disk is listed, `unloaded` until its first request.
+      await ctx.registry.discover()
+      return {
       host: hostStatus(ctx.registry, ctx.config),
       extensions: [...ctx.registry.slots.values()].map((s) => extensionStatus(ctx.registry, s)),
       filters: ctx.filters?.status() ?? [],
-    }))
+      }
+    })
 
     // Filters: rebuild one (or all) beside the running chain; swapped only on success.
     admin.post('/filters/reload', async () => {
