@@ -2,10 +2,12 @@ import { readFileSync } from 'node:fs'
 import { isResidentError } from '../errors.ts'
 import { parseDuration } from '../config/units.ts'
 import { devOptions, parseFlags, serveOptions, UsageError, type ServeFlags } from './args.ts'
+import { bench } from './bench.ts'
 import { startDev, type DevFlags } from './dev.ts'
 import { MAIN_HELP } from './help.ts'
-import { startServer, stopOnSignals } from './serve.ts'
+import { reopenLogsOnSigusr1, startServer, stopOnSignals } from './serve.ts'
 import { reloadOnSighup } from '../watch/reload-all.ts'
+import { fcgiWorkerOptions, startFcgiWorker, type FcgiWorkerFlags } from './fcgi-worker.ts'
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -31,6 +33,7 @@ export async function main(argv: string[]): Promise<void> {
       const { server } = await startServer({ flags: values as ServeFlags, env: process.env, cwd: process.cwd(), development: process.env.NODE_ENV === 'development' })
       process.on('unhandledRejection', (reason) => server.log.error({ err: reason }, 'unhandled rejection (kept running)'))
       stopOnSignals(server)
+      reopenLogsOnSigusr1(server)
       reloadOnSighup(server.registry, server.log, [server.filters])
       return
     }
@@ -40,6 +43,22 @@ export async function main(argv: string[]): Promise<void> {
       const quiet = values.quiet === undefined ? 25 : parseDuration(values.quiet)
       if (quiet === undefined || quiet > 10_000) throw new UsageError(`--quiet must be a duration up to 10s, such as 25 or "25ms", got "${values.quiet}"`)
       await startDev(values, quiet)
+      return
+    }
+    if (command === 'bench') {
+      await bench(rest)
+      // The load generator leaves per-request timers behind for answers still due when a round
+      // ends (a CGI target under load); the report is out, so nothing is left to wait for.
+      process.exit(process.exitCode ?? 0)
+    }
+    if (command === 'cgi') {
+      await (await import('./cgi.ts')).main(rest)
+      return
+    }
+    if (command === 'fcgi-worker') {
+      const values = parseFlags(rest, fcgiWorkerOptions) as FcgiWorkerFlags
+      if (values.help) { process.stdout.write(MAIN_HELP); return }
+      await startFcgiWorker(values)
       return
     }
     throw new UsageError(`unknown command "${command}"`)

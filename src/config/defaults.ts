@@ -1,4 +1,5 @@
 import type { ResidentConfig } from './types.ts'
+import { CGI_DEFAULTS } from './cgi.ts'
 
 export const DEFAULT_CONFIG_FILE = 'resident.config.json'
 
@@ -16,8 +17,14 @@ export const defaults: Omit<ResidentConfig, 'extensionsDir' | 'filtersDir' | 'fi
   admin: { token: null },
   extensions: {},
   filters: { order: [], modules: {} },
+  fastcgi: { apps: {} },
+  cgi: { bin: [], interpreters: {}, ...CGI_DEFAULTS },
   idleTimeout: 10 * 60_000,
   memory: { budget: null, highWatermark: 0.85, lowWatermark: 0.7, checkInterval: 5_000 },
+  limits: { maxInFlight: 1024, heapShed: 0.9, pipeline: 8, jsonDepth: 64, jsonNodes: 100_000, paramLength: 64 * 1024, streamTimeout: null },
   unload: { maxDeclines: 3, collectionGrace: 10_000, esbuildIdle: 30_000 },
+  log: { file: null, buffer: 64 * 1024, flushInterval: 1_000 },
+  slowLog: { threshold: 0 },
+  workers: 0,
   rapidFail: { maxFailures: 3, window: 60_000, backoff: 5_000, maxBackoff: 5 * 60_000 },
 }

@@ -3,17 +3,21 @@ import path from 'node:path'
 import { ResidentError } from '../errors.ts'
 import { DEFAULT_CONFIG_FILE, defaults } from './defaults.ts'
 import { resolveFiltersConfig } from './filters.ts'
+import { resolveFastcgi } from './fastcgi.ts'
+import { resolveCgiConfig } from './cgi.ts'
 import type { ExtensionSettings, ResidentConfig } from './types.ts'
 import { parseDuration, parseSize } from './units.ts'
+import { resolveLimits } from './limits.ts'
 import { RESIDENCY_KEYS, resolveExtensionIdle, resolveResidency } from './residency.ts'
+import { OPERATIONS_KEYS, resolveOperations } from './operations.ts'
 
 export type ConfigInput = Record<string, unknown>
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 const TOP_LEVEL = new Set([
   '$schema', 'host', 'port', 'extensionsDir', 'filtersDir', 'bodyLimit', 'requestTimeout', 'drainTimeout', 'requestIdHeader',
-  'logLevel', 'development', 'admin', 'extensions', 'filters',
-  ...RESIDENCY_KEYS,
+  'logLevel', 'development', 'admin', 'extensions', 'filters', 'fastcgi', 'cgi', 'limits',
+  ...RESIDENCY_KEYS, ...OPERATIONS_KEYS,
 ])
 
 /** Reads `file` (or ./resident.config.json when present) and returns its JSON, or {} when absent. */
@@ -94,12 +98,13 @@ export function resolveConfig(input: ConfigInput, options: { cwd?: string; file?
   }
 
   const residency = resolveResidency(input, problems)
+  const bodyLimit = num('bodyLimit', defaults.bodyLimit, parseSize, 'a size such as 1048576 or "1MB"')
   const config: ResidentConfig = {
     host: str('host', defaults.host),
     port,
     extensionsDir: path.resolve(base, str('extensionsDir', defaults.extensionsDir)),
     filtersDir: path.resolve(base, str('filtersDir', defaults.filtersDir)),
-    bodyLimit: num('bodyLimit', defaults.bodyLimit, parseSize, 'a size such as 1048576 or "1MB"'),
+    bodyLimit,
     requestTimeout: num('requestTimeout', defaults.requestTimeout, parseDuration, 'a duration such as 30000 or "30s"'),
     drainTimeout: num('drainTimeout', defaults.drainTimeout, parseDuration, 'a duration such as 30000 or "30s"'),
     requestIdHeader: requestIdHeader(input.requestIdHeader, problems),
@@ -108,7 +113,11 @@ export function resolveConfig(input: ConfigInput, options: { cwd?: string; file?
     admin: { token },
     extensions,
     filters: resolveFiltersConfig(input.filters, base, problems),
+    fastcgi: resolveFastcgi(input.fastcgi, base, bodyLimit, problems),
+    cgi: resolveCgiConfig(input.cgi, base, problems),
     ...residency,
+    limits: resolveLimits(input.limits, problems),
+    ...resolveOperations(input, base, problems),
     file: options.file ?? null,
   }
   if (problems.length > 0) {

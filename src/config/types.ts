@@ -52,6 +52,88 @@ export interface FiltersConfig {
   modules: Record<string, FilterSettings>
 }
 
+/** What one request may cost (see docs/operators/limits.md). */
+export interface LimitSettings {
+  /** Requests in progress in the whole process; past it new ones get a 503 with Retry-After. 0 = no limit. */
+  maxInFlight: number
+  /** Fraction of V8's heap limit above which new requests get a 503 with Retry-After; 1 = never. */
+  heapShed: number
+  /** Requests outstanding on one connection (the one being answered included); past it a 503 and the connection closes. */
+  pipeline: number
+  /** Deepest nesting of arrays and objects in a JSON body (400 past it). */
+  jsonDepth: number
+  /** Most arrays, objects and values in a JSON body (413 past it). */
+  jsonNodes: number
+  /** Longest parameter value a command sees unless its declaration's maxLength allows more (400 past it). */
+  paramLength: number
+  /** How long a streamed response may run from the request's arrival, in ms; null = requestTimeout; 0 = no limit. */
+  streamTimeout: number | null
+}
+
+/** The CGI gateway: `cgi.bin` maps URL prefixes to folders of programs run per request. */
+export interface CgiSettings {
+  /** URL prefix (starting and ending with `/`) → absolute folder. */
+  bin: Array<{ prefix: string; dir: string }>
+  /** File extension (lower case, with its dot) → the program that runs such files (`.php` → `php-cgi`). */
+  interpreters: Record<string, string>
+  /** How long a program may run, in ms (504 and its process group killed beyond); 0 = no deadline. */
+  timeout: number
+  /** Largest response body in bytes. */
+  maxOutput: number
+  /** Largest response head in bytes. */
+  maxHeaderSize: number
+  /** Names of host environment variables passed to programs (an allow-list). */
+  passEnv: string[]
+  /** Fixed variables every program gets. */
+  env: Record<string, string>
+  /** Pass the Authorization header as HTTP_AUTHORIZATION (off by default, RFC 3875 §9.2). */
+  passAuthorization: boolean
+}
+
+/** The server log (and the access lines filters write to it): where, and how it is buffered. */
+export interface LogSettings {
+  /** A file to append to (reopened on SIGUSR1, for logrotate); null = standard output. */
+  file: string | null
+  /** Bytes gathered before a write (nginx's `access_log … buffer=`); 0 = every line written at once. */
+  buffer: number
+  /** Longest a buffered line waits before it is written, in ms (nginx's `flush=`). */
+  flushInterval: number
+}
+
+/** The slow log (after PHP-FPM's request_slowlog_timeout). */
+export interface SlowLogSettings {
+  /** Requests holding an extension longer than this (ms) are logged at warn; 0 = off. */
+  threshold: number
+}
+
+/** One FastCGI app served under a URL prefix: `fastcgi.apps["/php/"]`. */
+export interface FastcgiAppSettings {
+  /** The URL prefix, starting and ending with "/". */
+  prefix: string
+  /** Backends: `unix:/path` or `host:port`; each request goes to the least busy healthy one. */
+  addresses: string[]
+  /** The folder of the app's scripts, as the backend sees it (SCRIPT_FILENAME = root + script). */
+  root: string
+  /** The script for a URL that names a folder. */
+  index: string
+  /** A path segment ending in one of these is the script; what follows is PATH_INFO. */
+  scriptExtensions: string[]
+  /** Extra parameters sent with every request. */
+  params: Record<string, string>
+  /** Connections per backend; undefined = the backend's FCGI_MAX_CONNS (else 8). */
+  maxConns: number | undefined
+  connectTimeout: number
+  /** How long a backend that refused a connection is left out, in ms. */
+  downTime: number
+  /** How long the backend may take to start answering, in ms (504 beyond); 0 = none. */
+  timeout: number
+  bodyLimit: number
+}
+
+export interface FastcgiConfig {
+  apps: Record<string, FastcgiAppSettings>
+}
+
 export interface ResidentConfig {
   host: string
   port: number
@@ -74,12 +156,21 @@ export interface ResidentConfig {
   /** Unload an extension after this long without requests, in ms; 0 = never. */
   idleTimeout: number
   memory: MemorySettings
+  limits: LimitSettings
   unload: UnloadSettings
   rapidFail: RapidFailSettings
   /** Per-extension settings, by extension name. */
   extensions: Record<string, ExtensionSettings>
   /** The filter chain: order and per-filter settings. */
   filters: FiltersConfig
+  /** The CGI gateway. */
+  cgi: CgiSettings
+  log: LogSettings
+  slowLog: SlowLogSettings
+  /** Server processes: 0 = this one process; N ≥ 1 = a primary and N worker processes (node:cluster). */
+  workers: number
+  /** FastCGI apps Resident serves as a client, by URL prefix. */
+  fastcgi: FastcgiConfig
   /** Where the config was read from, if a file. */
   file: string | null
 }

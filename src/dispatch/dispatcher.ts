@@ -15,6 +15,7 @@ import { Deadlines } from './deadlines.ts'
 import { coerceParams, mergeInputs } from './params.ts'
 import { sendResult } from './respond.ts'
 import { findCommand, isValidTarget, parseTarget, type Target } from './route.ts'
+import { AUTHORIZE_ONLY } from '../modes/gateway/bridge.ts'
 
 const EMPTY = Buffer.alloc(0)
 
@@ -22,7 +23,33 @@ const clientGone = () => new Error('the client closed the connection')
 const lateStreamError = (cr: DispatchedRequest, e: Error) => {
   cr.log.error({ err: mapErrorStack(e) }, `${cr.extension}/${cr.command}: the streamed response failed after its headers were sent`)
 }
+/** The status an error will be answered with (the error handler's rule), for the metrics. */
+const statusOf = (e: unknown): number => {
+  const s = (e as { status?: unknown; statusCode?: unknown } | null)?.status ?? (e as { statusCode?: unknown } | null)?.statusCode
+  return typeof s === 'number' && s >= 100 && s <= 599 ? s : 500
+}
 const noExtensionServes = (url: string) => new ResidentError('RES_ERR_NOT_FOUND', `no extension serves ${url.split('?')[0]}`)
+
+/**
+ * A gateway's AUTHORIZER request (FastCGI role 2): only onUrlMap and onAuthenticate run. A filter's
+ * own answer (a 401 with its challenge) goes back as the denial; otherwise 200 allows, with the
+ * identity onAuthenticate attached as `Variable-REMOTE_USER`, which the web server passes on.
+ */
+function authorize(reply: FastifyReply, filters: RequestContext | null, url: string): void | Promise<void> {
+  const allow = () => {
+    const user = filters?.user
+    if (user !== undefined && user !== null) {
+      const name = typeof user === 'string' ? user : typeof user === 'object' && typeof (user as { name?: unknown }).name === 'string' ? (user as { name: string }).name : JSON.stringify(user)
+      reply.header('variable-remote_user', name.replace(/[\r\n]/g, ''))
+    }
+    reply.code(200).send()
+  }
+  if (filters === null) { allow(); return }
+  const verdict = beforeDispatch(filters, url)
+  if (verdict instanceof Promise) return verdict.then((v) => typeof v === 'string' ? allow() : void sendResult(reply, v))
+  if (typeof verdict === 'string') allow()
+  else sendResult(reply, verdict)
+}
 
 /**
  * The one wildcard route's handler: URL → extension + command → parameters → executor → response.
@@ -38,19 +65,31 @@ export class Dispatcher {
   readonly #deadlines: Deadlines
   readonly #closing: () => boolean
   readonly #log: PinoLogger
+  readonly #limits: ResidentConfig['limits']
+  /** The slow log's threshold in ms (Infinity = off): requests holding a generation longer are logged. */
+  readonly #slowMs: number
 
   /** `log` is the server's logger; `closing` says when the server is shutting down (new requests then get a 503). */
   constructor(registry: Registry, config: ResidentConfig, log: PinoLogger, closing: () => boolean = () => false) {
     this.#registry = registry
     this.#log = log
+    this.#limits = config.limits
     this.#deadlines = new Deadlines(config.requestTimeout)
     this.#closing = closing
+    this.#slowMs = config.slowLog.threshold > 0 ? config.slowLog.threshold : Infinity
+  }
+
+  /** Ends the request's lease, recording its duration and status; logs it when it was slow. */
+  #release(gen: Generation, started: number, status: number, request: FastifyRequest, command: string | null): void {
+    const ms = this.#registry.release(gen, started, status)
+    if (ms > this.#slowMs) logSlow(this.#log, gen, request, command, ms, status)
   }
 
   /** Answers the request; returns a promise only when a step was async. Throws (or rejects) with what the error handler should send. */
   handle(request: FastifyRequest, reply: FastifyReply, url: string = request.url): void | Promise<void> {
     if (this.#closing()) throw new ResidentError('RES_ERR_UNAVAILABLE', undefined, { headers: { connection: 'close' } })
     const filters = request.filters ?? null
+    if ((request.raw as unknown as Record<symbol, unknown>)[AUTHORIZE_ONLY] === true) return authorize(reply, filters, url)
     if (filters !== null) {
       const mapped = beforeDispatch(filters, url)
       if (mapped instanceof Promise) {
@@ -101,12 +140,12 @@ export class Dispatcher {
         })
       }
       const rawBody = Buffer.isBuffer(request.body) ? request.body : EMPTY
-      const { body, contentType } = parseBody(rawBody, request.headers['content-type'], info.accepts)
+      const { body, contentType } = parseBody(rawBody, request.headers['content-type'], info.accepts, this.#limits)
       const query = url === request.url ? request.query as Record<string, string | string[]> : parseForm(target.query)
       // Declared parameters are read out of the inputs into a new object, so without a body the
       // query itself will do; undeclared ones get a merged copy of their own.
       const params = info.params
-        ? coerceParams(info.params, body === undefined ? query : mergeInputs(query, body))
+        ? coerceParams(info.params, body === undefined ? query : mergeInputs(query, body), this.#limits.paramLength)
         : mergeInputs(query, body)
       cr = new DispatchedRequest({
         id: request.id,
@@ -124,7 +163,7 @@ export class Dispatcher {
       }, request, this.#log)
       result = gen.module.invoke(info, params, cr)
     } catch (e) {
-      this.#registry.release(gen, started)
+      this.#release(gen, started, statusOf(e), request, target.command)
       this.#failed(target.extension, request.id, e)
     }
     // Executors return a promise for anything async (the in-process one turns thenables into one).
@@ -155,7 +194,7 @@ export class Dispatcher {
       result = await pending
     } catch (e) {
       if (abandoned) return
-      this.#registry.release(gen, started)
+      this.#release(gen, started, statusOf(e), reply.request, cr.command)
       this.#failed(cr.extension, cr.id, e)
     } finally {
       this.#deadlines.stop(deadline)
@@ -169,24 +208,31 @@ export class Dispatcher {
   #respond(reply: FastifyReply, result: unknown, cr: DispatchedRequest, gen: Generation, started: number): void {
     const raw = reply.raw
     if (reply.sent || raw.destroyed) {
-      this.#registry.release(gen, started)
+      this.#release(gen, started, reply.statusCode, reply.request, cr.command)
       return
     }
     try {
       sendResult(reply, result, lateStreamError, cr)
     } catch (e) {
-      this.#registry.release(gen, started)
+      this.#release(gen, started, e instanceof ResidentError ? e.status : 500, reply.request, cr.command)
       this.#failed(cr.extension, cr.id, e instanceof ResidentError ? e
         : new ResidentError('RES_ERR_BAD_RESULT', `the command's result cannot be sent: ${(e as Error).message}`, { cause: e }))
     }
     if (raw.writableEnded) {
-      this.#registry.release(gen, started)
+      this.#release(gen, started, reply.statusCode, reply.request, cr.command)
       return
     }
     cr.pin()
     raw.once('close', () => {
       if (!raw.writableFinished) cr.abort(clientGone())
-      this.#registry.release(gen, started)
+      this.#release(gen, started, reply.statusCode, reply.request, cr.command)
     })
   }
+}
+
+/** One slow-log line (after PHP-FPM's request_slowlog_timeout): what ran, for how long, and which request. */
+function logSlow(log: PinoLogger, gen: Generation, request: FastifyRequest, command: string | null, ms: number, status: number): void {
+  const durationMs = Math.round(ms * 10) / 10
+  log.warn({ slow: { extension: gen.name, command: command ?? '(default)', generation: gen.id, durationMs, status, requestId: request.id } },
+    `slow request: ${gen.name}/${command ?? ''} took ${durationMs} ms (request ${request.id})`)
 }

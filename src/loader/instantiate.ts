@@ -3,7 +3,7 @@ import * as sdk from '../sdk/index.ts'
 import { extendsBase } from '../sdk/brand.ts'
 import type { Logger, UnloadReason } from '../sdk/types.ts'
 import { createHostHandle } from '../residency/host-handle.ts'
-import { buildEntry } from './build.ts'
+import type { BuildOutput } from './build.ts'
 import { evaluateBundle } from './evaluate.ts'
 import { mapErrorStack, registerSourceMap } from './stack.ts'
 
@@ -40,14 +40,17 @@ export interface Instantiated<T, P> {
  */
 export async function instantiate<T extends Lifecycle, P>(
   spec: InstantiateSpec, brand: symbol, baseName: string, inspect: (Handler: Function) => P,
+  /** A bundle built earlier (the CGI runner reads it from its disk cache instead of running esbuild). */
+  prebuilt?: BuildOutput,
 ): Promise<Instantiated<T, P>> {
-  const build = await buildEntry(spec.entry)
+  // esbuild is loaded on first use, so a process that only runs prebuilt bundles never loads it.
+  const build = prebuilt ?? await (await import('./build.ts')).buildEntry(spec.entry)
   const filename = `${spec.entry}?gen=${spec.generation}`
   const dir = path.dirname(spec.entry)
   const forgetMap = registerSourceMap(filename, build.map, dir)
   const owned = createHostHandle({ name: spec.name, generation: spec.generation, dir, config: spec.config, log: spec.log })
   try {
-    const exports = evaluateBundle(build.code, { entry: spec.entry, filename, sdk }) as { default?: unknown }
+    const exports = await evaluateBundle(build.shape, { entry: spec.entry, filename, sdk }) as { default?: unknown }
     const Handler = (exports.default ?? exports) as unknown
     if (!extendsBase(Handler, brand)) {
       throw new TypeError(`${spec.entry}: the default export must be a class extending ${baseName} from 'resident-host'`)

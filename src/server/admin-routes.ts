@@ -5,9 +5,10 @@ import { isModuleName } from '../loader/discover.ts'
 import type { FilterManager } from '../filters/manager.ts'
 import type { Registry } from '../residency/registry.ts'
 import { checkAdmin } from './admin-guard.ts'
+import { Metrics } from '../ops/metrics.ts'
 import { extensionStatus, hostStatus } from '../residency/status.ts'
 
-export interface AdminContext { config: ResidentConfig; registry: Registry; filters?: FilterManager }
+export interface AdminContext { config: ResidentConfig; registry: Registry; filters?: FilterManager; metrics?: Metrics; fastcgi?: () => Record<string, unknown> }
 
 const PREFIX = '/_resident'
 
@@ -26,10 +27,17 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AdminContext): vo
       // Every extension on disk is listed, `unloaded` until its first request.
       await ctx.registry.discover()
       return {
-      host: hostStatus(ctx.registry, ctx.config),
-      extensions: [...ctx.registry.slots.values()].map((s) => extensionStatus(ctx.registry, s)),
-      filters: ctx.filters?.status() ?? [],
+        host: hostStatus(ctx.registry, ctx.config),
+        extensions: [...ctx.registry.slots.values()].map((s) => extensionStatus(ctx.registry, s)),
+        filters: ctx.filters?.status() ?? [],
+        ...(ctx.fastcgi ? { fastcgi: ctx.fastcgi() } : {}),
       }
+    })
+
+    admin.get('/metrics', async (_request, reply) => {
+      const text = ctx.metrics ? await ctx.metrics.text() : ''
+      reply.header('content-type', Metrics.contentType).header('cache-control', 'no-store')
+      return text
     })
 
     // Filters: rebuild one (or all) beside the running chain; swapped only on success.

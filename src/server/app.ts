@@ -13,16 +13,30 @@ import { replyWithError } from './error-reply.ts'
 import { handleClientError } from './client-error.ts'
 import { requestIdGenerator } from './request-id.ts'
 import { Connections } from './connections.ts'
+import { RequestBudget } from './request-budget.ts'
 import { registerAdminRoutes } from './admin-routes.ts'
+import { registerFastcgiApps } from './fastcgi-apps.ts'
+import { registerCgiGateway } from './cgi-gateway.ts'
+import { SERVER_SOFTWARE } from './software.ts'
+import { Metrics } from '../ops/metrics.ts'
+import { notReadyReason, registerHealthRoutes, type Lifecycle } from '../ops/health.ts'
 
 export interface ResidentServer {
   app: FastifyInstance
+  /** Requests in progress and the per-request limits (limits.*). */
+  budget: RequestBudget
   /** The server's logger (fastify's own `app.log` is silent). */
   log: PinoLogger
   registry: Registry
   /** The filter chain: `current`, `describe()`, `reload(name)`, `reloadAll()`, `watchSet()`. */
   filters: FilterManager
   config: ResidentConfig
+  /** prom-client metrics of this server (and the process), served at /_resident/metrics. */
+  metrics: Metrics
+  /** starting (not listening yet), serving, or draining (close() was called). */
+  readonly lifecycle: Lifecycle
+  /** What /_resident/ready answers: serving, and not over a memory limit with nothing to evict. */
+  ready(): boolean
   /** Stops accepting, drains in-flight requests (up to drainTimeout), disposes every generation. */
   close(): Promise<void>
 }
@@ -59,6 +73,7 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
   setEsbuildIdle(config.unload.esbuildIdle)
   const registry = new Registry({ config, executor: options.executor ?? new InProcessExecutor(), log })
   const connections = new Connections(app.server)
+  const budget = new RequestBudget(app.server, config.limits)
   let closing = false
   const dispatcher = new Dispatcher(registry, config, log, () => closing)
 
@@ -77,8 +92,16 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
     throw e
   }
   installFilterHooks(app, filters, log, options.filterHooks ?? false)
+  // After the filters' onRequest, so a refusal still gets their headers and their log line.
+  budget.install(app)
 
-  registerAdminRoutes(app, { config, registry, filters })
+  const lifecycle = (): Lifecycle => closing ? 'draining' : app.server.listening ? 'serving' : 'starting'
+  const ready = () => notReadyReason(lifecycle(), registry, config) === null
+  const metrics = new Metrics({ registry, ready, filters: () => filters.current.filters.length })
+  registerHealthRoutes(app, ready)
+  const fastcgiApps = await registerFastcgiApps(app, config, log)
+  registerAdminRoutes(app, { config, registry, filters, metrics, fastcgi: Object.keys(config.fastcgi.apps).length > 0 ? fastcgiApps.describe : undefined })
+  registerCgiGateway(app, { config, log, dispatcher, serverSoftware: SERVER_SOFTWARE })
   // The handler returns nothing and sends for itself; it makes a promise only when a step is async.
   // (Returning the reply from an async handler, fastify's advice, makes the promise adopt
   // `reply.then`, which attaches end-of-stream listeners to every response.)
@@ -101,7 +124,8 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
 
   let closed: Promise<void> | null = null
   return {
-    app, log, registry, filters, config,
+    app, budget, log, registry, filters, config, metrics, ready,
+    get lifecycle() { return lifecycle() },
     close() {
       closed ??= (async () => {
         closing = true
@@ -123,6 +147,8 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
         clearTimeout(timer)
         await registry.close(deadline)
         await filters.close()
+        fastcgiApps.close()
+        metrics.close()
       })()
       return closed
     },
