@@ -4,6 +4,7 @@ import { ResidentError, isResidentError } from '../errors.ts'
 import { findEntry, listModules } from '../loader/discover.ts'
 import { isHttpError } from '../sdk/http-error.ts'
 import type { Executor, Mode } from '../modes/executor.ts'
+import { listProcesses, type ModeProcess } from '../modes/processes.ts'
 import type { Logger, UnloadReason } from '../sdk/types.ts'
 import { Generation } from './generation.ts'
 import { Slot } from './slot.ts'
@@ -56,6 +57,9 @@ export class Registry {
   }
 
   get mode(): Mode { return this.#executor.mode }
+
+  /** The worker/pool processes of an out-of-process mode (none in process), for the dashboard. */
+  processes(): ModeProcess[] { return listProcesses(this.#executor) }
 
   /** Calls `fn` on every install and removal (the hot-reload watcher follows loads this way). Returns an unsubscribe. */
   subscribe(fn: (e: RegistryEvent) => void): () => void {
