@@ -3,6 +3,7 @@
 import { performance } from 'node:perf_hooks'
 import { afterEach, describe, expect, it } from 'vitest'
 import { startTestServer, type TestServer } from './helpers/server.ts'
+import { startWatchedServer, until } from './helpers/watch.ts'
 
 interface ExtStatus {
   name: string; state: string; generation: number | null
@@ -50,7 +51,8 @@ describe('a 504 ends the lease', () => {
     expect(s.requests.inFlight).toBe(0)
     expect(s.abandoned).toBe(2)
     expect(s.errors).toBe(2)
-    expect(s.lastError).toMatchObject({ code: 'RES_ERR_TIMEOUT', requestId: b.json().error.requestId })
+    expect(s.lastError).toMatchObject({ code: 'RES_ERR_TIMEOUT' })
+    expect([a.json().error.requestId, b.json().error.requestId]).toContain(s.lastError!.requestId)
     // The unload does not wait for them (drainTimeout is 30 s): dispose runs now.
     const started = performance.now()
     const r = await t.inject({ method: 'POST', url: '/_resident/extensions/hang/unload' })
@@ -142,6 +144,24 @@ export default class B extends Extension { ping() { return 'pong' } }`
     t.writeExtension('b.ts', FIXED)
     const r = await t.inject({ method: 'POST', url: '/_resident/extensions/b/reload' })
     expect(r.statusCode).toBe(200)
+    expect((await t.inject('/b/ping')).body).toBe('pong')
+    expect((await ext('b'))!).toMatchObject({ state: 'resident', failed: null })
+  })
+})
+
+describe('a save clears rapid-fail', () => {
+  it('in resident dev, saving the fix of an extension marked failed loads it at once', async () => {
+    const w = await startWatchedServer({
+      extensions: { 'b.ts': `import { Extension } from 'resident-host'
+export default class B extends Extension { init() { throw new Error('broken on purpose') } ping() { return 'pong' } }` },
+      config: { rapidFail: { maxFailures: 1, backoff: '1h', maxBackoff: '1h' } },
+    })
+    t = w
+    await until(async () => (await t!.inject('/b/ping')).statusCode === 503, 'rapid-fail to mark it failed')
+    w.writeExtension('b.ts', `import { Extension } from 'resident-host'
+export default class B extends Extension { ping() { return 'pong' } }`)
+    // The backoff is an hour: only the save can have brought it back.
+    await until(async () => (await t!.inject('/b/ping')).statusCode === 200, 'the saved fix to load')
     expect((await t.inject('/b/ping')).body).toBe('pong')
     expect((await ext('b'))!).toMatchObject({ state: 'resident', failed: null })
   })

@@ -166,7 +166,7 @@ describe('memory pressure', () => {
 export default class Slow extends Extension {
   async wait() { await globalThis.__gate; return 'done' }
 }`
-    t = await startTestServer({ extensions: files, config: { memory: { checkInterval: '1h' } } })
+    t = await startTestServer({ extensions: files, config: { memory: { checkInterval: '1h', minResidency: 0 } } })
     for (const n of ['c', 'a', 'b']) await t.inject(`/${n}/bump`)
     const slow = t.inject('/slow/wait')
     await waitFor(async () => (await ext(t!, 'slow'))?.requests.inFlight === 1, 'the slow request to be in flight')
@@ -197,7 +197,7 @@ export default class Live extends Extension {
     const files: Record<string, string> = {}
     for (const n of ['e1', 'e2', 'e3', 'e4', 'e5']) files[`${n}.ts`] = live
     // A 1 MB budget: this process is always over it, so every load triggers evictions.
-    t = await startTestServer({ extensions: files, config: { memory: { budget: '1MB', checkInterval: '20ms' } } })
+    t = await startTestServer({ extensions: files, config: { memory: { budget: '1MB', checkInterval: '20ms', minResidency: 0 } } })
     const failed: string[] = []
     for (let round = 0; round < 20; round++) {
       const wave = await Promise.all(Array.from({ length: 4 }, (_, i) => t!.inject(`/e${((round + i) % 5) + 1}/hit`)))

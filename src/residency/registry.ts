@@ -184,6 +184,13 @@ export class Registry {
     const slot = this.slots.get(name)
     if (!slot) return
     slot.errors++
+    // The 500 of a failed load: the load's own message (already recorded) says more than the
+    // client's, so keep it and note which request it answered.
+    const prev = slot.lastError
+    if (f.code === 'RES_ERR_LOAD_FAILED' && prev?.code === f.code && prev.requestId === null) {
+      prev.requestId = requestId
+      return
+    }
     slot.lastError = { code: f.code, message: f.message, at: new Date(), requestId }
   }
 
@@ -250,7 +257,9 @@ export class Registry {
         config: this.#config.extensions[slot.name]?.config ?? {}, log,
       })
     } catch (e) {
-      throw loadFailure(slot, e, { log, reloading, development: this.#config.development })
+      const error = loadFailure(slot, e, { log, reloading, development: this.#config.development })
+      this.#events.emit({ type: 'failed', name: slot.name, entry: slot.entry, error })
+      throw error
     }
     const gen = new Generation(id, slot.name, module)
     slot.createdTotal++

@@ -30,10 +30,18 @@ export function hostStatus(registry: Registry, config: ResidentConfig) {
       highWatermark: memory.highWatermark,
       lowWatermark: memory.lowWatermark,
       checkIntervalMs: memory.checkInterval,
+      minResidencyMs: memory.minResidency,
       summary: `heap ${mb(s.heapUsed)}/${mb(s.heapLimit)} MB, rss ${mb(s.rss)} MB${memory.budget ? ` of ${mb(memory.budget)} MB budget` : ''}`,
     },
     idleTimeoutMs: config.idleTimeout,
-    evictions: { ...registry.evictor.evictions, total: registry.evictor.evictions.idle + registry.evictor.evictions.memory },
+    evictions: {
+      ...registry.evictor.evictions,
+      total: registry.evictor.evictions.idle + registry.evictor.evictions.memory,
+      /** Times eviction stopped because it did not bring usage down, and why it is waiting now. */
+      backoffs: registry.evictor.backoffs,
+      state: registry.evictor.overBudget?.state ?? 'ok',
+      overBudget: registry.evictor.overBudget,
+    },
     forcedGc: { count: forcedGc.count, ms: Math.round(forcedGc.ms), forEviction: forcedGc.eviction, forCollectionProof: forcedGc.collection },
     collection: { ...registry.collection.totals, awaitingVerdict: registry.collection.waiting, graceMs: config.unload.collectionGrace },
   }
