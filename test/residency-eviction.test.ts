@@ -6,11 +6,18 @@ import { waitFor } from './helpers/poll.ts'
 
 const SMALL = `import { Extension } from 'resident-host'
 export default class S extends Extension { ping() { return 'pong' } }`
+// Each load leaks 2 MB where no unload can free it (as the generations that escaped did): evicting
+// it gives nothing back.
+const LEAKY = `import { Extension } from 'resident-host'
+export default class L extends Extension {
+  init() { (globalThis.__leak ??= []).push(Buffer.alloc(2 * 1024 * 1024, 1)) }
+  ping() { return 'pong' }
+}`
 
 interface Host { evictions: { memory: number; backoffs: number; state: string; overBudget: null | { signal: string; usage: number; limit: number; lastEvicted: number; retryAt: string } } }
 
 let t: TestServer | undefined
-afterEach(async () => { await t?.close(); t = undefined })
+afterEach(async () => { await t?.close(); t = undefined; delete (globalThis as { __leak?: unknown }).__leak })
 
 async function host(): Promise<Host> {
   return ((await t!.inject('/_resident/status')).json() as { host: Host }).host
@@ -20,11 +27,11 @@ describe('eviction that helps or stops', () => {
   it('over budget with nothing reclaimable: evicts once, backs off, says it once', async () => {
     // A 1 MB budget: the process itself is far over it, and no extension can change that.
     t = await startTestServer({
-      extensions: { 'a.ts': SMALL, 'b.ts': SMALL, 'c.ts': SMALL },
+      extensions: { 'a.ts': LEAKY, 'b.ts': LEAKY, 'c.ts': LEAKY },
       config: { memory: { budget: '1MB', checkInterval: '20ms', minResidency: 0 }, idleTimeout: 0 },
     })
     for (const n of ['a', 'b', 'c']) expect((await t.inject(`/${n}/ping`)).body).toBe('pong')
-    // Evicting the three frees nothing that shows against a 1 MB budget: a back-off.
+    // Evicting the three frees nothing: a back-off.
     await waitFor(async () => (await host()).evictions.backoffs > 0, 'the back-off')
     const h = await host()
     expect(h.evictions.state).toBe('over budget, nothing reclaimable')

@@ -32,8 +32,13 @@ export function planEviction(candidates: readonly EvictionCandidate[], needed: n
 }
 
 const MAX_ROUNDS = 8
-/** An eviction round helped when usage fell by at least this fraction of the limit (after a full GC). */
+/**
+ * An eviction round helped when usage (or the heap + ArrayBuffers) fell by at least this fraction of
+ * the limit after a full GC.
+ */
 const MIN_DROP = 0.01
+/** …and gave back at least this much of the heap + ArrayBuffers (what a module's code alone frees is less). */
+const MIN_FREED = 1024 * 1024
 /** The longest wait between eviction attempts that did not help, in ms. */
 const BACKOFF_MAX = 60_000
 
@@ -76,6 +81,8 @@ export class Evictor {
   overBudget: OverBudget | null = null
   #backoffUntil = 0
   #backoffStep = 0
+  /** Bytes loads have added since start (their measured growth): loads running beside an eviction round. */
+  #loadedBytes = 0
   /** Peak RSS seen at any check, and the last sample. */
   peakRss = 0
   last: MemorySample | null = null
@@ -148,7 +155,9 @@ export class Evictor {
     return n
   }
 
-  afterLoad(): void {
+  /** A load finished, having grown memory by about `bytes` (what an eviction round must not be blamed for). */
+  afterLoad(bytes = 0): void {
+    this.#loadedBytes += bytes
     this.check()
   }
 
@@ -183,6 +192,8 @@ export class Evictor {
     // Evicting did not help last time: wait before trying again (the back-off doubles each time).
     if (performance.now() < this.#backoffUntil) return
     const before = s
+    const loadedBefore = this.#loadedBytes
+    const disposals: Promise<void>[] = []
     let evicted = 0
     let estimated = 0
     const skip = new Set<string>()
@@ -194,8 +205,10 @@ export class Evictor {
       // One after another, least recently used first (each resolves once out of service; disposal goes on).
       for (const name of plan) {
         const estimate = candidates.find((c) => c.name === name)!.estimate
+        const gen = this.#registry.slots.get(name)?.current
         const r: AdvisoryResult = await this.#registry.unloadIfIdle(name, 'memory')
         if (r === 'unloaded') {
+          if (gen?.disposed) disposals.push(gen.disposed)
           evicted++
           estimated += estimate
           this.evictions.memory++
@@ -212,17 +225,24 @@ export class Evictor {
       if (s.rawRatio >= highWatermark) this.#stuck(s, 0, 0)
       return
     }
-    // Measure again once the collection is known: a full GC, then usage without any credit.
+    // Measure again once the collection is known: the evicted generations disposed (until then
+    // they still hold what they hold), a full GC, then usage without any credit.
+    await Promise.allSettled(disposals)
     const after = this.#collect()
-    const fell = before.rawRatio - after.rawRatio
-    if (after.rawRatio < highWatermark || fell >= MIN_DROP) {
+    // Requests keep loading extensions while the round runs: what they added is not the round's fault.
+    const added = this.#loadedBytes - loadedBefore
+    const fell = before.rawRatio + added / after.limit - after.rawRatio
+    // RSS need not shrink when the allocator keeps freed pages for reuse: what the process's own
+    // memory (heap + ArrayBuffers) gave back counts too, since the next loads reuse it.
+    const jsFreed = before.jsBytes + added - after.jsBytes
+    if (after.rawRatio < highWatermark || fell >= MIN_DROP || jsFreed >= Math.max(MIN_DROP * after.limit, MIN_FREED)) {
       this.#log.info({ evicted, signal: after.signal, before: round2(before.rawRatio), after: round2(after.rawRatio), estimatedBytes: Math.round(estimated) },
         `memory pressure (${after.signal}): evicted ${evicted} idle extension(s), ${pct(before.rawRatio)} → ${pct(after.rawRatio)} of the limit`)
       if (after.rawRatio < highWatermark) this.#recovered(after)
       else this.#backoffStep = 0
       return
     }
-    this.#stuck(after, evicted, Math.max(0, fell * after.limit))
+    this.#stuck(after, evicted, Math.max(0, fell * after.limit, jsFreed))
   }
 
   /**

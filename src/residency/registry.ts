@@ -269,7 +269,7 @@ export class Registry {
     slot.loadMs = Math.round((performance.now() - started) * 100) / 100
     slot.heapGrowth = Math.max(0, jsBytes() - before)
     log.info({ ms: Math.round(slot.loadMs), commands: Object.values(module.table.commands).map((c) => c.name) }, `loaded ${slot.name} (generation ${id})`)
-    this.evictor.afterLoad()
+    this.evictor.afterLoad(slot.heapGrowth)
     return gen
   }
 
