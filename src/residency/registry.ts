@@ -167,12 +167,11 @@ export class Registry {
   }
 
   /**
-   * A request answered (504) while its command still runs: its lease ends now, so the generation can
-   * be retired within drainTimeout; the command is counted as abandoned until it settles.
+   * A request answered (504) while its command still runs: its lease ends (the caller releases it),
+   * so the generation can be retired at once; the command is counted as abandoned until it settles.
    */
-  abandon(gen: Generation, running: Promise<unknown>, startedAt?: number): void {
+  abandon(gen: Generation, running: Promise<unknown>): void {
     gen.abandoned++
-    this.release(gen, startedAt, 504)
     const settled = () => { gen.abandoned-- }
     running.then(settled, settled)
   }
