@@ -15,6 +15,7 @@ import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { resolveConfig } from '../src/config/load.ts'
 import type { Executor, LoadSpec, LoadedModule } from '../src/modes/executor.ts'
+import { Executors } from '../src/modes/executors.ts'
 import { InProcessExecutor } from '../src/modes/inprocess.ts'
 import type { Generation } from '../src/residency/generation.ts'
 import { Registry } from '../src/residency/registry.ts'
@@ -80,6 +81,7 @@ class GatedExecutor implements Executor {
     return {
       ...m,
       invoke: m.invoke.bind(m),
+      cancel: m.cancel.bind(m),
       canUnload: m.canUnload.bind(m),
       dispose: async (reason) => {
         this.busy++
@@ -258,7 +260,8 @@ describe('registry under random interleavings (model-based)', () => {
         rapidFail: { maxFailures: 2, window: '1h', backoff: '1h', maxBackoff: '1h' },
       }, { cwd: dir })
       const executor = new GatedExecutor()
-      const registry = new Registry({ config, executor, log: pino({ level: 'silent' }) })
+      const log = pino({ level: 'silent' })
+      const registry = new Registry({ config, executors: new Executors({ config, log }, { inprocess: executor }), log })
       const w: World = {
         registry, executor,
         leases: { alpha: [], beta: [] }, acquired: { alpha: 0, beta: 0 },

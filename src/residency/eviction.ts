@@ -145,7 +145,7 @@ export class Evictor {
   }
 
   #estimateOf(slot: Slot): number {
-    return slot.heapGrowth ?? this.#averageGrowth()
+    return exactBytes(slot) ?? slot.heapGrowth ?? this.#averageGrowth()
   }
 
   /** What the loads under way are expected to add: memory that is coming whatever we measure now. */
@@ -206,13 +206,15 @@ export class Evictor {
       for (const name of plan) {
         const estimate = candidates.find((c) => c.name === name)!.estimate
         const gen = this.#registry.slots.get(name)?.current
+        // A worker's memory comes back when it is terminated; only in-process bytes wait for a GC.
+        const exact = exactBytes(this.#registry.slots.get(name)!) !== null
         const r: AdvisoryResult = await this.#registry.unloadIfIdle(name, 'memory')
         if (r === 'unloaded') {
           if (gen?.disposed) disposals.push(gen.disposed)
           evicted++
           estimated += estimate
           this.evictions.memory++
-          this.#credit(estimate)
+          if (!exact) this.#credit(estimate)
           this.#log.info({ extension: name, reason: 'memory', signal: s.signal }, `evicting ${name} (memory pressure, least recently used)`)
         } else skip.add(name)
       }
@@ -323,7 +325,7 @@ export class Evictor {
       const gen = slot.current
       if (!gen || slot.loading || gen.inflight > 0 || slot.waiting > 0 || skip.has(slot.name)) continue
       if (gen.loadedAtMs > youngest) continue
-      out.push({ name: slot.name, lastActive: slot.lastActive, estimate: slot.heapGrowth || this.#averageGrowth() })
+      out.push({ name: slot.name, lastActive: slot.lastActive, estimate: exactBytes(slot) ?? (slot.heapGrowth || this.#averageGrowth()) })
     }
     return out
   }
@@ -339,6 +341,12 @@ export class Evictor {
       if (r === 'unloaded') this.evictions.idle++
     }
   }
+}
+
+/** What a generation holds when its mode measures it exactly (heap + external of a worker's isolates); null in process. */
+export function exactBytes(slot: Slot): number | null {
+  const m = slot.current?.module.memory?.()
+  return m ? m.heapUsed + m.external : null
 }
 
 const round2 = (n: number) => Math.round(n * 100) / 100
