@@ -193,6 +193,7 @@ export class Evictor {
     if (performance.now() < this.#backoffUntil) return
     const before = s
     const loadedBefore = this.#loadedBytes
+    const loadingBefore = this.#loadingBytes()
     const disposals: Promise<void>[] = []
     let evicted = 0
     let estimated = 0
@@ -231,8 +232,9 @@ export class Evictor {
     // they still hold what they hold), a full GC, then usage without any credit.
     await Promise.allSettled(disposals)
     const after = this.#collect()
-    // Requests keep loading extensions while the round runs: what they added is not the round's fault.
-    const added = this.#loadedBytes - loadedBefore
+    // Requests keep loading extensions while the round runs: what they added (loads finished, and
+    // loads under way, by their estimates) is not the round's fault.
+    const added = Math.max(0, this.#loadedBytes - loadedBefore + this.#loadingBytes() - loadingBefore)
     const fell = before.rawRatio + added / after.limit - after.rawRatio
     // RSS need not shrink when the allocator keeps freed pages for reuse: what the process's own
     // memory (heap + ArrayBuffers) gave back counts too, since the next loads reuse it.
