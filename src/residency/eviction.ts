@@ -193,7 +193,6 @@ export class Evictor {
     if (performance.now() < this.#backoffUntil) return
     const before = s
     const loadedBefore = this.#loadedBytes
-    const loadingBefore = this.#loadingBytes()
     const disposals: Promise<void>[] = []
     let evicted = 0
     let estimated = 0
@@ -232,9 +231,8 @@ export class Evictor {
     // they still hold what they hold), a full GC, then usage without any credit.
     await Promise.allSettled(disposals)
     const after = this.#collect()
-    // Requests keep loading extensions while the round runs: what they added (loads finished, and
-    // loads under way, by their estimates) is not the round's fault.
-    const added = Math.max(0, this.#loadedBytes - loadedBefore + this.#loadingBytes() - loadingBefore)
+    // Requests keep loading extensions while the round runs: what they added is not the round's fault.
+    const added = this.#loadedBytes - loadedBefore
     const fell = before.rawRatio + added / after.limit - after.rawRatio
     // RSS need not shrink when the allocator keeps freed pages for reuse: what the process's own
     // memory (heap + ArrayBuffers) gave back counts too, since the next loads reuse it.
