@@ -81,7 +81,9 @@ describe('residency config', () => {
   it('has documented defaults and validates every key', () => {
     const d = resolveConfig({}, { cwd: '/tmp' })
     expect(d.idleTimeout).toBe(600_000)
-    expect(d.memory).toEqual({ budget: null, highWatermark: 0.85, lowWatermark: 0.7, checkInterval: 5000 })
+    expect(d.memory).toEqual({ budget: null, highWatermark: 0.85, lowWatermark: 0.7, checkInterval: 5000, minResidency: 1000 })
+    expect(resolveConfig({ memory: { minResidency: '30s' } }, { cwd: '/tmp' }).memory.minResidency).toBe(30_000)
+    expect(() => resolveConfig({ memory: { minResidency: 'soon' } }, { cwd: '/tmp' })).toThrow(/memory.minResidency/)
     expect(d.unload).toEqual({ maxDeclines: 3, collectionGrace: 10_000, esbuildIdle: 30_000 })
     expect(d.rapidFail).toEqual({ maxFailures: 3, window: 60_000, backoff: 5000, maxBackoff: 300_000 })
     const c = resolveConfig({ idleTimeout: '2m', memory: { budget: '512MB', highWatermark: 0.9, lowWatermark: 0.6 }, extensions: { calc: { idleTimeout: '30s' } } }, { cwd: '/tmp' })

@@ -166,7 +166,7 @@ describe('memory pressure', () => {
 export default class Slow extends Extension {
   async wait() { await globalThis.__gate; return 'done' }
 }`
-    t = await startTestServer({ extensions: files, config: { memory: { checkInterval: '1h' } } })
+    t = await startTestServer({ extensions: files, config: { memory: { checkInterval: '1h', minResidency: 0 } } })
     for (const n of ['c', 'a', 'b']) await t.inject(`/${n}/bump`)
     const slow = t.inject('/slow/wait')
     await waitFor(async () => (await ext(t!, 'slow'))?.requests.inFlight === 1, 'the slow request to be in flight')
@@ -197,7 +197,7 @@ export default class Live extends Extension {
     const files: Record<string, string> = {}
     for (const n of ['e1', 'e2', 'e3', 'e4', 'e5']) files[`${n}.ts`] = live
     // A 1 MB budget: this process is always over it, so every load triggers evictions.
-    t = await startTestServer({ extensions: files, config: { memory: { budget: '1MB', checkInterval: '20ms' } } })
+    t = await startTestServer({ extensions: files, config: { memory: { budget: '1MB', checkInterval: '20ms', minResidency: 0 } } })
     const failed: string[] = []
     for (let round = 0; round < 20; round++) {
       const wave = await Promise.all(Array.from({ length: 4 }, (_, i) => t!.inject(`/e${((round + i) % 5) + 1}/hit`)))
@@ -224,7 +224,9 @@ export default class Broken extends Extension { init() { throw new Error('no dat
     expect(r.json().error).toMatchObject({ code: 'RES_ERR_EXTENSION_FAILED', requestId: expect.any(String) })
     const s = await ext(t, 'broken')
     expect(s!.state).toBe('failed')
-    expect(s!.errors).toBe(2) // the 503 did not rebuild it
+    expect(s!.loadFailures).toBe(2) // the 503 did not rebuild it
+    expect(s!.errors).toBe(3) // but it was a 5xx answered for this extension
+    expect(s!.lastError).toMatchObject({ code: 'RES_ERR_EXTENSION_FAILED', requestId: r.json().error.requestId })
     // Still failing after the backoff: one retry, then a doubled backoff.
     const retry = await waitFor(async () => { const x = await t!.inject('/broken/ping'); return x.statusCode !== 503 && x }, 'the backoff to pass')
     expect(retry.statusCode).toBe(500)

@@ -43,6 +43,7 @@ export function resolveResidency(input: Record<string, unknown>, problems: strin
     highWatermark: [fraction, 'a fraction between 0 and 1'],
     lowWatermark: [fraction, 'a fraction between 0 and 1'],
     checkInterval: [(v) => { const n = parseDuration(v); return n !== undefined && n >= 10 ? n : undefined }, 'a duration of at least 10 ms'],
+    minResidency: [parseDuration, `${DURATION} (0 = none)`],
   }, problems)
   if (memory.lowWatermark >= memory.highWatermark) problems.push('"memory.lowWatermark" must be below "memory.highWatermark"')
   const unload = section<UnloadSettings>(input.unload, 'unload', defaults.unload, {

@@ -37,6 +37,8 @@ export interface MemorySettings {
   lowWatermark: number
   /** How often memory and idle timeouts are checked, in ms (loads also trigger a check). */
   checkInterval: number
+  /** A generation loaded less than this long ago (ms) is never evicted for memory. */
+  minResidency: number
 }
 
 /** Unload behaviour shared by idle and memory unloads. */

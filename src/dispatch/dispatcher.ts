@@ -133,7 +133,13 @@ export class Dispatcher {
     return this.#registry.acquire(target.extension).then((loaded) => {
       if (!loaded) throw new ResidentError('RES_ERR_NOT_FOUND', `no extension named "${target.extension}"`)
       return this.#run(request, reply, url, target, loaded, filters)
-    })
+    }, (e: unknown) => this.#failed(target.extension, request.id, e))
+  }
+
+  /** Counts a failure against its extension (status shows 5xx and the last error), then passes it on. */
+  #failed(extension: string, requestId: string, e: unknown): never {
+    this.#registry.recordFailure(extension, e, requestId)
+    throw e
   }
 
   /** Runs the command on a leased generation; every way out of here releases the lease exactly once. */
@@ -182,7 +188,7 @@ export class Dispatcher {
       outcome = gen.module.invoke(inv)
     } catch (e) {
       this.#release(gen, started, statusOf(e), request, target.command)
-      throw e
+      this.#failed(target.extension, request.id, e)
     }
     if (outcome instanceof Promise) return this.#settle(reply, outcome, inv, gen, started)
     this.#respond(reply, outcome, inv, gen, started)
@@ -199,6 +205,9 @@ export class Dispatcher {
     const deadline = this.#deadlines.start((err) => {
       expired = true
       gen.module.cancel(inv.id, 'timeout')
+      // Its lease ends below; the call is counted as abandoned on its generation until it settles.
+      this.#registry.abandon(gen, pending)
+      this.#registry.recordFailure(inv.extension, err, inv.id)
       if (!reply.sent) reply.send(err)
       this.#release(gen, started, 504, reply.request, inv.command)
     })
@@ -208,8 +217,9 @@ export class Dispatcher {
       outcome = await pending
     } catch (e) {
       // Executors answer failures with error outcomes; a rejection is a fault of the executor itself.
-      if (!expired) this.#release(gen, started, 500, reply.request, inv.command)
-      throw new ResidentError('RES_ERR_INTERNAL', `the ${gen.module.mode} executor failed: ${(e as Error)?.message ?? e}`, { cause: e })
+      if (expired) return
+      this.#release(gen, started, 500, reply.request, inv.command)
+      this.#failed(inv.extension, inv.id, new ResidentError('RES_ERR_INTERNAL', `the ${gen.module.mode} executor failed: ${(e as Error)?.message ?? e}`, { cause: e }))
     } finally {
       this.#deadlines.stop(deadline)
       this.#slowWatch.stop(slow)
@@ -235,6 +245,7 @@ export class Dispatcher {
       if (outcome.error.status >= 500) {
         // The failure's own message is the first line of its stack (the record's is the client's).
         const e = outcome.error
+        this.#registry.recordFailure(inv.extension, { ...e, message: e.stack?.split('\n', 1)[0]?.replace(/^\w*Error: /, '') || e.message }, inv.id)
         requestLogger(this.#log, inv.id).error({ err: { message: e.stack?.split('\n', 1)[0] ?? e.message, code: e.code, stack: e.stack } },
           `${inv.method} ${inv.url} failed: ${outcome.error.code}`)
       }
@@ -254,7 +265,7 @@ export class Dispatcher {
     } catch (e) {
       outcome.body.destroy()
       this.#release(gen, started, 500, reply.request, inv.command)
-      throw e
+      this.#failed(inv.extension, inv.id, e)
     }
     if (raw.writableEnded) {
       this.#release(gen, started, reply.statusCode, reply.request, inv.command)

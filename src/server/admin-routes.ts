@@ -99,13 +99,17 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AdminContext): vo
 
     if (ctx.dashboard) registerDashboardRoutes(admin, ctx.dashboard.view, ctx.dashboard.streams)
 
-    admin.get('/status', async () => ({
-      host: hostStatus(ctx.registry, ctx.config),
-      extensions: [...ctx.registry.slots.values()].map((s) => extensionStatus(ctx.registry, s)),
-      filters: ctx.filters?.status() ?? [],
-      ...(ctx.fastcgi ? { fastcgi: ctx.fastcgi() } : {}),
-      ...(ctx.cluster ? { cluster: { processes: await ctx.cluster.snapshots() } } : {}),
-    }))
+    admin.get('/status', async () => {
+      // Every extension on disk is listed, `unloaded` until its first request.
+      await ctx.registry.discover()
+      return {
+        host: hostStatus(ctx.registry, ctx.config),
+        extensions: [...ctx.registry.slots.values()].map((s) => extensionStatus(ctx.registry, s)),
+        filters: ctx.filters?.status() ?? [],
+        ...(ctx.fastcgi ? { fastcgi: ctx.fastcgi() } : {}),
+        ...(ctx.cluster ? { cluster: { processes: await ctx.cluster.snapshots() } } : {}),
+      }
+    })
 
     admin.get('/metrics', async (_request, reply) => {
       const text = ctx.cluster ? await ctx.cluster.metrics() : ctx.metrics ? await ctx.metrics.text() : ''

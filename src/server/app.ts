@@ -153,6 +153,8 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
     close() {
       closed ??= (async () => {
         closing = true
+        // One deadline for the whole stop: the server's drain and the registry's share it.
+        const deadline = Date.now() + config.drainTimeout
         unsubscribeStreams()
         streams.close()
         let timer: NodeJS.Timeout | undefined
@@ -169,7 +171,7 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
         await Promise.race([app.close(), forced])
         clearInterval(reaper)
         clearTimeout(timer)
-        await registry.close()
+        await registry.close(deadline)
         await filters.close()
         fastcgiApps.close()
         metrics.close()

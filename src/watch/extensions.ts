@@ -57,7 +57,10 @@ export class ExtensionUnits {
     const { registry, config } = this.#o
     this.#unsubscribe = registry.subscribe((e) => {
       if (e.type === 'installed') this.#o.track({ ...this.#unit(e.name, e.generation.module.inputs), builtAt: e.buildStartedAt })
-      else this.#o.untrack(e.name)
+      else if (e.type === 'removed') this.#o.untrack(e.name)
+      // A load that failed with nothing serving (a first request, rapid-fail retries): watch its
+      // files, so that saving the fix loads it at once.
+      else if (!registry.slots.get(e.name)?.current) this.#o.track({ ...this.unit(e.name), inputs: [e.entry, ...filesInError(e.error, e.entry)] })
     })
     for (const slot of registry.slots.values()) {
       if (slot.current) this.#o.track(this.#unit(slot.name, slot.current.module.inputs))
@@ -99,11 +102,13 @@ export class ExtensionUnits {
       // Taken out of service meanwhile (idle or memory eviction): stop watching; it loads again,
       // fresh, on its next request.
       if (!appeared) { this.#o.untrack(name); return }
+      // A save is the fix being tried: forget rapid-fail, so the next request (or the load below) tries it.
+      registry.resetFailure(name)
       if (!this.#o.preload) return
       try {
-        const gen = await registry.acquire(name)
-        if (!gen) return
-        registry.release(gen)
+        // A save is the fix being tried: reload() loads at once, even when rapid-fail protection
+        // marked it failed (acquire() would answer its 503 until the backoff ended).
+        const gen = await registry.reload(name)
         log.info({ extension: name, generation: gen.id, ms: ms() }, `new extension ${name} loaded in ${ms()} ms: /${name}/`)
       } catch (e) {
         // Not serving yet and broken: watch its files anyway, so the fix loads it.
