@@ -12,6 +12,7 @@ export const errors = {
   RES_ERR_BAD_PARAM: { status: 400, message: 'A parameter is missing or invalid' },
   RES_ERR_BAD_BODY: { status: 400, message: 'The request body could not be parsed' },
   RES_ERR_BAD_REQUEST: { status: 400, message: 'The request is malformed' },
+  RES_ERR_TOO_MANY_PARAMETERS: { status: 400, message: 'The request has more parameters than the parameterLimit setting allows' },
   RES_ERR_BODY_TOO_LARGE: { status: 413, message: 'The request body is larger than the limit' },
   RES_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The request body has an unsupported content type' },
   RES_ERR_ADMIN_FORBIDDEN: { status: 403, message: 'The admin surface answers loopback callers or a valid token only' },

@@ -8,6 +8,7 @@ export const defaults: Omit<ResidentConfig, 'extensionsDir' | 'filtersDir' | 'fi
   extensionsDir: './extensions',
   filtersDir: './filters',
   bodyLimit: 1024 * 1024,
+  parameterLimit: 1000,
   requestTimeout: 30_000,
   drainTimeout: 30_000,
   requestIdHeader: null,

@@ -12,7 +12,7 @@ const MODULE_KEYS = new Set(['config', 'package', 'enabled'])
  * Package names resolve from `base` (the config file's folder) now, so a missing one is a config error.
  */
 export function resolveFiltersConfig(input: unknown, base: string, problems: string[]): FiltersConfig {
-  const out: FiltersConfig = { order: [], modules: {} }
+  const out: FiltersConfig = { order: [], modules: Object.create(null) as FiltersConfig['modules'] }
   if (input === undefined) return out
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     problems.push('"filters" must be an object with "order" and "modules"')

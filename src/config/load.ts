@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { ResidentError } from '../errors.ts'
+import { own, ownData } from '../own.ts'
 import { DEFAULT_CONFIG_FILE, defaults } from './defaults.ts'
 import { resolveFiltersConfig } from './filters.ts'
 import type { ExtensionSettings, ResidentConfig } from './types.ts'
@@ -11,7 +12,7 @@ export type ConfigInput = Record<string, unknown>
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 const TOP_LEVEL = new Set([
-  '$schema', 'host', 'port', 'extensionsDir', 'filtersDir', 'bodyLimit', 'requestTimeout', 'drainTimeout', 'requestIdHeader',
+  '$schema', 'host', 'port', 'extensionsDir', 'filtersDir', 'bodyLimit', 'parameterLimit', 'requestTimeout', 'drainTimeout', 'requestIdHeader',
   'logLevel', 'development', 'admin', 'extensions', 'filters',
   ...RESIDENCY_KEYS,
 ])
@@ -40,8 +41,11 @@ export function readConfigFile(file: string | undefined, cwd = process.cwd()): {
  * folders resolve against the config file's folder, or `cwd` without one. All problems are
  * reported together.
  */
-export function resolveConfig(input: ConfigInput, options: { cwd?: string; file?: string | null } = {}): ResidentConfig {
+export function resolveConfig(given: ConfigInput, options: { cwd?: string; file?: string | null } = {}): ResidentConfig {
   const problems: string[] = []
+  // Every setting is read from a prototype-less copy: an absent key is absent, whatever else in
+  // the process has added to Object.prototype.
+  const input = ownData(given) as ConfigInput
   const base = options.file ? path.dirname(options.file) : (options.cwd ?? process.cwd())
   for (const key of Object.keys(input)) if (!TOP_LEVEL.has(key)) problems.push(`unknown setting "${key}"`)
 
@@ -79,7 +83,7 @@ export function resolveConfig(input: ConfigInput, options: { cwd?: string; file?
     }
   }
 
-  const extensions: Record<string, ExtensionSettings> = {}
+  const extensions = Object.create(null) as Record<string, ExtensionSettings>
   const extInput = input.extensions ?? {}
   if (typeof extInput !== 'object' || extInput === null || Array.isArray(extInput)) problems.push('"extensions" must be an object keyed by extension name')
   else {
@@ -100,6 +104,7 @@ export function resolveConfig(input: ConfigInput, options: { cwd?: string; file?
     extensionsDir: path.resolve(base, str('extensionsDir', defaults.extensionsDir)),
     filtersDir: path.resolve(base, str('filtersDir', defaults.filtersDir)),
     bodyLimit: num('bodyLimit', defaults.bodyLimit, parseSize, 'a size such as 1048576 or "1MB"'),
+    parameterLimit: num('parameterLimit', defaults.parameterLimit, (v) => (typeof v === 'number' && Number.isInteger(v) && v >= 1 ? v : undefined), 'an integer ≥ 1'),
     requestTimeout: num('requestTimeout', defaults.requestTimeout, parseDuration, 'a duration such as 30000 or "30s"'),
     drainTimeout: num('drainTimeout', defaults.drainTimeout, parseDuration, 'a duration such as 30000 or "30s"'),
     requestIdHeader: requestIdHeader(input.requestIdHeader, problems),

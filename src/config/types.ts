@@ -61,6 +61,8 @@ export interface ResidentConfig {
   filtersDir: string
   /** Largest request body in bytes (413 beyond). */
   bodyLimit: number
+  /** Most parameters a query string or urlencoded body may carry (400 RES_ERR_TOO_MANY_PARAMETERS beyond). */
+  parameterLimit: number
   /** A command's deadline in ms (504 beyond); 0 = none. */
   requestTimeout: number
   /** How long shutdown waits for in-flight requests, in ms. */

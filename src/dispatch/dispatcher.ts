@@ -38,6 +38,7 @@ export class Dispatcher {
   readonly #deadlines: Deadlines
   readonly #closing: () => boolean
   readonly #log: PinoLogger
+  readonly #parameterLimit: number
 
   /** `log` is the server's logger; `closing` says when the server is shutting down (new requests then get a 503). */
   constructor(registry: Registry, config: ResidentConfig, log: PinoLogger, closing: () => boolean = () => false) {
@@ -45,6 +46,7 @@ export class Dispatcher {
     this.#log = log
     this.#deadlines = new Deadlines(config.requestTimeout)
     this.#closing = closing
+    this.#parameterLimit = config.parameterLimit
   }
 
   /** Answers the request; returns a promise only when a step was async. Throws (or rejects) with what the error handler should send. */
@@ -95,8 +97,8 @@ export class Dispatcher {
         })
       }
       const rawBody = Buffer.isBuffer(request.body) ? request.body : EMPTY
-      const { body, contentType } = parseBody(rawBody, request.headers['content-type'], info.accepts)
-      const query = url === request.url ? request.query as Record<string, string | string[]> : parseForm(target.query)
+      const { body, contentType } = parseBody(rawBody, request.headers['content-type'], info.accepts, this.#parameterLimit)
+      const query = parseForm(target.query, this.#parameterLimit)
       // Declared parameters are read out of the inputs into a new object, so without a body the
       // query itself will do; undeclared ones get a merged copy of their own.
       const params = info.params

@@ -45,6 +45,16 @@ function scheduleStop(): void {
   idleTimer.unref()
 }
 
+// esbuild's helper that defines an ES module's exports walks them with `for…in`, which would also
+// define every key someone added to Object.prototype (and fail on it): walk own keys instead.
+const EXPORT_HELPER = 'var __export = (target, all) => {\n  for (var name in all)\n'
+const OWN_EXPORT_HELPER = 'var __export = (target, all) => {\n  for (var name of Object.keys(all))\n'
+
+function ownExports(code: string): string {
+  const at = code.indexOf(EXPORT_HELPER)
+  return at === -1 ? code : code.slice(0, at) + OWN_EXPORT_HELPER + code.slice(at + EXPORT_HELPER.length)
+}
+
 /** A build failure with esbuild's messages kept for a readable report. */
 export class BuildError extends Error {
   readonly messages: esbuild.Message[]
@@ -76,7 +86,9 @@ export async function buildEntry(entry: string): Promise<BuildOutput> {
   running = true
   cancelStop()
   try {
-    result = await esbuild.build({
+    // A prototype-less options object: esbuild walks its options with `for…in` and refuses any
+    // key it does not know, so one polluted Object.prototype would fail every later build.
+    result = await esbuild.build(Object.assign(Object.create(null) as esbuild.BuildOptions, {
       entryPoints: [entry],
       absWorkingDir: dir,
       bundle: true,
@@ -92,7 +104,7 @@ export async function buildEntry(entry: string): Promise<BuildOutput> {
       outfile: path.join(dir, '__resident_bundle.js'),
       logLevel: 'silent',
       keepNames: true,
-    })
+    }) as esbuild.BuildOptions & { write: false; metafile: true })
   } catch (e) {
     const failure = e as esbuild.BuildFailure
     if (Array.isArray(failure.errors)) {
@@ -110,7 +122,7 @@ export async function buildEntry(entry: string): Promise<BuildOutput> {
   const map = result.outputFiles.find((f) => f.path.endsWith('.js.map'))
   if (!js || !map) throw new Error(`esbuild produced no output for ${entry}`)
   return {
-    code: js.text,
+    code: ownExports(js.text),
     map: JSON.parse(map.text) as SourceMapPayload,
     inputs: Object.keys(result.metafile.inputs).map((p) => path.resolve(dir, p)),
   }

@@ -38,6 +38,9 @@ export interface ServerOptions {
   filterHooks?: boolean
 }
 
+const EMPTY_QUERY = Object.freeze(Object.create(null) as Record<string, never>)
+const noQuery = () => EMPTY_QUERY
+
 /** Builds the fastify app: one wildcard route dispatching through Resident's own table. */
 export async function buildServer(config: ResidentConfig, options: ServerOptions = {}): Promise<ResidentServer> {
   // Fastify gets no logger of its own: with one, it adds response listeners and a pino child to
@@ -53,7 +56,8 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
     return503OnClosing: false,
     requestTimeout: Math.max(60_000, config.requestTimeout * 2),
     forceCloseConnections: 'idle',
-    routerOptions: { ignoreDuplicateSlashes: false, maxParamLength: 512 },
+    // The dispatcher parses the query itself (linear, with parameterLimit, own keys only).
+    routerOptions: { ignoreDuplicateSlashes: false, maxParamLength: 512, querystringParser: noQuery },
     clientErrorHandler: (err, socket) => handleClientError(err, socket, log),
   }) as unknown as FastifyInstance
   setEsbuildIdle(config.unload.esbuildIdle)
