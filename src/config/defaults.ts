@@ -14,7 +14,7 @@ export const defaults: Omit<ResidentConfig, 'extensionsDir' | 'filtersDir' | 'fi
   requestIdHeader: null,
   logLevel: 'info',
   development: false,
-  admin: { token: null },
+  admin: { token: null, hosts: [] },
   extensions: {},
   filters: { order: [], modules: {} },
   idleTimeout: 10 * 60_000,

@@ -74,9 +74,15 @@ export function resolveConfig(given: ConfigInput, options: { cwd?: string; file?
 
   const admin = (input.admin ?? {}) as Record<string, unknown>
   let token: string | null = null
+  let hosts: string[] = []
   if (typeof admin !== 'object' || Array.isArray(admin)) problems.push('"admin" must be an object')
   else {
-    for (const k of Object.keys(admin)) if (k !== 'token') problems.push(`unknown setting "admin.${k}"`)
+    for (const k of Object.keys(admin)) if (k !== 'token' && k !== 'hosts') problems.push(`unknown setting "admin.${k}"`)
+    if (admin.hosts !== undefined) {
+      if (!Array.isArray(admin.hosts) || !admin.hosts.every((h) => typeof h === 'string' && /^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)$/i.test(h))) {
+        problems.push('"admin.hosts" must be a list of host names without ports, such as ["admin.example.com"]')
+      } else hosts = (admin.hosts as string[]).map((h) => h.toLowerCase())
+    }
     if (admin.token !== undefined && admin.token !== null) {
       if (typeof admin.token !== 'string' || admin.token.length < 16) problems.push('"admin.token" must be a string of at least 16 characters')
       else token = admin.token
@@ -110,7 +116,7 @@ export function resolveConfig(given: ConfigInput, options: { cwd?: string; file?
     requestIdHeader: requestIdHeader(input.requestIdHeader, problems),
     logLevel: logLevel as ResidentConfig['logLevel'],
     development: development === true,
-    admin: { token },
+    admin: { token, hosts },
     extensions,
     filters: resolveFiltersConfig(input.filters, base, problems),
     ...residency,

@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Logger as PinoLogger } from 'pino'
+import { normalisePath } from '../loader/url-path.ts'
 import { requestLogger } from '../server/lazy-logger.ts'
 import type { FilterRequest, FilterResponse } from '../sdk/filter.ts'
 import type { Headers, Logger } from '../sdk/types.ts'
@@ -47,16 +48,13 @@ export class RequestContext implements FilterRequest {
   get path(): string { return this.#path ??= pathOf(this.url) }
 
   /**
-   * The path `static paths` are matched against: percent-decoded, because the dispatcher decodes
-   * names before it looks them up (`/%73ecret/` serves `secret`), so a filter guarding `/secret/**`
-   * must see it too. Patterns match case-insensitively for the same reason (`/SECRET/` serves `secret`).
+   * The path `static paths` are matched against: the router's own reading of it (normalisePath:
+   * names percent-decoded, ASCII only, lower-cased), so `/%73ecret/` and `/SECRET/` meet the filter
+   * guarding `/secret/**` exactly as they reach `secret`. A path the router will reject is matched
+   * as it came.
    */
   get matchPath(): string {
-    if (this.#matchPath !== null) return this.#matchPath
-    const p = this.path
-    let decoded = p
-    if (p.includes('%')) { try { decoded = decodeURIComponent(p) } catch { /* the dispatcher answers 400 */ } }
-    return this.#matchPath = decoded
+    return this.#matchPath ??= normalisePath(this.path) ?? this.path
   }
 
   setUrl(url: string): void {

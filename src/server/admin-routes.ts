@@ -20,7 +20,8 @@ function extensionName(params: unknown): string {
 /** The protected admin surface under /_resident (loopback only unless admin.token is set). */
 export function registerAdminRoutes(app: FastifyInstance, ctx: AdminContext): void {
   app.register(async (admin) => {
-    admin.addHook('onRequest', async (request) => checkAdmin(request, ctx.config.admin.token))
+    const policy = { token: ctx.config.admin.token, hosts: ctx.config.admin.hosts, listenHost: ctx.config.host }
+    admin.addHook('onRequest', async (request) => checkAdmin(request, policy))
 
     admin.get('/status', async () => ({
       host: hostStatus(ctx.registry, ctx.config),
