@@ -3,13 +3,13 @@ import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { errors } from '../src/errors.ts'
 
-const readme = readFileSync(path.resolve(import.meta.dirname, '../README.md'), 'utf8')
+const readme = readFileSync(path.resolve(import.meta.dirname, '../docs/reference/errors.md'), 'utf8')
 const documented = new Map<string, string>()
 for (const m of readme.matchAll(/^\| `(RES_ERR_[A-Z_]+)` \| (\d{3}|—) \|/gm)) documented.set(m[1]!, m[2]!)
 
-describe('the error registry and the README', () => {
+describe('the error registry and docs/reference/errors.md', () => {
   it.each(Object.entries(errors))('%s is documented with its status', (code, def) => {
-    expect(documented.has(code), `${code} is missing from README.md's Errors table`).toBe(true)
+    expect(documented.has(code), `${code} is missing from docs/reference/errors.md`).toBe(true)
     if (code !== 'RES_ERR_CONFIG') expect(documented.get(code)).toBe(String(def.status))
   })
 

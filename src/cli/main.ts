@@ -4,7 +4,7 @@ import { parseDuration } from '../config/units.ts'
 import { devOptions, parseFlags, serveOptions, UsageError, type ServeFlags } from './args.ts'
 import { startDev, type DevFlags } from './dev.ts'
 import { MAIN_HELP } from './help.ts'
-import { startServer, stopOnSignals } from './serve.ts'
+import { reopenLogsOnSigusr1, startServer, stopOnSignals } from './serve.ts'
 import { reloadOnSighup } from '../watch/reload-all.ts'
 
 function version(): string {
@@ -31,6 +31,7 @@ export async function main(argv: string[]): Promise<void> {
       const { server } = await startServer({ flags: values as ServeFlags, env: process.env, cwd: process.cwd(), development: process.env.NODE_ENV === 'development' })
       process.on('unhandledRejection', (reason) => server.log.error({ err: reason }, 'unhandled rejection (kept running)'))
       stopOnSignals(server)
+      reopenLogsOnSigusr1(server)
       reloadOnSighup(server.registry, server.log, [server.filters])
       return
     }

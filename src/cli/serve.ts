@@ -3,7 +3,7 @@ import { readConfigFile, resolveConfig } from '../config/load.ts'
 import type { ResidentConfig } from '../config/types.ts'
 import { listModules } from '../loader/discover.ts'
 import { buildServer, type ResidentServer } from '../server/app.ts'
-import { createLogger } from '../server/logger.ts'
+import { createLogger, flushLogs, reopenLogFiles } from '../server/logger.ts'
 import { flagsToConfig, type ServeFlags } from './args.ts'
 
 export interface StartOptions { flags: ServeFlags; env: NodeJS.ProcessEnv; cwd: string; development: boolean }
@@ -39,8 +39,10 @@ async function logBanner(server: ResidentServer, config: ResidentConfig, url: st
   for (const l of order) lines.push(`    ${l}`)
   if (order.length > 0) lines.push('    (onAccessDenied and onSendResponse run in reverse order)')
   if (config.file) lines.push(`  config: ${rel(config.file)}`)
-  lines.push(`  status: ${url}/_resident/status (${config.admin.token ? 'token required' : 'loopback only'})`)
+  lines.push(`  dashboard: ${url}/_resident/ (${config.admin.token ? 'token required' : 'loopback only'}); metrics: ${url}/_resident/metrics; health: ${url}/_resident/health, ${url}/_resident/ready`)
   server.log.info({ url, extensions: names, filters: order }, lines.join('\n'))
+  // With a log file, the terminal would otherwise show nothing at all.
+  if (config.log.file) process.stdout.write(`Resident listening on ${url} (log: ${config.log.file})\n`)
 }
 
 /** SIGINT/SIGTERM: stop accepting, drain, dispose, exit 0; a second signal exits at once. */
@@ -55,12 +57,20 @@ export function stopOnSignals(server: ResidentServer): void {
     server.log.info(`${signal}: draining in-flight requests and unloading extensions`)
     server.close().then(() => {
       server.log.info('stopped')
-      process.exit(0)
+      return flushLogs().then(() => process.exit(0))
     }, (e: unknown) => {
       server.log.error({ err: e }, 'shutdown failed')
-      process.exit(1)
+      return flushLogs().then(() => process.exit(1))
     })
   }
   process.on('SIGINT', stop)
   process.on('SIGTERM', stop)
+}
+
+/** SIGUSR1: reopen the log file by name (logrotate's postrotate; nginx's USR1). Replaces Node's inspector-on-SIGUSR1. */
+export function reopenLogsOnSigusr1(server: ResidentServer): void {
+  process.on('SIGUSR1', () => {
+    const n = reopenLogFiles()
+    server.log.info(n > 0 ? 'SIGUSR1: log file reopened' : 'SIGUSR1: no log file to reopen (logging to standard output)')
+  })
 }

@@ -20,5 +20,8 @@ export const defaults: Omit<ResidentConfig, 'extensionsDir' | 'filtersDir' | 'fi
   idleTimeout: 10 * 60_000,
   memory: { budget: null, highWatermark: 0.85, lowWatermark: 0.7, checkInterval: 5_000 },
   unload: { maxDeclines: 3, collectionGrace: 10_000, esbuildIdle: 30_000 },
+  log: { file: null, buffer: 64 * 1024, flushInterval: 1_000 },
+  slowLog: { threshold: 0 },
+  workers: 0,
   rapidFail: { maxFailures: 3, window: 60_000, backoff: 5_000, maxBackoff: 5 * 60_000 },
 }

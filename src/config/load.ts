@@ -7,6 +7,7 @@ import { resolveFiltersConfig } from './filters.ts'
 import type { ExtensionSettings, ResidentConfig } from './types.ts'
 import { parseDuration, parseSize } from './units.ts'
 import { RESIDENCY_KEYS, resolveExtensionIdle, resolveResidency } from './residency.ts'
+import { OPERATIONS_KEYS, resolveOperations } from './operations.ts'
 
 export type ConfigInput = Record<string, unknown>
 
@@ -14,7 +15,7 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 const TOP_LEVEL = new Set([
   '$schema', 'host', 'port', 'extensionsDir', 'filtersDir', 'bodyLimit', 'parameterLimit', 'requestTimeout', 'drainTimeout', 'requestIdHeader',
   'logLevel', 'development', 'admin', 'extensions', 'filters',
-  ...RESIDENCY_KEYS,
+  ...RESIDENCY_KEYS, ...OPERATIONS_KEYS,
 ])
 
 /** Reads `file` (or ./resident.config.json when present) and returns its JSON, or {} when absent. */
@@ -120,6 +121,7 @@ export function resolveConfig(given: ConfigInput, options: { cwd?: string; file?
     extensions,
     filters: resolveFiltersConfig(input.filters, base, problems),
     ...residency,
+    ...resolveOperations(input, base, problems),
     file: options.file ?? null,
   }
   if (problems.length > 0) {

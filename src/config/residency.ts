@@ -12,7 +12,7 @@ const count = (v: unknown) => (typeof v === 'number' && Number.isInteger(v) && v
 const DURATION = 'a duration such as 30000 or "30s"'
 
 /** Reads one object-valued section, reporting unknown keys and bad values into `problems`. */
-function section<T extends object>(input: unknown, name: string, fallback: T,
+export function section<T extends object>(input: unknown, name: string, fallback: T,
   fields: { [K in keyof T]: [(v: unknown) => T[K] | undefined, string] }, problems: string[]): T {
   if (input === undefined) return { ...fallback }
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {

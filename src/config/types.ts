@@ -52,6 +52,22 @@ export interface FiltersConfig {
   modules: Record<string, FilterSettings>
 }
 
+/** The server log (and the access lines filters write to it): where, and how it is buffered. */
+export interface LogSettings {
+  /** A file to append to (reopened on SIGUSR1, for logrotate); null = standard output. */
+  file: string | null
+  /** Bytes gathered before a write (nginx's `access_log … buffer=`); 0 = every line written at once. */
+  buffer: number
+  /** Longest a buffered line waits before it is written, in ms (nginx's `flush=`). */
+  flushInterval: number
+}
+
+/** The slow log (after PHP-FPM's request_slowlog_timeout). */
+export interface SlowLogSettings {
+  /** Requests holding an extension longer than this (ms) are logged at warn; 0 = off. */
+  threshold: number
+}
+
 export interface ResidentConfig {
   host: string
   port: number
@@ -83,6 +99,10 @@ export interface ResidentConfig {
   extensions: Record<string, ExtensionSettings>
   /** The filter chain: order and per-filter settings. */
   filters: FiltersConfig
+  log: LogSettings
+  slowLog: SlowLogSettings
+  /** Server processes: 0 = this one process; N ≥ 1 = a primary and N worker processes (node:cluster). */
+  workers: number
   /** Where the config was read from, if a file. */
   file: string | null
 }

@@ -22,6 +22,11 @@ const clientGone = () => new Error('the client closed the connection')
 const lateStreamError = (cr: DispatchedRequest, e: Error) => {
   cr.log.error({ err: mapErrorStack(e) }, `${cr.extension}/${cr.command}: the streamed response failed after its headers were sent`)
 }
+/** The status an error will be answered with (the error handler's rule), for the metrics. */
+const statusOf = (e: unknown): number => {
+  const s = (e as { status?: unknown; statusCode?: unknown } | null)?.status ?? (e as { statusCode?: unknown } | null)?.statusCode
+  return typeof s === 'number' && s >= 100 && s <= 599 ? s : 500
+}
 const noExtensionServes = (url: string) => new ResidentError('RES_ERR_NOT_FOUND', `no extension serves ${url.split('?')[0]}`)
 
 /**
@@ -39,6 +44,8 @@ export class Dispatcher {
   readonly #closing: () => boolean
   readonly #log: PinoLogger
   readonly #parameterLimit: number
+  /** The slow log's threshold in ms (Infinity = off): requests holding a generation longer are logged. */
+  readonly #slowMs: number
 
   /** `log` is the server's logger; `closing` says when the server is shutting down (new requests then get a 503). */
   constructor(registry: Registry, config: ResidentConfig, log: PinoLogger, closing: () => boolean = () => false) {
@@ -47,6 +54,13 @@ export class Dispatcher {
     this.#deadlines = new Deadlines(config.requestTimeout)
     this.#closing = closing
     this.#parameterLimit = config.parameterLimit
+    this.#slowMs = config.slowLog.threshold > 0 ? config.slowLog.threshold : Infinity
+  }
+
+  /** Ends the request's lease, recording its duration and status; logs it when it was slow. */
+  #release(gen: Generation, started: number, status: number, request: FastifyRequest, command: string | null): void {
+    const ms = this.#registry.release(gen, started, status)
+    if (ms > this.#slowMs) logSlow(this.#log, gen, request, command, ms, status)
   }
 
   /** Answers the request; returns a promise only when a step was async. Throws (or rejects) with what the error handler should send. */
@@ -120,7 +134,7 @@ export class Dispatcher {
       }, request, this.#log)
       result = gen.module.invoke(info, params, cr)
     } catch (e) {
-      this.#registry.release(gen, started)
+      this.#release(gen, started, statusOf(e), request, target.command)
       throw e
     }
     // Executors return a promise for anything async (the in-process one turns thenables into one).
@@ -142,7 +156,7 @@ export class Dispatcher {
     try {
       result = await pending
     } catch (e) {
-      this.#registry.release(gen, started)
+      this.#release(gen, started, statusOf(e), reply.request, cr.command)
       throw e
     } finally {
       this.#deadlines.stop(deadline)
@@ -155,24 +169,31 @@ export class Dispatcher {
   #respond(reply: FastifyReply, result: unknown, cr: DispatchedRequest, gen: Generation, started: number): void {
     const raw = reply.raw
     if (reply.sent || raw.destroyed) {
-      this.#registry.release(gen, started)
+      this.#release(gen, started, reply.statusCode, reply.request, cr.command)
       return
     }
     try {
       sendResult(reply, result, lateStreamError, cr)
     } catch (e) {
-      this.#registry.release(gen, started)
+      this.#release(gen, started, e instanceof ResidentError ? e.status : 500, reply.request, cr.command)
       if (e instanceof ResidentError) throw e
       throw new ResidentError('RES_ERR_BAD_RESULT', `the command's result cannot be sent: ${(e as Error).message}`, { cause: e })
     }
     if (raw.writableEnded) {
-      this.#registry.release(gen, started)
+      this.#release(gen, started, reply.statusCode, reply.request, cr.command)
       return
     }
     cr.pin()
     raw.once('close', () => {
       if (!raw.writableFinished) cr.abort(clientGone())
-      this.#registry.release(gen, started)
+      this.#release(gen, started, reply.statusCode, reply.request, cr.command)
     })
   }
+}
+
+/** One slow-log line (after PHP-FPM's request_slowlog_timeout): what ran, for how long, and which request. */
+function logSlow(log: PinoLogger, gen: Generation, request: FastifyRequest, command: string | null, ms: number, status: number): void {
+  const durationMs = Math.round(ms * 10) / 10
+  log.warn({ slow: { extension: gen.name, command: command ?? '(default)', generation: gen.id, durationMs, status, requestId: request.id } },
+    `slow request: ${gen.name}/${command ?? ''} took ${durationMs} ms (request ${request.id})`)
 }

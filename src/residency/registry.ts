@@ -112,18 +112,25 @@ export class Registry {
 
   /**
    * Ends a lease taken by acquire(). `startedAt` (`performance.now()` when the request began)
-   * records how long it held the lease, for the status latencies.
+   * records how long it held the lease, for the status latencies, and `status` the response's
+   * status for the metrics. Returns that duration in ms (0 without `startedAt`).
    */
-  release(gen: Generation, startedAt?: number): void {
+  release(gen: Generation, startedAt?: number, status = 200): number {
     const slot = this.slots.get(gen.name)
+    let ms = 0
     if (slot) {
       slot.inFlight--
       // Idle time counts from the end of the last request, not its start.
       const now = performance.now()
       slot.lastUsed = now
-      if (startedAt !== undefined) slot.latency.add(now - startedAt)
+      if (startedAt !== undefined) {
+        ms = now - startedAt
+        slot.latency.add(ms)
+        slot.stats.record(ms, status)
+      }
     }
     gen.release()
+    return ms
   }
 
   #lease(slot: Slot, gen: Generation): Generation {

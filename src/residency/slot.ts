@@ -4,6 +4,7 @@ import type { UnloadReason } from '../sdk/types.ts'
 import type { RetiredRecord } from './collection.ts'
 import type { Generation } from './generation.ts'
 import { RapidFail } from './rapid-fail.ts'
+import { RequestStats } from './request-stats.ts'
 
 export type SlotState = 'unloaded' | 'loading' | 'resident' | 'draining' | 'failed'
 
@@ -55,6 +56,8 @@ export class Slot {
   /** The most recent retirements, newest last, with their collection verdicts. */
   retired: RetiredRecord[] = []
   readonly latency = new LatencyWindow()
+  /** Status classes and a latency histogram, for /_resident/metrics. */
+  readonly stats = new RequestStats()
   /** Of the current generation: load duration and heap+external growth around the load (an estimate). */
   loadMs: number | null = null
   heapGrowth: number | null = null

@@ -5,9 +5,10 @@ import { isModuleName } from '../loader/discover.ts'
 import type { FilterManager } from '../filters/manager.ts'
 import type { Registry } from '../residency/registry.ts'
 import { checkAdmin } from './admin-guard.ts'
+import { Metrics } from '../ops/metrics.ts'
 import { extensionStatus, hostStatus } from '../residency/status.ts'
 
-export interface AdminContext { config: ResidentConfig; registry: Registry; filters?: FilterManager }
+export interface AdminContext { config: ResidentConfig; registry: Registry; filters?: FilterManager; metrics?: Metrics }
 
 const PREFIX = '/_resident'
 
@@ -28,6 +29,12 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AdminContext): vo
       extensions: [...ctx.registry.slots.values()].map((s) => extensionStatus(ctx.registry, s)),
       filters: ctx.filters?.status() ?? [],
     }))
+
+    admin.get('/metrics', async (_request, reply) => {
+      const text = ctx.metrics ? await ctx.metrics.text() : ''
+      reply.header('content-type', Metrics.contentType).header('cache-control', 'no-store')
+      return text
+    })
 
     // Filters: rebuild one (or all) beside the running chain; swapped only on success.
     admin.post('/filters/reload', async () => {

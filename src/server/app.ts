@@ -14,6 +14,8 @@ import { handleClientError } from './client-error.ts'
 import { requestIdGenerator } from './request-id.ts'
 import { Connections } from './connections.ts'
 import { registerAdminRoutes } from './admin-routes.ts'
+import { Metrics } from '../ops/metrics.ts'
+import { notReadyReason, registerHealthRoutes, type Lifecycle } from '../ops/health.ts'
 
 export interface ResidentServer {
   app: FastifyInstance
@@ -23,6 +25,12 @@ export interface ResidentServer {
   /** The filter chain: `current`, `describe()`, `reload(name)`, `reloadAll()`, `watchSet()`. */
   filters: FilterManager
   config: ResidentConfig
+  /** prom-client metrics of this server (and the process), served at /_resident/metrics. */
+  metrics: Metrics
+  /** starting (not listening yet), serving, or draining (close() was called). */
+  readonly lifecycle: Lifecycle
+  /** What /_resident/ready answers: serving, and not over a memory limit with nothing to evict. */
+  ready(): boolean
   /** Stops accepting, drains in-flight requests (up to drainTimeout), disposes every generation. */
   close(): Promise<void>
 }
@@ -82,7 +90,11 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
   }
   installFilterHooks(app, filters, log, options.filterHooks ?? false)
 
-  registerAdminRoutes(app, { config, registry, filters })
+  const lifecycle = (): Lifecycle => closing ? 'draining' : app.server.listening ? 'serving' : 'starting'
+  const ready = () => notReadyReason(lifecycle(), registry, config) === null
+  const metrics = new Metrics({ registry, ready, filters: () => filters.current.filters.length })
+  registerHealthRoutes(app, ready)
+  registerAdminRoutes(app, { config, registry, filters, metrics })
   // The handler returns nothing and sends for itself; it makes a promise only when a step is async.
   // (Returning the reply from an async handler, fastify's advice, makes the promise adopt
   // `reply.then`, which attaches end-of-stream listeners to every response.)
@@ -105,7 +117,8 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
 
   let closed: Promise<void> | null = null
   return {
-    app, log, registry, filters, config,
+    app, log, registry, filters, config, metrics, ready,
+    get lifecycle() { return lifecycle() },
     close() {
       closed ??= (async () => {
         closing = true
@@ -125,6 +138,7 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
         clearTimeout(timer)
         await registry.close()
         await filters.close()
+        metrics.close()
       })()
       return closed
     },

@@ -1,9 +1,39 @@
-import pino, { type Logger as PinoLogger } from 'pino'
-import type { ResidentConfig } from '../config/types.ts'
+import pino, { type DestinationStream, type Logger as PinoLogger } from 'pino'
+import type { LogSettings, ResidentConfig } from '../config/types.ts'
 
-/** JSON logs in production; pino-pretty when asked (dev, or a terminal) and installed. */
-export function createLogger(config: Pick<ResidentConfig, 'logLevel'>, pretty: boolean): PinoLogger {
-  if (pretty) {
+type SonicBoom = ReturnType<typeof pino.destination> & { readonly destroyed?: boolean }
+
+/**
+ * Buffered asynchronous destinations, as nginx's `access_log … buffer= flush=`: lines gather in
+ * memory up to `log.buffer` bytes and are written without blocking the request that logged them;
+ * a timer writes what waits after `log.flushInterval`, and pino writes the rest synchronously on exit.
+ */
+const open = new Set<{ stream: SonicBoom; timer: NodeJS.Timeout | null; file: string | null }>()
+
+function bufferedDestination(settings: LogSettings): SonicBoom {
+  const stream: SonicBoom = pino.destination({
+    dest: settings.file ?? 1,
+    sync: false,
+    minLength: settings.buffer,
+    // sonic-boom writes at most maxWrite bytes at a time and wants the buffer below it.
+    maxWrite: Math.max(16 * 1024, settings.buffer * 2),
+    mkdir: settings.file !== null,
+    append: true,
+  })
+  const entry = { stream, file: settings.file, timer: null as NodeJS.Timeout | null }
+  if (settings.buffer > 0) {
+    entry.timer = setInterval(() => { if (!stream.destroyed) stream.flush() }, settings.flushInterval)
+    entry.timer.unref()
+  }
+  open.add(entry)
+  stream.on('close', () => { if (entry.timer) clearInterval(entry.timer); open.delete(entry) })
+  return stream
+}
+
+/** JSON logs through a buffered destination; pino-pretty when asked (dev, or a terminal), installed, and no log file is set. */
+export function createLogger(config: Pick<ResidentConfig, 'logLevel'> & { log?: LogSettings }, pretty: boolean): PinoLogger {
+  const settings = config.log ?? { file: null, buffer: 0, flushInterval: 1000 }
+  if (pretty && settings.file === null) {
     try {
       return pino({
         level: config.logLevel,
@@ -11,5 +41,22 @@ export function createLogger(config: Pick<ResidentConfig, 'logLevel'>, pretty: b
       })
     } catch { /* pino-pretty missing: fall back to JSON */ }
   }
-  return pino({ level: config.logLevel })
+  return pino({ level: config.logLevel }, bufferedDestination(settings) as DestinationStream)
+}
+
+/** SIGUSR1 (after logrotate moved the file): log files are opened again by name. Standard output is left alone. */
+export function reopenLogFiles(): number {
+  let n = 0
+  for (const e of open) {
+    if (e.file !== null && !e.stream.destroyed) { e.stream.reopen(); n++ }
+  }
+  return n
+}
+
+/** Writes every buffered line and waits for the writes (before a deliberate exit). */
+export async function flushLogs(): Promise<void> {
+  await Promise.all([...open].map((e) => new Promise<void>((resolve) => {
+    if (e.stream.destroyed) { resolve(); return }
+    e.stream.flush((err) => { if (err) { try { e.stream.flushSync() } catch { /* nothing more to do */ } } resolve() })
+  })))
 }

@@ -1,0 +1,71 @@
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync, copyFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { startCli } from './helpers/cli.ts'
+import { waitFor } from './helpers/poll.ts'
+
+const repo = path.resolve(import.meta.dirname, '..')
+let dir: string | undefined
+afterEach(() => { if (dir) rmSync(dir, { recursive: true, force: true }); dir = undefined })
+
+/** A project with the example hello extension and access-log filter, logging to logs/resident.log. */
+function project(log: Record<string, unknown>): string {
+  dir = mkdtempSync(path.join(tmpdir(), 'resident-log-'))
+  mkdirSync(path.join(dir, 'extensions'))
+  mkdirSync(path.join(dir, 'filters'))
+  copyFileSync(path.join(repo, 'extensions/hello.ts'), path.join(dir, 'extensions/hello.ts'))
+  copyFileSync(path.join(repo, 'filters/access-log.ts'), path.join(dir, 'filters/access-log.ts'))
+  writeFileSync(path.join(dir, 'resident.config.json'), JSON.stringify({ log: { file: 'logs/resident.log', ...log } }))
+  return dir
+}
+
+const accessLines = (file: string) => readFileSync(file, 'utf8').split('\n').filter(Boolean)
+  .map((l) => JSON.parse(l) as { access?: { url: string } }).filter((l) => l.access)
+
+describe('buffered access log', () => {
+  it('writes every line by the time the server has exited on SIGTERM', async () => {
+    const cwd = project({ buffer: '1MB', flushInterval: '1h' })
+    const { child, url, exited } = await startCli(['serve', '--port', '0'], { cwd })
+    const n = 300
+    for (let i = 0; i < n; i += 30) {
+      await Promise.all(Array.from({ length: 30 }, (_, j) => fetch(`${url}/hello/greet?name=n${i + j}`).then((r) => r.text())))
+    }
+    const file = path.join(cwd, 'logs/resident.log')
+    // 1 MB of buffer and an hour between flushes: nothing of the traffic is on disk yet.
+    expect(accessLines(file).length).toBe(0)
+    child.kill('SIGTERM')
+    expect(await exited).toBe(0)
+    const urls = accessLines(file).map((l) => l.access!.url)
+    expect(urls.length).toBe(n)
+    expect(new Set(urls).size).toBe(n)
+  })
+
+  it('flushes on the timer', async () => {
+    const cwd = project({ buffer: '1MB', flushInterval: '100ms' })
+    const { child, url, exited } = await startCli(['serve', '--port', '0'], { cwd })
+    await fetch(`${url}/hello/greet?name=timer`).then((r) => r.text())
+    await waitFor(() => accessLines(path.join(cwd, 'logs/resident.log')).length === 1, 'the timer to flush the line')
+    child.kill('SIGTERM')
+    await exited
+  })
+
+  it('SIGUSR1 reopens the file after logrotate moved it', async () => {
+    const cwd = project({ buffer: 0 })
+    const { child, url, exited } = await startCli(['serve', '--port', '0'], { cwd })
+    const file = path.join(cwd, 'logs/resident.log')
+    await fetch(`${url}/hello/greet?name=before`).then((r) => r.text())
+    await waitFor(() => accessLines(file).length === 1, 'the first line')
+    renameSync(file, `${file}.1`)
+    // Until the reopen, lines go to the moved file (the descriptor follows it).
+    await fetch(`${url}/hello/greet?name=moved`).then((r) => r.text())
+    await waitFor(() => accessLines(`${file}.1`).length === 2, 'the line written to the moved file')
+    child.kill('SIGUSR1')
+    await waitFor(() => { try { return readFileSync(file, 'utf8').includes('log file reopened') } catch { return false } }, 'the reopened file')
+    await fetch(`${url}/hello/greet?name=after`).then((r) => r.text())
+    child.kill('SIGTERM')
+    expect(await exited).toBe(0)
+    expect(accessLines(`${file}.1`).map((l) => l.access!.url)).toEqual(['/hello/greet?name=before', '/hello/greet?name=moved'])
+    expect(accessLines(file).map((l) => l.access!.url)).toEqual(['/hello/greet?name=after'])
+  })
+})
