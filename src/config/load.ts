@@ -13,7 +13,8 @@ export type ConfigInput = Record<string, unknown>
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 const TOP_LEVEL = new Set([
-  '$schema', 'host', 'port', 'extensionsDir', 'filtersDir', 'bodyLimit', 'parameterLimit', 'requestTimeout', 'drainTimeout', 'requestIdHeader',
+  '$schema', 'host', 'port', 'extensionsDir', 'filtersDir', 'bodyLimit', 'parameterLimit', 'requestTimeout', 'drainTimeout',
+  'headersTimeout', 'bodyTimeout', 'keepAliveTimeout', 'maxConnections', 'requestIdHeader',
   'logLevel', 'development', 'admin', 'extensions', 'filters',
   ...RESIDENCY_KEYS, ...OPERATIONS_KEYS,
 ])
@@ -114,6 +115,10 @@ export function resolveConfig(given: ConfigInput, options: { cwd?: string; file?
     parameterLimit: num('parameterLimit', defaults.parameterLimit, (v) => (typeof v === 'number' && Number.isInteger(v) && v >= 1 ? v : undefined), 'an integer ≥ 1'),
     requestTimeout: num('requestTimeout', defaults.requestTimeout, parseDuration, 'a duration such as 30000 or "30s"'),
     drainTimeout: num('drainTimeout', defaults.drainTimeout, parseDuration, 'a duration such as 30000 or "30s"'),
+    headersTimeout: num('headersTimeout', defaults.headersTimeout, positiveDuration, 'a duration above 0 such as 15000 or "15s"'),
+    bodyTimeout: num('bodyTimeout', defaults.bodyTimeout, positiveDuration, 'a duration above 0 such as 30000 or "30s"'),
+    keepAliveTimeout: num('keepAliveTimeout', defaults.keepAliveTimeout, positiveDuration, 'a duration above 0 such as 15000 or "15s"'),
+    maxConnections: num('maxConnections', defaults.maxConnections, (v) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : undefined), 'an integer ≥ 0 (0 = no limit)'),
     requestIdHeader: requestIdHeader(input.requestIdHeader, problems),
     logLevel: logLevel as ResidentConfig['logLevel'],
     development: development === true,
@@ -130,6 +135,8 @@ export function resolveConfig(given: ConfigInput, options: { cwd?: string; file?
   }
   return config
 }
+
+const positiveDuration = (v: unknown) => { const n = parseDuration(v); return n !== undefined && n > 0 ? n : undefined }
 
 const EXTENSION_KEYS = new Set(['config', 'idleTimeout'])
 

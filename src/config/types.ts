@@ -81,6 +81,14 @@ export interface ResidentConfig {
   parameterLimit: number
   /** A command's deadline in ms (504 beyond); 0 = none. */
   requestTimeout: number
+  /** The request line and headers must arrive within this, in ms (408 after). */
+  headersTimeout: number
+  /** The body must arrive within this once the headers have, in ms (408 after). */
+  bodyTimeout: number
+  /** An idle keep-alive connection is closed after this, in ms. */
+  keepAliveTimeout: number
+  /** Connections beyond this many are closed as soon as they are accepted; 0 = no limit. */
+  maxConnections: number
   /** How long shutdown waits for in-flight requests, in ms. */
   drainTimeout: number
   /** Lower-case header whose valid value becomes the request id (logs, error bodies, filters, commands); null = always Resident's own. */

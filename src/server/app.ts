@@ -62,7 +62,17 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
     bodyLimit: config.bodyLimit,
     genReqId: requestIdGenerator(config.requestIdHeader),
     return503OnClosing: false,
-    requestTimeout: Math.max(60_000, config.requestTimeout * 2),
+    // Slow clients (see docs/operators/security.md): the headers within headersTimeout, the whole
+    // request within headersTimeout + bodyTimeout, checked often enough for those to mean what they
+    // say (Node checks every 30 s by default); an idle keep-alive connection closes after
+    // keepAliveTimeout. None of these is the command's deadline (requestTimeout).
+    requestTimeout: config.headersTimeout + config.bodyTimeout,
+    keepAliveTimeout: config.keepAliveTimeout,
+    http: {
+      headersTimeout: config.headersTimeout,
+      requestTimeout: config.headersTimeout + config.bodyTimeout,
+      connectionsCheckingInterval: Math.min(1000, Math.max(25, Math.floor(Math.min(config.headersTimeout, config.bodyTimeout) / 4))),
+    },
     forceCloseConnections: 'idle',
     // The dispatcher parses the query itself (linear, with parameterLimit, own keys only).
     routerOptions: { ignoreDuplicateSlashes: false, maxParamLength: 512, querystringParser: noQuery },
@@ -70,7 +80,7 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
   }) as unknown as FastifyInstance
   setEsbuildIdle(config.unload.esbuildIdle)
   const registry = new Registry({ config, executor: options.executor ?? new InProcessExecutor(), log })
-  const connections = new Connections(app.server)
+  const connections = new Connections(app.server, config.maxConnections, log)
   let closing = false
   const dispatcher = new Dispatcher(registry, config, log, () => closing)
 
