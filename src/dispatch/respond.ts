@@ -46,7 +46,9 @@ export function sendResult<T>(reply: FastifyReply, result: unknown, onLateStream
   if (isWebResponse(result)) {
     reply.code(result.status)
     for (const [k, v] of result.headers) {
-      if (k === 'set-cookie') continue
+      // A declared length that does not match the body would cut it short or hang the client:
+      // fastify measures a whole body itself, and a stream goes chunked.
+      if (k === 'set-cookie' || k === 'content-length') continue
       reply.header(k, v)
     }
     const cookies = result.headers.getSetCookie?.() ?? []

@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Logger as PinoLogger } from 'pino'
+import { headerProblem } from '../headers.ts'
 import { normalisePath } from '../loader/url-path.ts'
 import { requestLogger } from '../server/lazy-logger.ts'
 import type { FilterRequest, FilterResponse } from '../sdk/filter.ts'
@@ -95,7 +96,11 @@ export class ResponseView implements FilterResponse {
   }
 
   getHeader(name: string) { return this.#reply.getHeader(name) as string | string[] | number | undefined }
-  setHeader(name: string, value: string | string[] | number): void { this.#reply.header(name, value) }
+  setHeader(name: string, value: string | string[] | number): void {
+    const problem = headerProblem(name, value)
+    if (problem !== null) throw new TypeError(problem)
+    this.#reply.header(name, value)
+  }
   removeHeader(name: string): void { this.#reply.removeHeader(name) }
 
   json(): unknown {

@@ -127,7 +127,8 @@ function finishWith(reply: FastifyReply, res: Response): void {
 /** A Response a response-side filter answered with replaces status, headers and body. */
 function applyResponse(view: ResponseView, reply: FastifyReply, res: Response): void {
   reply.code(res.status)
-  for (const [k, v] of res.headers) if (k !== 'set-cookie') reply.header(k, v)
+  // Never the Response's content-length: the body's real length is measured, or it goes chunked.
+  for (const [k, v] of res.headers) if (k !== 'set-cookie' && k !== 'content-length') reply.header(k, v)
   const cookies = res.headers.getSetCookie?.() ?? []
   if (cookies.length > 0) reply.header('set-cookie', cookies)
   view.body = res.body === null ? null : Readable.fromWeb(res.body as import('node:stream/web').ReadableStream)

@@ -2,6 +2,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import type { Logger as PinoLogger } from 'pino'
 import { errors, isResidentError, type ErrorCode } from '../errors.ts'
 import { mapErrorStack } from '../loader/stack.ts'
+import { headersProblem } from '../headers.ts'
 import { isHttpError } from '../sdk/http-error.ts'
 import { requestLogger } from './lazy-logger.ts'
 
@@ -28,17 +29,31 @@ export interface NormalisedError {
   internal: boolean
 }
 
-/** Any thrown value → the status, code and client-safe message Resident answers with. */
+/**
+ * Any thrown value → the status, code and client-safe message Resident answers with. An error
+ * whose headers cannot be sent (extension or filter code put a CR or LF in one) becomes a 500
+ * RES_ERR_BAD_HEADER naming the header.
+ */
 export function normaliseError(e: unknown, development: boolean): NormalisedError {
+  const n = normaliseAny(e, development)
+  if (n.headers === EMPTY_HEADERS) return n
+  const problem = headersProblem(n.headers)
+  if (problem === null) return n
+  return { status: 500, code: 'RES_ERR_BAD_HEADER', message: `${problem} (from an ${isHttpError(e) ? 'HttpError' : 'error'} with code ${n.code})`, headers: {}, internal: true }
+}
+
+const EMPTY_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>
+
+function normaliseAny(e: unknown, development: boolean): NormalisedError {
   if (isResidentError(e)) return { status: e.status, code: e.code, message: e.message, data: e.data, headers: e.headers, internal: e.status >= 500 }
   if (isHttpError(e)) return { status: e.status, code: e.code, message: e.message, data: e.data, headers: e.headers, internal: e.status >= 500 }
   const fe = e as FastifyError
   if (typeof fe?.code === 'string' && fe.code.startsWith('FST_') && typeof fe.statusCode === 'number' && fe.statusCode < 500) {
     const code = FASTIFY_CODES[fe.code] ?? 'RES_ERR_BAD_REQUEST'
-    return { status: errors[code].status, code, message: fe.message, headers: {}, internal: false }
+    return { status: errors[code].status, code, message: fe.message, headers: EMPTY_HEADERS, internal: false }
   }
   const message = development && e instanceof Error ? e.message : errors.RES_ERR_COMMAND_FAILED.message
-  return { status: 500, code: 'RES_ERR_COMMAND_FAILED', message, headers: {}, internal: true }
+  return { status: 500, code: 'RES_ERR_COMMAND_FAILED', message, headers: EMPTY_HEADERS, internal: true }
 }
 
 export function errorBody(n: NormalisedError, requestId: string, e: unknown, development: boolean): ErrorBody {
