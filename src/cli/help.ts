@@ -3,6 +3,7 @@ export const MAIN_HELP = `resident — an in-process extension host for Node.js
 Usage:
   resident serve [options]     serve the extensions and filters (SIGHUP reloads them all)
   resident dev [options]       serve, and hot-reload whatever a saved file affects
+  resident fcgi-worker [options]  serve the extensions and filters as a FastCGI responder
   resident --help | --version
 
 Options for serve:
@@ -15,6 +16,12 @@ Options for serve:
 
 Options for dev: those of serve, and
   -q, --quiet <ms>        how long a file must stay unchanged before it is rebuilt (default 25ms)
+
+Options for fcgi-worker: -c, -e, -f as for serve, and
+  -l, --listen <addr>     unix:/path/to.sock or host:port (default: the listening socket on fd 0,
+                          as spawn-fcgi and cgi-fcgi -start hand it over)
+  --max-requests <n>      exit 0 after n requests, for a process manager to replace (default: never)
+  FCGI_WEB_SERVER_ADDRS   comma-separated addresses of web servers allowed to connect over TCP
 
 Flags win over $PORT/$HOST, which win over the config file.
 Exit codes: 0 stopped cleanly, 1 failed, 2 bad usage or configuration.

@@ -6,6 +6,7 @@ import { startDev, type DevFlags } from './dev.ts'
 import { MAIN_HELP } from './help.ts'
 import { reopenLogsOnSigusr1, startServer, stopOnSignals } from './serve.ts'
 import { reloadOnSighup } from '../watch/reload-all.ts'
+import { fcgiWorkerOptions, startFcgiWorker, type FcgiWorkerFlags } from './fcgi-worker.ts'
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -41,6 +42,12 @@ export async function main(argv: string[]): Promise<void> {
       const quiet = values.quiet === undefined ? 25 : parseDuration(values.quiet)
       if (quiet === undefined || quiet > 10_000) throw new UsageError(`--quiet must be a duration up to 10s, such as 25 or "25ms", got "${values.quiet}"`)
       await startDev(values, quiet)
+      return
+    }
+    if (command === 'fcgi-worker') {
+      const values = parseFlags(rest, fcgiWorkerOptions) as FcgiWorkerFlags
+      if (values.help) { process.stdout.write(MAIN_HELP); return }
+      await startFcgiWorker(values)
       return
     }
     throw new UsageError(`unknown command "${command}"`)

@@ -15,6 +15,7 @@ import { Deadlines } from './deadlines.ts'
 import { coerceParams, mergeInputs } from './params.ts'
 import { sendResult } from './respond.ts'
 import { findCommand, isValidTarget, parseTarget, type Target } from './route.ts'
+import { AUTHORIZE_ONLY } from '../modes/gateway/bridge.ts'
 
 const EMPTY = Buffer.alloc(0)
 
@@ -28,6 +29,27 @@ const statusOf = (e: unknown): number => {
   return typeof s === 'number' && s >= 100 && s <= 599 ? s : 500
 }
 const noExtensionServes = (url: string) => new ResidentError('RES_ERR_NOT_FOUND', `no extension serves ${url.split('?')[0]}`)
+
+/**
+ * A gateway's AUTHORIZER request (FastCGI role 2): only onUrlMap and onAuthenticate run. A filter's
+ * own answer (a 401 with its challenge) goes back as the denial; otherwise 200 allows, with the
+ * identity onAuthenticate attached as `Variable-REMOTE_USER`, which the web server passes on.
+ */
+function authorize(reply: FastifyReply, filters: RequestContext | null, url: string): void | Promise<void> {
+  const allow = () => {
+    const user = filters?.user
+    if (user !== undefined && user !== null) {
+      const name = typeof user === 'string' ? user : typeof user === 'object' && typeof (user as { name?: unknown }).name === 'string' ? (user as { name: string }).name : JSON.stringify(user)
+      reply.header('variable-remote_user', name.replace(/[\r\n]/g, ''))
+    }
+    reply.code(200).send()
+  }
+  if (filters === null) { allow(); return }
+  const verdict = beforeDispatch(filters, url)
+  if (verdict instanceof Promise) return verdict.then((v) => typeof v === 'string' ? allow() : void sendResult(reply, v))
+  if (typeof verdict === 'string') allow()
+  else sendResult(reply, verdict)
+}
 
 /**
  * The one wildcard route's handler: URL → extension + command → parameters → executor → response.
@@ -67,6 +89,7 @@ export class Dispatcher {
   handle(request: FastifyRequest, reply: FastifyReply, url: string = request.url): void | Promise<void> {
     if (this.#closing()) throw new ResidentError('RES_ERR_UNAVAILABLE', undefined, { headers: { connection: 'close' } })
     const filters = request.filters ?? null
+    if ((request.raw as unknown as Record<symbol, unknown>)[AUTHORIZE_ONLY] === true) return authorize(reply, filters, url)
     if (filters !== null) {
       const mapped = beforeDispatch(filters, url)
       if (mapped instanceof Promise) {
