@@ -5,6 +5,7 @@ import { devOptions, parseFlags, serveOptions, UsageError, type ServeFlags } fro
 import { startDev, type DevFlags } from './dev.ts'
 import { MAIN_HELP } from './help.ts'
 import { reopenLogsOnSigusr1, startServer, stopOnSignals } from './serve.ts'
+import { handleFaults } from '../server/faults.ts'
 import { reloadOnSighup } from '../watch/reload-all.ts'
 import { fcgiWorkerOptions, startFcgiWorker, type FcgiWorkerFlags } from './fcgi-worker.ts'
 
@@ -30,7 +31,7 @@ export async function main(argv: string[]): Promise<void> {
       const values = parseFlags(rest, serveOptions)
       if (values.help) { process.stdout.write(MAIN_HELP); return }
       const { server } = await startServer({ flags: values as ServeFlags, env: process.env, cwd: process.cwd(), development: process.env.NODE_ENV === 'development' })
-      process.on('unhandledRejection', (reason) => server.log.error({ err: reason }, 'unhandled rejection (kept running)'))
+      handleFaults(server)
       stopOnSignals(server)
       reopenLogsOnSigusr1(server)
       reloadOnSighup(server.registry, server.log, [server.filters])

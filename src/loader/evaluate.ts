@@ -2,6 +2,7 @@ import { createRequire } from 'node:module'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import vm from 'node:vm'
+import { guardedProcess } from './process-guard.ts'
 
 export interface EvaluateOptions {
   /** The real entry file: `require`, `__filename` and `__dirname` are relative to it. */
@@ -22,7 +23,9 @@ export function evaluateBundle(code: string, options: EvaluateOptions): unknown 
   const req = ((id: string) => (id === 'resident-host' ? options.sdk : base(id))) as NodeJS.Require
   req.resolve = base.resolve
   req.cache = base.cache
-  const fn = vm.compileFunction(code, ['exports', 'require', 'module', '__filename', '__dirname'], {
+  // `process` is a parameter too, so the module's own code sees the guarded one (process-guard.ts);
+  // what it require()s gets the real one.
+  const fn = vm.compileFunction(code, ['exports', 'require', 'module', '__filename', '__dirname', 'process'], {
     filename: options.filename,
     importModuleDynamically: (async (specifier: string) => {
       // Resolve against the extension's folder, so its own node_modules are found.
@@ -32,6 +35,6 @@ export function evaluateBundle(code: string, options: EvaluateOptions): unknown 
     }) as never,
   })
   const module = { exports: {} as Record<string, unknown> }
-  fn.call(module.exports, module.exports, req, module, options.entry, path.dirname(options.entry))
+  fn.call(module.exports, module.exports, req, module, options.entry, path.dirname(options.entry), guardedProcess)
   return module.exports
 }

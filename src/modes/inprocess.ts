@@ -2,6 +2,7 @@ import { EXTENSION_BASE } from '../sdk/brand.ts'
 import type { Extension } from '../sdk/extension.ts'
 import type { UnloadReason } from '../sdk/types.ts'
 import { instantiate } from '../loader/instantiate.ts'
+import { callAs } from '../loader/owner.ts'
 import { mapErrorStack } from '../loader/stack.ts'
 import { commandTable, type CommandTable } from '../dispatch/commands.ts'
 import type { Executor, LoadSpec, LoadedModule } from './executor.ts'
@@ -15,7 +16,7 @@ export class InProcessExecutor implements Executor {
   readonly mode = 'inprocess' as const
 
   async load(spec: LoadSpec): Promise<LoadedModule> {
-    const { Handler, instance, inspected: table, inputs, dispose } =
+    const { Handler, instance, inspected: table, inputs, dispose, owner } =
       await instantiate<Extension, CommandTable>(spec, EXTENSION_BASE, 'Extension', commandTable)
     const methods = instance as unknown as Record<string, (params: unknown, request: unknown) => unknown>
     return {
@@ -26,7 +27,8 @@ export class InProcessExecutor implements Executor {
         // A synchronous command's value is returned as it is: no promise on the hot path.
         let result: unknown
         try {
-          result = methods[command.name]!(params, request)
+          // As the extension's own code: what the command leaves running stays traceable to it.
+          result = callAs(owner, methods, methods[command.name]!, params, request)
         } catch (e) {
           throw mapErrorStack(e)
         }

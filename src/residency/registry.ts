@@ -288,6 +288,24 @@ export class Registry {
     return gen.disposed
   }
 
+  /**
+   * An exception or rejection nobody caught, traced to `generation` of `name` (see
+   * loader/owner.ts): counted, and that generation retired, since its state is now unknown. The
+   * next request loads a fresh one; requests already on it finish there.
+   */
+  fault(name: string, generation: number, error: unknown): boolean {
+    const slot = this.slots.get(name)
+    if (!slot) return false
+    slot.faults++
+    slot.lastFault = { message: error instanceof Error ? error.message : String(error), generation, at: new Date() }
+    const gen = slot.current
+    if (gen === null || gen.id !== generation) return false // already retired (or never installed)
+    slot.current = null
+    this.#events.emit({ type: 'removed', name })
+    void this.retire(slot, gen, 'fault')
+    return true
+  }
+
   /** Shutdown: stop loading and evicting, drain and dispose every generation. */
   async close(): Promise<void> {
     this.#closing = true

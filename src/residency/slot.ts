@@ -53,6 +53,9 @@ export class Slot {
    */
   lastUsed = 0
   lastError: { message: string; at: Date } | null = null
+  /** Exceptions raised outside any request by this extension's code (each retired its generation). */
+  faults = 0
+  lastFault: { message: string; generation: number; at: Date } | null = null
   /** The most recent retirements, newest last, with their collection verdicts. */
   retired: RetiredRecord[] = []
   readonly latency = new LatencyWindow()

@@ -52,6 +52,8 @@ export function extensionStatus(registry: Registry, slot: Slot) {
     requests: { total: slot.requestsTotal, inFlight: slot.inFlight },
     errors: slot.errors,
     lastError: slot.lastError,
+    /** Exceptions its code raised outside any request; each retired the generation that raised it. */
+    faults: { count: slot.faults, last: slot.lastFault ? { ...slot.lastFault, at: slot.lastFault.at.toISOString() } : null },
     latencyMs: slot.latency.percentiles(),
     loadMs: slot.loadMs,
     /** heapUsed + external before vs after the load: other activity in the process blurs it. */
