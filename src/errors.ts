@@ -28,6 +28,11 @@ export const errors = {
   RES_ERR_UNAVAILABLE: { status: 503, message: 'The server is shutting down' },
   RES_ERR_EXTENSION_FAILED: { status: 503, message: 'The extension failed to load repeatedly and is waiting before the next attempt' },
   RES_ERR_TIMEOUT: { status: 504, message: 'The command did not finish before its deadline' },
+  RES_ERR_CGI_NOT_EXECUTABLE: { status: 403, message: 'The file in the CGI folder is neither executable nor mapped to an interpreter' },
+  RES_ERR_CGI_BAD_OUTPUT: { status: 502, message: 'The CGI program did not answer with a valid CGI response' },
+  RES_ERR_CGI_OUTPUT_TOO_LARGE: { status: 502, message: 'The CGI program wrote more than the output or header limit' },
+  RES_ERR_CGI_FAILED: { status: 502, message: 'The CGI program could not be run' },
+  RES_ERR_CGI_TIMEOUT: { status: 504, message: 'The CGI program did not finish before its deadline' },
   RES_ERR_CONFIG: { status: 500, message: 'The configuration is invalid' },
 } as const satisfies Record<string, ErrorDef>
 

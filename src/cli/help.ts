@@ -3,6 +3,8 @@ export const MAIN_HELP = `resident — an in-process extension host for Node.js
 Usage:
   resident serve [options]     serve the extensions and filters (SIGHUP reloads them all)
   resident dev [options]       serve, and hot-reload whatever a saved file affects
+  resident cgi <entry>         run the extension at <entry> as a CGI program (one request;
+                               PATH_INFO /<command> picks the command; for a web server's mod_cgi)
   resident fcgi-worker [options]  serve the extensions and filters as a FastCGI responder
   resident --help | --version
 

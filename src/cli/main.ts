@@ -45,6 +45,10 @@ export async function main(argv: string[]): Promise<void> {
       await startDev(values, quiet)
       return
     }
+    if (command === 'cgi') {
+      await (await import('./cgi.ts')).main(rest)
+      return
+    }
     if (command === 'fcgi-worker') {
       const values = parseFlags(rest, fcgiWorkerOptions) as FcgiWorkerFlags
       if (values.help) { process.stdout.write(MAIN_HELP); return }

@@ -1,4 +1,5 @@
 import type { ResidentConfig } from './types.ts'
+import { CGI_DEFAULTS } from './cgi.ts'
 
 export const DEFAULT_CONFIG_FILE = 'resident.config.json'
 
@@ -21,6 +22,7 @@ export const defaults: Omit<ResidentConfig, 'extensionsDir' | 'filtersDir' | 'fi
   admin: { token: null, hosts: [] },
   extensions: {},
   filters: { order: [], modules: {} },
+  cgi: { bin: [], interpreters: {}, ...CGI_DEFAULTS },
   idleTimeout: 10 * 60_000,
   memory: { budget: null, highWatermark: 0.85, lowWatermark: 0.7, checkInterval: 5_000 },
   unload: { maxDeclines: 3, collectionGrace: 10_000, esbuildIdle: 30_000 },

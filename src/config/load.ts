@@ -4,6 +4,7 @@ import { ResidentError } from '../errors.ts'
 import { own, ownData } from '../own.ts'
 import { DEFAULT_CONFIG_FILE, defaults } from './defaults.ts'
 import { resolveFiltersConfig } from './filters.ts'
+import { resolveCgiConfig } from './cgi.ts'
 import type { ExtensionSettings, ResidentConfig } from './types.ts'
 import { parseDuration, parseSize } from './units.ts'
 import { RESIDENCY_KEYS, resolveExtensionIdle, resolveResidency } from './residency.ts'
@@ -15,7 +16,7 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 const TOP_LEVEL = new Set([
   '$schema', 'host', 'port', 'extensionsDir', 'filtersDir', 'bodyLimit', 'parameterLimit', 'requestTimeout', 'drainTimeout',
   'headersTimeout', 'bodyTimeout', 'keepAliveTimeout', 'maxConnections', 'requestIdHeader',
-  'logLevel', 'development', 'admin', 'extensions', 'filters',
+  'logLevel', 'development', 'admin', 'extensions', 'filters', 'cgi',
   ...RESIDENCY_KEYS, ...OPERATIONS_KEYS,
 ])
 
@@ -125,6 +126,7 @@ export function resolveConfig(given: ConfigInput, options: { cwd?: string; file?
     admin: { token, hosts },
     extensions,
     filters: resolveFiltersConfig(input.filters, base, problems),
+    cgi: resolveCgiConfig(input.cgi, base, problems),
     ...residency,
     ...resolveOperations(input, base, problems),
     file: options.file ?? null,

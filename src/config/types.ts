@@ -52,6 +52,26 @@ export interface FiltersConfig {
   modules: Record<string, FilterSettings>
 }
 
+/** The CGI gateway: `cgi.bin` maps URL prefixes to folders of programs run per request. */
+export interface CgiSettings {
+  /** URL prefix (starting and ending with `/`) → absolute folder. */
+  bin: Array<{ prefix: string; dir: string }>
+  /** File extension (lower case, with its dot) → the program that runs such files (`.php` → `php-cgi`). */
+  interpreters: Record<string, string>
+  /** How long a program may run, in ms (504 and its process group killed beyond); 0 = no deadline. */
+  timeout: number
+  /** Largest response body in bytes. */
+  maxOutput: number
+  /** Largest response head in bytes. */
+  maxHeaderSize: number
+  /** Names of host environment variables passed to programs (an allow-list). */
+  passEnv: string[]
+  /** Fixed variables every program gets. */
+  env: Record<string, string>
+  /** Pass the Authorization header as HTTP_AUTHORIZATION (off by default, RFC 3875 §9.2). */
+  passAuthorization: boolean
+}
+
 /** The server log (and the access lines filters write to it): where, and how it is buffered. */
 export interface LogSettings {
   /** A file to append to (reopened on SIGUSR1, for logrotate); null = standard output. */
@@ -107,6 +127,8 @@ export interface ResidentConfig {
   extensions: Record<string, ExtensionSettings>
   /** The filter chain: order and per-filter settings. */
   filters: FiltersConfig
+  /** The CGI gateway. */
+  cgi: CgiSettings
   log: LogSettings
   slowLog: SlowLogSettings
   /** Server processes: 0 = this one process; N ≥ 1 = a primary and N worker processes (node:cluster). */

@@ -3,7 +3,7 @@ import * as sdk from '../sdk/index.ts'
 import { extendsBase } from '../sdk/brand.ts'
 import type { Logger, UnloadReason } from '../sdk/types.ts'
 import { createHostHandle } from '../residency/host-handle.ts'
-import { buildEntry } from './build.ts'
+import type { BuildOutput } from './build.ts'
 import { evaluateBundle } from './evaluate.ts'
 import { registerOwner, runAs, type Owner } from './owner.ts'
 import { mapErrorStack, registerSourceMap } from './stack.ts'
@@ -43,8 +43,11 @@ export interface Instantiated<T, P> {
  */
 export async function instantiate<T extends Lifecycle, P>(
   spec: InstantiateSpec, brand: symbol, baseName: string, inspect: (Handler: Function) => P,
+  /** A bundle built earlier (the CGI runner reads it from its disk cache instead of running esbuild). */
+  prebuilt?: BuildOutput,
 ): Promise<Instantiated<T, P>> {
-  const build = await buildEntry(spec.entry)
+  // esbuild is loaded on first use, so a process that only runs prebuilt bundles never loads it.
+  const build = prebuilt ?? await (await import('./build.ts')).buildEntry(spec.entry)
   const filename = `${spec.entry}?gen=${spec.generation}`
   const dir = path.dirname(spec.entry)
   const owner: Owner = { kind: baseName === 'Filter' ? 'filter' : 'extension', name: spec.name, generation: spec.generation }

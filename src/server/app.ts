@@ -14,6 +14,8 @@ import { handleClientError } from './client-error.ts'
 import { requestIdGenerator } from './request-id.ts'
 import { Connections } from './connections.ts'
 import { registerAdminRoutes } from './admin-routes.ts'
+import { registerCgiGateway } from './cgi-gateway.ts'
+import { SERVER_SOFTWARE } from './software.ts'
 import { Metrics } from '../ops/metrics.ts'
 import { notReadyReason, registerHealthRoutes, type Lifecycle } from '../ops/health.ts'
 
@@ -105,6 +107,7 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
   const metrics = new Metrics({ registry, ready, filters: () => filters.current.filters.length })
   registerHealthRoutes(app, ready)
   registerAdminRoutes(app, { config, registry, filters, metrics })
+  registerCgiGateway(app, { config, log, dispatcher, serverSoftware: SERVER_SOFTWARE })
   // The handler returns nothing and sends for itself; it makes a promise only when a step is async.
   // (Returning the reply from an async handler, fastify's advice, makes the promise adopt
   // `reply.then`, which attaches end-of-stream listeners to every response.)

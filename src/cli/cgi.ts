@@ -1,0 +1,195 @@
+import { Buffer } from 'node:buffer'
+import { randomUUID } from 'node:crypto'
+import path from 'node:path'
+import type { Readable, Writable } from 'node:stream'
+import { ResidentError } from '../errors.ts'
+import { EXTENSION_BASE } from '../sdk/brand.ts'
+import type { Extension } from '../sdk/extension.ts'
+import { isValidRequestId } from '../sdk/request-id.ts'
+import type { CommandRequest, Logger } from '../sdk/types.ts'
+import { cachedBuild } from '../loader/bundle-cache.ts'
+import { instantiate } from '../loader/instantiate.ts'
+import { mapErrorStack } from '../loader/stack.ts'
+import { commandTable, type CommandTable } from '../dispatch/commands.ts'
+import { parseBody, parseForm } from '../dispatch/body.ts'
+import { coerceParams, mergeInputs } from '../dispatch/params.ts'
+import { findCommand, isValidTarget } from '../dispatch/route.ts'
+import { errorBody, normaliseError } from '../server/error-reply.ts'
+import { BadResultError, formatCgiHead, resultParts } from '../modes/cgi/result.ts'
+
+/**
+ * `resident cgi <entry>`: the extension at <entry> as an RFC 3875 program. A web server's
+ * mod_cgi (or Resident's own cgi mode) runs it once per request: PATH_INFO `/<command>` picks the
+ * command, QUERY_STRING and the body on stdin are its parameters, and the response goes to stdout
+ * as a CGI response. Errors answer as Resident's do (a Status and a JSON body with the request
+ * id); the log goes to stderr, which web servers put in their error log.
+ *
+ * This file is the whole per-request path, so it imports nothing it does not use: no fastify,
+ * no pino, and esbuild only when the bundle cache misses.
+ */
+
+/** Largest body read from stdin when RESIDENT_BODY_LIMIT does not say: the server's default. */
+const DEFAULT_BODY_LIMIT = 1024 * 1024
+
+export interface CgiIo {
+  env: NodeJS.ProcessEnv
+  stdin: Readable
+  stdout: Writable
+  stderr: Writable
+}
+
+/** One JSON line per entry on stderr. */
+function stderrLogger(stderr: Writable, bindings: Record<string, unknown>): Logger {
+  const line = (level: number) => (obj: unknown, msg?: string) => {
+    let fields = obj instanceof Error ? { err: obj } : typeof obj === 'object' && obj !== null ? obj as Record<string, unknown> : { msg: String(obj) }
+    if (fields.err instanceof Error) fields = { ...fields, err: serialiseError(fields.err) }
+    stderr.write(JSON.stringify({ level, time: Date.now(), ...bindings, ...fields, ...(msg === undefined ? {} : { msg }) }) + '\n')
+  }
+  return {
+    trace: line(10), debug: line(20), info: line(30), warn: line(40), error: line(50),
+    child: (b) => stderrLogger(stderr, { ...bindings, ...b }),
+  }
+}
+
+function serialiseError(e: Error): Record<string, unknown> {
+  const out: Record<string, unknown> = { type: e.name, message: e.message, stack: e.stack }
+  if (e.cause instanceof Error) out.cause = serialiseError(e.cause)
+  return out
+}
+
+/** HTTP_X_FOO → x-foo, plus CONTENT_TYPE and CONTENT_LENGTH: the request's headers as a command sees them. */
+function headersFrom(env: NodeJS.ProcessEnv): Record<string, string> {
+  const headers: Record<string, string> = {}
+  for (const [k, v] of Object.entries(env)) {
+    if (v !== undefined && k.startsWith('HTTP_')) headers[k.slice(5).toLowerCase().replaceAll('_', '-')] = v
+  }
+  if (env.CONTENT_TYPE) headers['content-type'] = env.CONTENT_TYPE
+  if (env.CONTENT_LENGTH) headers['content-length'] = env.CONTENT_LENGTH
+  return headers
+}
+
+/** Reads exactly CONTENT_LENGTH bytes (RFC 3875 §4.2: never more), up to the body limit. */
+async function readBody(stdin: Readable, length: number, limit: number): Promise<Buffer> {
+  if (length === 0) return Buffer.alloc(0)
+  if (length > limit) throw new ResidentError('RES_ERR_BODY_TOO_LARGE', `the body is ${length} bytes; the limit is ${limit}`)
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of stdin as AsyncIterable<Buffer>) {
+    chunks.push(chunk)
+    size += chunk.length
+    if (size >= length) break
+  }
+  if (size < length) throw new ResidentError('RES_ERR_BAD_REQUEST', `the body ended after ${size} of ${length} bytes`)
+  return Buffer.concat(chunks, size).subarray(0, length)
+}
+
+async function writeAll(out: Writable, data: string | Uint8Array): Promise<void> {
+  if (!out.write(data)) await new Promise<void>((resolve, reject) => {
+    const onDrain = () => { out.off('error', onError); resolve() }
+    const onError = (e: Error) => { out.off('drain', onDrain); reject(e) }
+    out.once('drain', onDrain)
+    out.once('error', onError)
+  })
+}
+
+/** Runs one request; resolves with the exit code once the response is written. */
+export async function runCgiRequest(entry: string, io: CgiIo): Promise<number> {
+  const { env, stdout } = io
+  const headerId = env.HTTP_X_REQUEST_ID
+  const id = isValidRequestId(headerId) ? headerId : randomUUID()
+  const root = stderrLogger(io.stderr, { requestId: id })
+  const method = env.REQUEST_METHOD ?? 'GET'
+  const name = env.RESIDENT_EXTENSION_NAME || path.basename(entry).replace(/\.[^.]+$/, '').toLowerCase()
+  const controller = new AbortController()
+  let loaded: Awaited<ReturnType<typeof instantiate<Extension, CommandTable>>> | null = null
+  try {
+    if (env.GATEWAY_INTERFACE === undefined || !env.GATEWAY_INTERFACE.startsWith('CGI/')) {
+      throw new ResidentError('RES_ERR_BAD_REQUEST', 'GATEWAY_INTERFACE is not set: resident cgi is meant to be run by a web server as a CGI program')
+    }
+    // PATH_INFO "/greet" (or "/greet/") names the command; none at all is the default command.
+    const pathInfo = env.PATH_INFO ?? ''
+    const segment = pathInfo.replace(/^\//, '').replace(/\/$/, '')
+    const target = { extension: name, command: segment === '' ? null : segment, path: pathInfo, query: env.QUERY_STRING ?? '' }
+    if (segment.includes('/') || !isValidTarget(target)) throw new ResidentError('RES_ERR_UNKNOWN_COMMAND', `extension "${name}" has no command "${segment}"`)
+    let config: Record<string, unknown> = {}
+    if (env.RESIDENT_EXTENSION_CONFIG) config = JSON.parse(env.RESIDENT_EXTENSION_CONFIG) as Record<string, unknown>
+    try {
+      const build = await cachedBuild(entry)
+      loaded = await instantiate<Extension, CommandTable>(
+        { name, entry, generation: 1, config, log: root.child({ extension: name }) }, EXTENSION_BASE, 'Extension', commandTable, build)
+    } catch (e) {
+      throw new ResidentError('RES_ERR_LOAD_FAILED', `extension "${name}" failed to load: ${(e as Error).message}`, { cause: e })
+    }
+    const info = findCommand(loaded.inspected, target.command)
+    if (!info) {
+      throw new ResidentError('RES_ERR_UNKNOWN_COMMAND', target.command === null ? `extension "${name}" has no default command` : `extension "${name}" has no command "${target.command}"`)
+    }
+    if (!info.methods.includes(method)) {
+      throw new ResidentError('RES_ERR_METHOD_NOT_ALLOWED', `${name}/${info.name} accepts ${info.methods.join(', ')}, not ${method}`, { headers: { allow: info.methods.join(', ') } })
+    }
+    const limit = Number(env.RESIDENT_BODY_LIMIT) || DEFAULT_BODY_LIMIT
+    const length = env.CONTENT_LENGTH ? Number(env.CONTENT_LENGTH) : 0
+    if (!Number.isSafeInteger(length) || length < 0) throw new ResidentError('RES_ERR_BAD_REQUEST', `CONTENT_LENGTH "${env.CONTENT_LENGTH}" is not a length`)
+    const rawBody = await readBody(io.stdin, length, limit)
+    const { body, contentType } = parseBody(rawBody, env.CONTENT_TYPE || undefined, info.accepts)
+    const query = parseForm(target.query)
+    const params = info.params ? coerceParams(info.params, body === undefined ? query : mergeInputs(query, body)) : mergeInputs(query, body)
+    const request: CommandRequest = {
+      id, method,
+      url: (env.SCRIPT_NAME ?? '') + pathInfo + (target.query ? `?${target.query}` : ''),
+      path: (env.SCRIPT_NAME ?? '') + pathInfo,
+      query, headers: headersFrom(env), body, rawBody, contentType,
+      clientAddress: env.REMOTE_ADDR ?? '',
+      user: env.REMOTE_USER || undefined,
+      extension: name, command: info.name,
+      signal: controller.signal,
+      log: root.child({ extension: name, command: info.name }),
+    }
+    const methods = loaded.instance as unknown as Record<string, (p: unknown, r: unknown) => unknown>
+    const result = await methods[info.name]!(params, request)
+    let parts
+    try {
+      parts = resultParts(result)
+    } catch (e) {
+      if (e instanceof BadResultError) throw new ResidentError('RES_ERR_BAD_RESULT', e.message)
+      throw e
+    }
+    await writeAll(stdout, formatCgiHead(parts.status, parts.headers))
+    if (parts.body !== null && method !== 'HEAD') {
+      if (parts.body instanceof Uint8Array) await writeAll(stdout, parts.body)
+      else {
+        try {
+          for await (const chunk of parts.body) await writeAll(stdout, chunk)
+        } catch (e) {
+          // The head is out: the web server sees the output end early, and the reason is logged.
+          root.error({ err: mapErrorStack(e) }, `${name}/${info.name}: the streamed response failed after its head was written`)
+          return 1
+        }
+      }
+    }
+    return 0
+  } catch (e) {
+    const n = normaliseError(e, env.NODE_ENV === 'development')
+    if (n.internal) root.error({ err: mapErrorStack(e) }, `${method} ${name} failed: ${n.code}: ${(e as Error)?.message ?? String(e)}`)
+    const headers: Array<[string, string]> = Object.entries(n.headers)
+    headers.push(['content-type', 'application/json; charset=utf-8'])
+    await writeAll(stdout, formatCgiHead(n.status, headers))
+    if (method !== 'HEAD') await writeAll(stdout, JSON.stringify(errorBody(n, id, e, env.NODE_ENV === 'development')))
+    return 0
+  } finally {
+    controller.abort(new Error('the CGI request ended'))
+    if (loaded) await loaded.dispose('shutdown')
+  }
+}
+
+/** The `resident cgi` command: one request, then exit (timers an extension left running do not keep it). */
+export async function main(args: string[]): Promise<void> {
+  const entry = args[0]
+  if (entry === undefined || entry === '--help' || entry === '-h' || args.length > 1) {
+    process.stderr.write('usage: resident cgi <entry>\nRuns the extension at <entry> as a CGI program (PATH_INFO /<command> picks the command).\n')
+    process.exit(2)
+  }
+  const code = await runCgiRequest(path.resolve(entry), { env: process.env, stdin: process.stdin, stdout: process.stdout, stderr: process.stderr })
+  // Exit once stdout has flushed; a pipe's writes are async.
+  process.stdout.end(() => process.exit(code))
+}

@@ -1,0 +1,188 @@
+import { Buffer } from 'node:buffer'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { PassThrough, type Readable } from 'node:stream'
+import { ResidentError } from '../../errors.ts'
+import type { Logger } from '../../sdk/types.ts'
+import { CgiHeadReader, CgiOutputError, type CgiHead } from './response.ts'
+
+export interface CgiLimits {
+  /** Largest response head in bytes (502 beyond). */
+  maxHeaderBytes: number
+  /** Largest response body in bytes: beyond it the program is killed and the response cut off. */
+  maxOutputBytes: number
+  /** How long the program may run, in ms, head and body together; 0 = no deadline. */
+  timeout: number
+}
+
+export interface CgiRunSpec {
+  /** What the logs and error messages call the program (its URL path, or the extension). */
+  name: string
+  program: string
+  args: string[]
+  env: Record<string, string>
+  cwd: string
+  /** The request body: bytes, a stream of exactly CONTENT_LENGTH bytes, or null for none. */
+  body: Buffer | Readable | null
+  limits: CgiLimits
+  /** Fires when the client goes away: the process group is killed. */
+  signal?: AbortSignal
+  log: Logger
+}
+
+export interface CgiStarted {
+  head: CgiHead
+  /** The rest of the output. It errors if the program is killed (deadline, output cap) after its head. */
+  body: Readable
+  /**
+   * Whether the body has any bytes: known before the head is handed over only when the head has
+   * no Content-Type (the caller then labels a non-empty body itself); null otherwise.
+   */
+  hasBody: boolean | null
+  /** Kills the process group (for a caller that no longer wants the output, such as a local redirect). */
+  kill(): void
+}
+
+const STDERR_KEEP = 8 * 1024
+
+/**
+ * Runs one CGI program in a process group of its own and resolves once its response head is read.
+ * Rejects with a ResidentError before the head: 502 RES_ERR_CGI_BAD_OUTPUT (invalid or oversized
+ * head, naming the program), 502 RES_ERR_CGI_FAILED (it could not start), 504 RES_ERR_CGI_TIMEOUT.
+ * Whatever it writes on stderr is logged once it exits. A deadline, the output cap and the client
+ * leaving kill the whole group (SIGKILL to -pid), so children it forked die with it.
+ */
+export function runCgi(spec: CgiRunSpec): Promise<CgiStarted> {
+  return new Promise((resolve, reject) => {
+    let child: ChildProcess
+    try {
+      child = spawn(spec.program, spec.args, {
+        cwd: spec.cwd,
+        env: spec.env,
+        // A new session and process group: -pid reaches every process it starts.
+        detached: true,
+        stdio: ['pipe', 'pipe', 'pipe'],
+        windowsHide: true,
+      })
+    } catch (e) {
+      reject(new ResidentError('RES_ERR_CGI_FAILED', `${spec.name}: cannot start ${spec.program}: ${(e as Error).message}`, { cause: e }))
+      return
+    }
+    let settled = false
+    let exited = false
+    const reader = new CgiHeadReader(spec.limits.maxHeaderBytes)
+    const out = new PassThrough()
+    let outBytes = 0
+    let stderr = ''
+    let stderrDropped = 0
+
+    const killGroup = () => {
+      if (exited || child.pid === undefined) return
+      try { process.kill(-child.pid, 'SIGKILL') } catch { /* already gone */ }
+    }
+    let delivered = false
+    const fail = (e: ResidentError) => {
+      killGroup()
+      if (!settled) { settled = true; reject(e); return }
+      // After a rejection nobody reads `out`; after the head, the reader hears of the failure.
+      if (delivered && !out.destroyed) out.destroy(e)
+    }
+    const timer = spec.limits.timeout > 0
+      ? setTimeout(() => fail(new ResidentError('RES_ERR_CGI_TIMEOUT', `${spec.name} did not finish within ${spec.limits.timeout} ms; its process group was killed`)), spec.limits.timeout)
+      : null
+    const onAbort = () => fail(new ResidentError('RES_ERR_CGI_FAILED', `${spec.name}: the client went away; its process group was killed`))
+    if (spec.signal) {
+      if (spec.signal.aborted) { onAbort(); return }
+      spec.signal.addEventListener('abort', onAbort, { once: true })
+    }
+    const cleanup = () => {
+      if (timer) clearTimeout(timer)
+      spec.signal?.removeEventListener('abort', onAbort)
+    }
+
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      cleanup()
+      fail(new ResidentError('RES_ERR_CGI_FAILED', `${spec.name}: cannot start ${spec.program}: ${e.code ?? e.message}`, { cause: e }))
+    })
+    child.stderr!.on('data', (d: Buffer) => {
+      if (stderr.length < STDERR_KEEP) stderr += d.toString('utf8', 0, Math.min(d.length, STDERR_KEEP - stderr.length))
+      else stderrDropped += d.length
+    })
+
+    const deliver = (head: CgiHead, first: Buffer) => {
+      delivered = true
+      const finish = (hasBody: boolean | null) => {
+        if (settled) return
+        settled = true
+        resolve({ head, body: out, hasBody, kill: killGroup })
+      }
+      if (first.length > 0) pushOut(first)
+      if (head.contentType !== null) { finish(null); return }
+      if (first.length > 0) { finish(true); return }
+      // No Content-Type: whether the document has a body decides how it is labelled.
+      const onData = () => { stdout.off('end', onEnd); finish(true) }
+      const onEnd = () => { stdout.off('data', onData); finish(false) }
+      stdout.once('data', onData)
+      stdout.once('end', onEnd)
+    }
+    const pushOut = (chunk: Buffer) => {
+      outBytes += chunk.length
+      if (outBytes > spec.limits.maxOutputBytes) {
+        fail(new ResidentError('RES_ERR_CGI_OUTPUT_TOO_LARGE', `${spec.name} wrote more than ${spec.limits.maxOutputBytes} bytes; its process group was killed`))
+        return
+      }
+      if (!out.write(chunk)) {
+        stdout.pause()
+        out.once('drain', () => stdout.resume())
+      }
+    }
+    let headDone = false
+    const stdout = child.stdout!
+    stdout.on('data', (chunk: Buffer) => {
+      if (headDone) { pushOut(chunk); return }
+      let got: ReturnType<CgiHeadReader['push']>
+      try {
+        got = reader.push(chunk)
+      } catch (e) {
+        headDone = true
+        fail(badOutput(spec.name, e))
+        return
+      }
+      if (got === null) return
+      headDone = true
+      deliver(got.head, got.body)
+    })
+    stdout.on('end', () => {
+      if (!headDone) {
+        headDone = true
+        try { reader.end() } catch (e) { fail(badOutput(spec.name, e)) }
+        return
+      }
+      if (!out.destroyed) out.end()
+    })
+    child.on('close', (code, sig) => {
+      exited = true
+      cleanup()
+      if (stderr !== '' || stderrDropped > 0) {
+        spec.log.warn({ program: spec.name, exitCode: code, signal: sig, stderr, stderrDropped: stderrDropped || undefined }, `${spec.name} wrote to stderr`)
+      }
+    })
+
+    // The body: stdin ends after it; a program that does not read it is no error (EPIPE is ignored).
+    const stdin = child.stdin!
+    stdin.on('error', () => {})
+    if (spec.body === null) stdin.end()
+    else if (Buffer.isBuffer(spec.body)) stdin.end(spec.body)
+    else {
+      const body = spec.body
+      body.on('error', () => fail(new ResidentError('RES_ERR_CGI_FAILED', `${spec.name}: the request body failed`)))
+      body.pipe(stdin)
+    }
+  })
+}
+
+function badOutput(name: string, e: unknown): ResidentError {
+  if (e instanceof CgiOutputError) {
+    return new ResidentError(e.tooLarge ? 'RES_ERR_CGI_OUTPUT_TOO_LARGE' : 'RES_ERR_CGI_BAD_OUTPUT', `${name}: ${e.message}`, { cause: e })
+  }
+  return new ResidentError('RES_ERR_CGI_BAD_OUTPUT', `${name}: ${(e as Error).message}`, { cause: e })
+}
