@@ -30,3 +30,12 @@ export function headersProblem(headers: Record<string, unknown>): string | null 
   }
   return null
 }
+
+/**
+ * Headers that describe the connection or the body's framing, which Resident decides for itself
+ * (fastify measures a whole body; a stream goes chunked): one copied from an extension's Response
+ * that does not match what is sent would cut the body short or hang the client.
+ */
+export const FRAMING_HEADERS: ReadonlySet<string> = new Set([
+  'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'proxy-connection', 'trailer', 'te',
+])

@@ -42,7 +42,7 @@ describe('filter reload (API for resident dev / SIGHUP)', () => {
   it('the status page lists the filters; the admin API reloads them', async () => {
     t = await startTestServer({ extensions: { 'echo.ts': ECHO }, filters: { 'tag.ts': tagger('v1', "static priority = 'high'") } })
     const status = (await t.inject('/_resident/status')).json()
-    expect(status.filters).toEqual([{ name: 'tag', priority: 'high', generation: 1, entry: expect.stringMatching(/tag\.ts$/), notifications: ['onSendResponse'], paths: false }])
+    expect(status.filters).toEqual([{ name: 'tag', priority: 'high', generation: 1, entry: expect.stringMatching(/tag\.ts$/), notifications: ['onSendResponse'], paths: false, faults: 0 }])
     t.writeFilter('tag.ts', tagger('v2'))
     const r = await t.inject({ method: 'POST', headers: { 'x-resident-admin': '1' }, url: '/_resident/filters/tag/reload' })
     expect(r.statusCode).toBe(200)

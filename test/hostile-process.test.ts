@@ -17,6 +17,9 @@ export default class Rude extends Extension {
   setgid() { process.setgid(0) }
   umask() { process.umask(0) }
   exitCode() { process.exitCode = 9 }
+  emitSigterm() { process.emit('SIGTERM') }
+  removeAll() { process.removeAllListeners() }
+  removeFaults() { process.removeAllListeners('uncaughtException') }
   reads() { return { pid: process.pid === globalThis.process.pid, env: typeof process.env.PATH, umask: typeof process.umask(), cwd: process.cwd() } }
   packages() { return { own: process.exit === globalThis.process.exit, pkg: realProcessSeen() } }
 }`
@@ -47,7 +50,8 @@ describe('extension code sees a process it cannot end or reconfigure', () => {
   it.each([
     ['exit', 'process.exit()'], ['abort', 'process.abort()'], ['killSelf', 'process.kill()'], ['killGroup', 'process.kill()'],
     ['chdir', 'process.chdir()'], ['setuid', 'process.setuid()'], ['setgid', 'process.setgid()'], ['umask', 'process.umask(mask)'],
-    ['exitCode', 'process.exitCode'],
+    ['exitCode', 'process.exitCode'], ['emitSigterm', "process.emit('SIGTERM')"], ['removeAll', 'process.removeAllListeners()'],
+    ['removeFaults', 'process.removeAllListeners()'],
   ])('%s throws a clear error and the host keeps serving', async (command, call) => {
     const r = await fetch(`${url}/rude/${command}`)
     expect(r.status).toBe(500)

@@ -12,6 +12,8 @@ export default class Faulty extends Extension {
     const body = new ReadableStream({ start(c) { c.enqueue(new TextEncoder().encode('abc')); c.close() } })
     return new Response(body, { headers: { 'content-length': '50' } })
   }
+  framing() { return new Response('framed', { headers: { 'transfer-encoding': 'chunked', connection: 'keep-alive, upgrade', upgrade: 'h2c' } }) }
+  lengthy() { throw new HttpError(409, 'conflict', { headers: { 'content-length': '1', 'transfer-encoding': 'chunked' } }) }
   async *slow() {
     for (let i = 0; i < 6; i++) { yield 'chunk ' + i + '\\n'; await new Promise((r) => setTimeout(r, 40)) }
   }
@@ -78,7 +80,7 @@ describe('protocol faults from extensions, filters and clients', () => {
     expect(split((await raw(port, GET('/faulty/ok'))).data).body).toBe('ok')
   })
 
-  it.each([['long', 'hello'], ['short', 'hello world'], ['streamed', 'abc']])('a web Response whose content-length is wrong (%s) is sent with the real length or none', async (command, expected) => {
+  it.each([['long', 'hello'], ['short', 'hello world'], ['streamed', 'abc'], ['framing', 'framed']])('a web Response whose content-length is wrong (%s) is sent with the real length or none', async (command, expected) => {
     const { data, closed } = await raw(port, GET(`/faulty/${command}`))
     expect(closed).toBe(true)
     const { head, body } = split(data)
@@ -92,6 +94,15 @@ describe('protocol faults from extensions, filters and clients', () => {
       expect(body).toContain(expected)
       expect(body.endsWith('0\r\n\r\n')).toBe(true)
     }
+  })
+
+  it('an HttpError cannot set its own framing headers', async () => {
+    const { data, closed } = await raw(port, GET('/faulty/lengthy'))
+    expect(closed).toBe(true)
+    const { head, body } = split(data)
+    expect(head).toMatch(/^HTTP\/1\.1 409 /)
+    expect(head.toLowerCase()).not.toContain('transfer-encoding')
+    expect(JSON.parse(body).error.code).toBe('HTTP_409')
   })
 
   it('a malformed request pipelined behind a streamed response never writes into that stream', async () => {

@@ -2,6 +2,7 @@ import { Buffer } from 'node:buffer'
 import { Readable } from 'node:stream'
 import type { FastifyReply } from 'fastify'
 import { ResidentError } from '../errors.ts'
+import { FRAMING_HEADERS } from '../headers.ts'
 
 export type LateStreamError<T> = (of: T, e: Error) => void
 
@@ -46,9 +47,9 @@ export function sendResult<T>(reply: FastifyReply, result: unknown, onLateStream
   if (isWebResponse(result)) {
     reply.code(result.status)
     for (const [k, v] of result.headers) {
-      // A declared length that does not match the body would cut it short or hang the client:
-      // fastify measures a whole body itself, and a stream goes chunked.
-      if (k === 'set-cookie' || k === 'content-length') continue
+      // A declared length or framing that does not match the body would cut it short or hang
+      // the client: fastify measures a whole body itself, and a stream goes chunked.
+      if (k === 'set-cookie' || FRAMING_HEADERS.has(k)) continue
       reply.header(k, v)
     }
     const cookies = result.headers.getSetCookie?.() ?? []

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Logger as PinoLogger } from 'pino'
-import { headerProblem } from '../headers.ts'
+import { FRAMING_HEADERS, headerProblem } from '../headers.ts'
 import { normalisePath } from '../loader/url-path.ts'
 import { requestLogger } from '../server/lazy-logger.ts'
 import type { FilterRequest, FilterResponse } from '../sdk/filter.ts'
@@ -99,6 +99,8 @@ export class ResponseView implements FilterResponse {
   setHeader(name: string, value: string | string[] | number): void {
     const problem = headerProblem(name, value)
     if (problem !== null) throw new TypeError(problem)
+    const lower = name.toLowerCase()
+    if (lower !== 'content-length' && FRAMING_HEADERS.has(lower)) throw new TypeError(`the "${lower}" header is the server's to set: it describes the connection, not the response`)
     this.#reply.header(name, value)
   }
   removeHeader(name: string): void { this.#reply.removeHeader(name) }

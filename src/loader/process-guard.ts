@@ -43,6 +43,24 @@ const overrides: Record<string | symbol, unknown> = {
   },
 }
 
+// Events whose listeners are the host's own: emitting one would stop the host (SIGTERM, SIGINT),
+// and removing all of its listeners would take away its fault handling and graceful stop.
+const HOST_EVENTS = /^(SIG[A-Z0-9]+|exit|beforeExit|uncaughtException|unhandledRejection)$/
+
+function hostEvent(event: unknown): boolean {
+  return typeof event === 'string' && HOST_EVENTS.test(event)
+}
+
+overrides.emit = function emit(event: string | symbol, ...args: unknown[]) {
+  if (hostEvent(event)) throw new ProcessGuardError(`process.emit('${String(event)}')`, 'the host listens for it to stop or to handle a fault')
+  return process.emit(event as 'warning', ...(args as [Error]))
+}
+overrides.removeAllListeners = function removeAllListeners(event?: string | symbol) {
+  if (event === undefined || hostEvent(event)) throw new ProcessGuardError('process.removeAllListeners() of the host\'s events', 'it would take away the host\'s graceful stop and fault handling')
+  process.removeAllListeners(event)
+  return guardedProcess
+}
+
 const READ_ONLY = new Set<string | symbol>(['exitCode'])
 
 /** One shared guarded `process`: every other property reads and writes through to the real one. */

@@ -2,7 +2,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import type { Logger as PinoLogger } from 'pino'
 import { errors, isResidentError, type ErrorCode } from '../errors.ts'
 import { mapErrorStack } from '../loader/stack.ts'
-import { headersProblem } from '../headers.ts'
+import { FRAMING_HEADERS, headersProblem } from '../headers.ts'
 import { isHttpError } from '../sdk/http-error.ts'
 import { requestLogger } from './lazy-logger.ts'
 
@@ -71,6 +71,6 @@ export function replyWithError(e: unknown, request: FastifyRequest, reply: Fasti
     reply.raw.destroy()
     return reply
   }
-  for (const [k, v] of Object.entries(n.headers)) reply.header(k, v)
+  for (const [k, v] of Object.entries(n.headers)) if (!FRAMING_HEADERS.has(k.toLowerCase())) reply.header(k, v)
   return reply.code(n.status).type('application/json; charset=utf-8').send(JSON.stringify(errorBody(n, request.id, e, development)))
 }
