@@ -22,6 +22,7 @@ export const defaults: Omit<ResidentConfig, 'extensionsDir' | 'filtersDir' | 'fi
   admin: { token: null, hosts: [] },
   extensions: {},
   filters: { order: [], modules: {} },
+  fastcgi: { apps: {} },
   cgi: { bin: [], interpreters: {}, ...CGI_DEFAULTS },
   idleTimeout: 10 * 60_000,
   memory: { budget: null, highWatermark: 0.85, lowWatermark: 0.7, checkInterval: 5_000 },

@@ -1,9 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { ResidentError } from '../errors.ts'
-import { own, ownData } from '../own.ts'
+import { ownData } from '../own.ts'
 import { DEFAULT_CONFIG_FILE, defaults } from './defaults.ts'
 import { resolveFiltersConfig } from './filters.ts'
+import { resolveFastcgi } from './fastcgi.ts'
 import { resolveCgiConfig } from './cgi.ts'
 import type { ExtensionSettings, ResidentConfig } from './types.ts'
 import { parseDuration, parseSize } from './units.ts'
@@ -16,7 +17,7 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 const TOP_LEVEL = new Set([
   '$schema', 'host', 'port', 'extensionsDir', 'filtersDir', 'bodyLimit', 'parameterLimit', 'requestTimeout', 'drainTimeout',
   'headersTimeout', 'bodyTimeout', 'keepAliveTimeout', 'maxConnections', 'requestIdHeader',
-  'logLevel', 'development', 'admin', 'extensions', 'filters', 'cgi',
+  'logLevel', 'development', 'admin', 'extensions', 'filters', 'fastcgi', 'cgi',
   ...RESIDENCY_KEYS, ...OPERATIONS_KEYS,
 ])
 
@@ -107,12 +108,13 @@ export function resolveConfig(given: ConfigInput, options: { cwd?: string; file?
   }
 
   const residency = resolveResidency(input, problems)
+  const bodyLimit = num('bodyLimit', defaults.bodyLimit, parseSize, 'a size such as 1048576 or "1MB"')
   const config: ResidentConfig = {
     host: str('host', defaults.host),
     port,
     extensionsDir: path.resolve(base, str('extensionsDir', defaults.extensionsDir)),
     filtersDir: path.resolve(base, str('filtersDir', defaults.filtersDir)),
-    bodyLimit: num('bodyLimit', defaults.bodyLimit, parseSize, 'a size such as 1048576 or "1MB"'),
+    bodyLimit,
     parameterLimit: num('parameterLimit', defaults.parameterLimit, (v) => (typeof v === 'number' && Number.isInteger(v) && v >= 1 ? v : undefined), 'an integer ≥ 1'),
     requestTimeout: num('requestTimeout', defaults.requestTimeout, parseDuration, 'a duration such as 30000 or "30s"'),
     drainTimeout: num('drainTimeout', defaults.drainTimeout, parseDuration, 'a duration such as 30000 or "30s"'),
@@ -126,6 +128,7 @@ export function resolveConfig(given: ConfigInput, options: { cwd?: string; file?
     admin: { token, hosts },
     extensions,
     filters: resolveFiltersConfig(input.filters, base, problems),
+    fastcgi: resolveFastcgi(input.fastcgi, base, bodyLimit, problems),
     cgi: resolveCgiConfig(input.cgi, base, problems),
     ...residency,
     ...resolveOperations(input, base, problems),

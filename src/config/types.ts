@@ -88,6 +88,34 @@ export interface SlowLogSettings {
   threshold: number
 }
 
+/** One FastCGI app served under a URL prefix: `fastcgi.apps["/php/"]`. */
+export interface FastcgiAppSettings {
+  /** The URL prefix, starting and ending with "/". */
+  prefix: string
+  /** Backends: `unix:/path` or `host:port`; each request goes to the least busy healthy one. */
+  addresses: string[]
+  /** The folder of the app's scripts, as the backend sees it (SCRIPT_FILENAME = root + script). */
+  root: string
+  /** The script for a URL that names a folder. */
+  index: string
+  /** A path segment ending in one of these is the script; what follows is PATH_INFO. */
+  scriptExtensions: string[]
+  /** Extra parameters sent with every request. */
+  params: Record<string, string>
+  /** Connections per backend; undefined = the backend's FCGI_MAX_CONNS (else 8). */
+  maxConns: number | undefined
+  connectTimeout: number
+  /** How long a backend that refused a connection is left out, in ms. */
+  downTime: number
+  /** How long the backend may take to start answering, in ms (504 beyond); 0 = none. */
+  timeout: number
+  bodyLimit: number
+}
+
+export interface FastcgiConfig {
+  apps: Record<string, FastcgiAppSettings>
+}
+
 export interface ResidentConfig {
   host: string
   port: number
@@ -133,6 +161,8 @@ export interface ResidentConfig {
   slowLog: SlowLogSettings
   /** Server processes: 0 = this one process; N ≥ 1 = a primary and N worker processes (node:cluster). */
   workers: number
+  /** FastCGI apps Resident serves as a client, by URL prefix. */
+  fastcgi: FastcgiConfig
   /** Where the config was read from, if a file. */
   file: string | null
 }

@@ -8,7 +8,7 @@ import { checkAdmin } from './admin-guard.ts'
 import { Metrics } from '../ops/metrics.ts'
 import { extensionStatus, hostStatus } from '../residency/status.ts'
 
-export interface AdminContext { config: ResidentConfig; registry: Registry; filters?: FilterManager; metrics?: Metrics }
+export interface AdminContext { config: ResidentConfig; registry: Registry; filters?: FilterManager; metrics?: Metrics; fastcgi?: () => Record<string, unknown> }
 
 const PREFIX = '/_resident'
 
@@ -28,6 +28,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AdminContext): vo
       host: hostStatus(ctx.registry, ctx.config),
       extensions: [...ctx.registry.slots.values()].map((s) => extensionStatus(ctx.registry, s)),
       filters: ctx.filters?.status() ?? [],
+      ...(ctx.fastcgi ? { fastcgi: ctx.fastcgi() } : {}),
     }))
 
     admin.get('/metrics', async (_request, reply) => {

@@ -14,6 +14,7 @@ import { handleClientError } from './client-error.ts'
 import { requestIdGenerator } from './request-id.ts'
 import { Connections } from './connections.ts'
 import { registerAdminRoutes } from './admin-routes.ts'
+import { registerFastcgiApps } from './fastcgi-apps.ts'
 import { registerCgiGateway } from './cgi-gateway.ts'
 import { SERVER_SOFTWARE } from './software.ts'
 import { Metrics } from '../ops/metrics.ts'
@@ -106,7 +107,8 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
   const ready = () => notReadyReason(lifecycle(), registry, config) === null
   const metrics = new Metrics({ registry, ready, filters: () => filters.current.filters.length })
   registerHealthRoutes(app, ready)
-  registerAdminRoutes(app, { config, registry, filters, metrics })
+  const fastcgiApps = await registerFastcgiApps(app, config, log)
+  registerAdminRoutes(app, { config, registry, filters, metrics, fastcgi: Object.keys(config.fastcgi.apps).length > 0 ? fastcgiApps.describe : undefined })
   registerCgiGateway(app, { config, log, dispatcher, serverSoftware: SERVER_SOFTWARE })
   // The handler returns nothing and sends for itself; it makes a promise only when a step is async.
   // (Returning the reply from an async handler, fastify's advice, makes the promise adopt
@@ -151,6 +153,7 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
         clearTimeout(timer)
         await registry.close()
         await filters.close()
+        fastcgiApps.close()
         metrics.close()
       })()
       return closed
