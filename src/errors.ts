@@ -15,6 +15,8 @@ export const errors = {
   RES_ERR_TOO_MANY_PARAMETERS: { status: 400, message: 'The request has more parameters than the parameterLimit setting allows' },
   RES_ERR_REQUEST_TIMEOUT: { status: 408, message: 'The request did not arrive in time' },
   RES_ERR_BODY_TOO_LARGE: { status: 413, message: 'The request body is larger than the limit' },
+  RES_ERR_BODY_TOO_DEEP: { status: 400, message: 'The JSON body nests deeper than the limit' },
+  RES_ERR_EXPECTATION_FAILED: { status: 417, message: 'The request carries an Expect header the server does not meet' },
   RES_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The request body has an unsupported content type' },
   RES_ERR_ADMIN_FORBIDDEN: { status: 403, message: 'The admin surface answers loopback callers or a valid token only' },
   RES_ERR_FILTERS_NEED_RESTART: { status: 409, message: 'The server started without filters; adding the first one needs a restart' },
@@ -26,6 +28,8 @@ export const errors = {
   RES_ERR_FILTER_LOAD_FAILED: { status: 500, message: 'A filter failed to load' },
   RES_ERR_INTERNAL: { status: 500, message: 'Internal error' },
   RES_ERR_UNAVAILABLE: { status: 503, message: 'The server is shutting down' },
+  RES_ERR_OVERLOADED: { status: 503, message: 'The server has too many requests in progress; retry later' },
+  RES_ERR_PIPELINE_LIMIT: { status: 503, message: 'Too many requests are queued on this connection' },
   RES_ERR_EXTENSION_FAILED: { status: 503, message: 'The extension failed to load repeatedly and is waiting before the next attempt' },
   RES_ERR_FASTCGI_UNREACHABLE: { status: 502, message: 'No FastCGI backend accepted a connection' },
   RES_ERR_FASTCGI_CLOSED: { status: 502, message: 'The FastCGI backend closed the connection before the response was complete' },
@@ -63,4 +67,15 @@ export class ResidentError extends Error {
 export function isResidentError(e: unknown): e is ResidentError {
   return typeof e === 'object' && e !== null &&
     (e.constructor as { [RESIDENT_ERROR]?: boolean })?.[RESIDENT_ERROR] === true
+}
+
+/**
+ * A client's value in an error message: a bounded prefix, JSON-quoted. Never serialise a whole
+ * client value into a message: a deep one overflows the stack, a long one makes every log line long.
+ */
+export function quote(value: unknown, max = 64): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > max ? `${value.slice(0, max)}…` : value)
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null) return String(value)
+  if (Array.isArray(value)) return `an array of ${value.length}`
+  return `a${typeof value === 'object' ? 'n object' : ` ${typeof value}`}`
 }

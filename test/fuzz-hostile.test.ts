@@ -36,10 +36,9 @@ const segment = fc.oneof(
   fc.constantFrom(...NAMES, ...COMMANDS),
   fc.string({ maxLength: 12 }).map(encodeURIComponent),
   fc.string({ unit: 'binary', maxLength: 6 }).map(encodeURIComponent),
-  fc.stringMatching(/^[a-z0-9.~-]{0,10}$/),
+  // Malformed percent-encodings too (`%`, `%zz`).
+  fc.stringMatching(/^[a-z%0-9.~-]{0,10}$/),
 )
-// Only well-formed percent-encodings: a malformed one is refused by fastify before Resident sees
-// the request, and answering that in Resident's shape is issue #19's (test/rejections.test.ts).
 const pathArb = fc.oneof(
   fc.tuple(segment, segment).map(([a, b]) => `/${a}/${b}`),
   fc.array(segment, { maxLength: 4 }).map((s) => `/${s.join('/')}`),
@@ -51,7 +50,7 @@ const queryArb = fc.oneof(
   fc.constant(''),
   fc.array(fc.tuple(key, value), { maxLength: 8 }).map((pairs) => new URLSearchParams(pairs).toString()),
   fc.webQueryParameters(),
-  fc.string({ maxLength: 30 }).map((s) => encodeURIComponent(s)),
+  fc.string({ maxLength: 30 }).map((s) => encodeURI(s)),
 )
 
 const bodyArb: fc.Arbitrary<{ type: string | null; body: Buffer | null }> = fc.oneof(
@@ -110,6 +109,9 @@ describe('fuzz: arbitrary requests against the examples and filters', () => {
       }
       const withBody = method !== 'GET' && method !== 'HEAD' && b.body !== null
       if (withBody && b.type !== null) headers['content-type'] = b.type
+      // Node's client sends an OPTIONS or DELETE body without any framing unless told its length,
+      // and the server would rightly read those bytes as the start of the next request.
+      if (withBody) headers['content-length'] = String(b.body!.length)
       const target = query === '' ? p : `${p}?${query}`
       const r = await send(agent, base, method, target, headers, withBody ? b.body : null)
       const at = `${method} ${target} → ${r.status} ${r.body.toString('utf8', 0, 300)}`
@@ -120,7 +122,7 @@ describe('fuzz: arbitrary requests against the examples and filters', () => {
         expect(typeof body.error?.code, at).toBe('string')
         expect(typeof body.error?.requestId, at).toBe('string')
       }
-    }), { seed: 1212, numRuns: 200, endOnFailure: true })
+    }), { seed: 1212, numRuns: 400, endOnFailure: true })
 
     const good = await send(agent, base, 'GET', '/hello/greet?name=after', {}, null)
     expect(good.status).toBe(200)

@@ -26,6 +26,7 @@ export const defaults: Omit<ResidentConfig, 'extensionsDir' | 'filtersDir' | 'fi
   cgi: { bin: [], interpreters: {}, ...CGI_DEFAULTS },
   idleTimeout: 10 * 60_000,
   memory: { budget: null, highWatermark: 0.85, lowWatermark: 0.7, checkInterval: 5_000 },
+  limits: { maxInFlight: 1024, heapShed: 0.9, pipeline: 8, jsonDepth: 64, jsonNodes: 100_000, paramLength: 64 * 1024, streamTimeout: null },
   unload: { maxDeclines: 3, collectionGrace: 10_000, esbuildIdle: 30_000 },
   log: { file: null, buffer: 64 * 1024, flushInterval: 1_000 },
   slowLog: { threshold: 0 },

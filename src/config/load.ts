@@ -8,6 +8,7 @@ import { resolveFastcgi } from './fastcgi.ts'
 import { resolveCgiConfig } from './cgi.ts'
 import type { ExtensionSettings, ResidentConfig } from './types.ts'
 import { parseDuration, parseSize } from './units.ts'
+import { resolveLimits } from './limits.ts'
 import { RESIDENCY_KEYS, resolveExtensionIdle, resolveResidency } from './residency.ts'
 import { OPERATIONS_KEYS, resolveOperations } from './operations.ts'
 
@@ -17,7 +18,7 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 const TOP_LEVEL = new Set([
   '$schema', 'host', 'port', 'extensionsDir', 'filtersDir', 'bodyLimit', 'parameterLimit', 'requestTimeout', 'drainTimeout',
   'headersTimeout', 'bodyTimeout', 'keepAliveTimeout', 'maxConnections', 'requestIdHeader',
-  'logLevel', 'development', 'admin', 'extensions', 'filters', 'fastcgi', 'cgi',
+  'logLevel', 'development', 'admin', 'extensions', 'filters', 'fastcgi', 'cgi', 'limits',
   ...RESIDENCY_KEYS, ...OPERATIONS_KEYS,
 ])
 
@@ -131,6 +132,7 @@ export function resolveConfig(given: ConfigInput, options: { cwd?: string; file?
     fastcgi: resolveFastcgi(input.fastcgi, base, bodyLimit, problems),
     cgi: resolveCgiConfig(input.cgi, base, problems),
     ...residency,
+    limits: resolveLimits(input.limits, problems),
     ...resolveOperations(input, base, problems),
     file: options.file ?? null,
   }

@@ -52,6 +52,24 @@ export interface FiltersConfig {
   modules: Record<string, FilterSettings>
 }
 
+/** What one request may cost (see docs/operators/limits.md). */
+export interface LimitSettings {
+  /** Requests in progress in the whole process; past it new ones get a 503 with Retry-After. 0 = no limit. */
+  maxInFlight: number
+  /** Fraction of V8's heap limit above which new requests get a 503 with Retry-After; 1 = never. */
+  heapShed: number
+  /** Requests outstanding on one connection (the one being answered included); past it a 503 and the connection closes. */
+  pipeline: number
+  /** Deepest nesting of arrays and objects in a JSON body (400 past it). */
+  jsonDepth: number
+  /** Most arrays, objects and values in a JSON body (413 past it). */
+  jsonNodes: number
+  /** Longest parameter value a command sees unless its declaration's maxLength allows more (400 past it). */
+  paramLength: number
+  /** How long a streamed response may run from the request's arrival, in ms; null = requestTimeout; 0 = no limit. */
+  streamTimeout: number | null
+}
+
 /** The CGI gateway: `cgi.bin` maps URL prefixes to folders of programs run per request. */
 export interface CgiSettings {
   /** URL prefix (starting and ending with `/`) → absolute folder. */
@@ -149,6 +167,7 @@ export interface ResidentConfig {
   /** Unload an extension after this long without requests, in ms; 0 = never. */
   idleTimeout: number
   memory: MemorySettings
+  limits: LimitSettings
   unload: UnloadSettings
   rapidFail: RapidFailSettings
   /** Per-extension settings, by extension name. */

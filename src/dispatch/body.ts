@@ -3,6 +3,38 @@ import { setOwn } from './params.ts'
 
 export interface ParsedBody { body: unknown; contentType: string | null }
 
+/** How complex a JSON body may be before it is parsed (limits.jsonDepth, limits.jsonNodes). */
+export interface JsonLimits { jsonDepth: number; jsonNodes: number }
+
+const NO_JSON_LIMITS: JsonLimits = { jsonDepth: Infinity, jsonNodes: Infinity }
+
+/**
+ * Refuses a JSON body that would nest deeper than `jsonDepth` or make more than `jsonNodes` arrays,
+ * objects and values, before JSON.parse makes them: a 1 MB body of `[[],[],…]` costs about 28 MB
+ * of heap once parsed, and a deep one overflows the stack of whatever walks it. One pass over the
+ * bytes, no allocation; malformed input is left to JSON.parse to describe.
+ */
+export function checkJsonShape(raw: Buffer, limits: JsonLimits): void {
+  let depth = 0
+  let nodes = 1
+  let inString = false
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw[i]!
+    if (inString) {
+      if (c === 92 /* \\ */) i++
+      else if (c === 34 /* " */) inString = false
+      continue
+    }
+    if (c === 34) inString = true
+    else if (c === 91 /* [ */ || c === 123 /* { */) {
+      if (++depth > limits.jsonDepth) throw new ResidentError('RES_ERR_BODY_TOO_DEEP', `the JSON body nests deeper than ${limits.jsonDepth} levels (limits.jsonDepth)`)
+      if (++nodes > limits.jsonNodes) break
+    } else if (c === 93 /* ] */ || c === 125 /* } */) depth--
+    else if (c === 44 /* , */ && ++nodes > limits.jsonNodes) break
+  }
+  if (nodes > limits.jsonNodes) throw new ResidentError('RES_ERR_BODY_TOO_LARGE', `the JSON body holds more than ${limits.jsonNodes} arrays, objects and values (limits.jsonNodes)`)
+}
+
 function mediaType(header: string | undefined): string | null {
   if (!header) return null
   const t = header.split(';', 1)[0]!.trim().toLowerCase()
@@ -50,7 +82,7 @@ const NO_BODY: ParsedBody = Object.freeze({ body: undefined, contentType: null }
  * `application/octet-stream`, a body without a type and the types a command `accepts` stay bytes;
  * anything else is a 415.
  */
-export function parseBody(raw: Buffer, contentTypeHeader: string | undefined, accepts: readonly string[], parameterLimit = Infinity): ParsedBody {
+export function parseBody(raw: Buffer, contentTypeHeader: string | undefined, accepts: readonly string[], limits: JsonLimits = NO_JSON_LIMITS, parameterLimit = Infinity): ParsedBody {
   if (raw.length === 0 && contentTypeHeader === undefined) return NO_BODY // most GETs: nothing to allocate
   const contentType = mediaType(contentTypeHeader)
   if (raw.length === 0) return { body: undefined, contentType }
@@ -58,6 +90,7 @@ export function parseBody(raw: Buffer, contentTypeHeader: string | undefined, ac
     return { body: raw, contentType }
   }
   if (contentType === 'application/json' || contentType.endsWith('+json')) {
+    checkJsonShape(raw, limits)
     try {
       return { body: JSON.parse(raw.toString('utf8')), contentType }
     } catch (e) {

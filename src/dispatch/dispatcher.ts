@@ -66,6 +66,7 @@ export class Dispatcher {
   readonly #closing: () => boolean
   readonly #log: PinoLogger
   readonly #parameterLimit: number
+  readonly #limits: ResidentConfig['limits']
   /** The slow log's threshold in ms (Infinity = off): requests holding a generation longer are logged. */
   readonly #slowMs: number
 
@@ -73,6 +74,7 @@ export class Dispatcher {
   constructor(registry: Registry, config: ResidentConfig, log: PinoLogger, closing: () => boolean = () => false) {
     this.#registry = registry
     this.#log = log
+    this.#limits = config.limits
     this.#deadlines = new Deadlines(config.requestTimeout)
     this.#closing = closing
     this.#parameterLimit = config.parameterLimit
@@ -134,12 +136,12 @@ export class Dispatcher {
         })
       }
       const rawBody = Buffer.isBuffer(request.body) ? request.body : EMPTY
-      const { body, contentType } = parseBody(rawBody, request.headers['content-type'], info.accepts, this.#parameterLimit)
+      const { body, contentType } = parseBody(rawBody, request.headers['content-type'], info.accepts, this.#limits, this.#parameterLimit)
       const query = parseForm(target.query, this.#parameterLimit)
       // Declared parameters are read out of the inputs into a new object, so without a body the
       // query itself will do; undeclared ones get a merged copy of their own.
       const params = info.params
-        ? coerceParams(info.params, body === undefined ? query : mergeInputs(query, body))
+        ? coerceParams(info.params, body === undefined ? query : mergeInputs(query, body), this.#limits.paramLength)
         : mergeInputs(query, body)
       cr = new DispatchedRequest({
         id: request.id,

@@ -1,4 +1,4 @@
-import { ResidentError } from '../errors.ts'
+import { quote, ResidentError } from '../errors.ts'
 import type { ParamSpec, ScalarParam } from '../sdk/params.ts'
 
 const TYPES = new Set(['integer', 'number', 'string', 'boolean', 'enum', 'array'])
@@ -39,22 +39,52 @@ function fail(param: string, rule: string, message: string): never {
   throw new ResidentError('RES_ERR_BAD_PARAM', `parameter "${param}" ${message}`, { data: { param, rule } })
 }
 
-const INTEGER = /^[+-]?\d+$/
-const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i
+const isDigit = (c: number) => c >= 48 && c <= 57
+
+/**
+ * Whether `s` is a decimal number, `[+-]? (digits [. digits?] | . digits) ([eE] [+-]? digits)?`, or
+ * with `integer` only `[+-]? digits`. One pass, each character looked at once: a regex such as
+ * `\d+\.?\d*` backtracks quadratically on a run of digits followed by anything else.
+ */
+export function isDecimal(s: string, integer = false): boolean {
+  const n = s.length
+  let i = 0
+  if (i < n && (s.charCodeAt(i) === 43 || s.charCodeAt(i) === 45)) i++
+  let digits = 0
+  while (i < n && isDigit(s.charCodeAt(i))) { i++; digits++ }
+  if (integer) return digits > 0 && i === n
+  if (i < n && s.charCodeAt(i) === 46 /* . */) {
+    i++
+    while (i < n && isDigit(s.charCodeAt(i))) { i++; digits++ }
+  }
+  if (digits === 0) return false
+  if (i < n && (s.charCodeAt(i) | 32) === 101 /* e */) {
+    i++
+    if (i < n && (s.charCodeAt(i) === 43 || s.charCodeAt(i) === 45)) i++
+    let exponent = 0
+    while (i < n && isDigit(s.charCodeAt(i))) { i++; exponent++ }
+    if (exponent === 0) return false
+  }
+  return i === n
+}
 const TRUE = new Set(['true', '1', 'yes', 'on', ''])
 const FALSE = new Set(['false', '0', 'no', 'off'])
 
-function coerceScalar(name: string, spec: ScalarParam, raw: unknown): unknown {
+function coerceScalar(name: string, spec: ScalarParam, raw: unknown, maxLength: number): unknown {
   if (Array.isArray(raw)) fail(name, 'single', 'must be given once, not as a list')
+  // A declared maxLength is the author's own cap (checked below); without one, limits.paramLength.
+  if (typeof raw === 'string' && raw.length > maxLength && !(spec.type === 'string' && spec.maxLength !== undefined)) {
+    fail(name, 'maxLength', `must be at most ${maxLength} characters long (limits.paramLength)`)
+  }
   switch (spec.type) {
     case 'integer': {
-      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && INTEGER.test(raw.trim()) ? Number(raw) : NaN
-      if (!Number.isSafeInteger(n)) fail(name, 'integer', `must be an integer, got ${JSON.stringify(raw)}`)
+      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && isDecimal(raw.trim(), true) ? Number(raw) : NaN
+      if (!Number.isSafeInteger(n)) fail(name, 'integer', `must be an integer, got ${quote(raw)}`)
       return range(name, spec, n)
     }
     case 'number': {
-      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && NUMBER.test(raw.trim()) ? Number(raw) : NaN
-      if (!Number.isFinite(n)) fail(name, 'number', `must be a number, got ${JSON.stringify(raw)}`)
+      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && isDecimal(raw.trim()) ? Number(raw) : NaN
+      if (!Number.isFinite(n)) fail(name, 'number', `must be a number, got ${quote(raw)}`)
       return range(name, spec, n)
     }
     case 'boolean': {
@@ -62,7 +92,7 @@ function coerceScalar(name: string, spec: ScalarParam, raw: unknown): unknown {
       const s = typeof raw === 'string' ? raw.trim().toLowerCase() : typeof raw === 'number' ? String(raw) : undefined
       if (s !== undefined && TRUE.has(s)) return true
       if (s !== undefined && FALSE.has(s)) return false
-      return fail(name, 'boolean', `must be true or false, got ${JSON.stringify(raw)}`)
+      return fail(name, 'boolean', `must be true or false, got ${quote(raw)}`)
     }
     case 'string': {
       if (typeof raw !== 'string' && typeof raw !== 'number' && typeof raw !== 'boolean') fail(name, 'string', 'must be a string')
@@ -73,7 +103,7 @@ function coerceScalar(name: string, spec: ScalarParam, raw: unknown): unknown {
       return s
     }
     case 'enum': {
-      if (typeof raw !== 'string' || !spec.values.includes(raw)) fail(name, 'enum', `must be one of ${spec.values.join(', ')}, got ${JSON.stringify(raw)}`)
+      if (typeof raw !== 'string' || !spec.values.includes(raw)) fail(name, 'enum', `must be one of ${spec.values.join(', ')}, got ${quote(raw)}`)
       return raw
     }
   }
@@ -85,12 +115,12 @@ function range(name: string, spec: { min?: number; max?: number }, n: number): n
   return n
 }
 
-function coerce(name: string, spec: ParamSpec, raw: unknown): unknown {
-  if (spec.type !== 'array') return coerceScalar(name, spec, raw)
+function coerce(name: string, spec: ParamSpec, raw: unknown, maxLength = Infinity): unknown {
+  if (spec.type !== 'array') return coerceScalar(name, spec, raw, maxLength)
   const list = Array.isArray(raw) ? raw : [raw]
   if (spec.minItems !== undefined && list.length < spec.minItems) fail(name, 'minItems', `must have at least ${spec.minItems} items`)
   if (spec.maxItems !== undefined && list.length > spec.maxItems) fail(name, 'maxItems', `must have at most ${spec.maxItems} items`)
-  return list.map((item, i) => coerceScalar(`${name}[${i}]`, spec.items, item))
+  return list.map((item, i) => coerceScalar(`${name}[${i}]`, spec.items, item, maxLength))
 }
 
 /**
@@ -98,7 +128,7 @@ function coerce(name: string, spec: ParamSpec, raw: unknown): unknown {
  * declared parameters come out; the raw values stay on the request. Throws RES_ERR_BAD_PARAM
  * naming the first parameter that fails and the rule it broke.
  */
-export function coerceParams(specs: Record<string, ParamSpec>, input: Record<string, unknown>): Record<string, unknown> {
+export function coerceParams(specs: Record<string, ParamSpec>, input: Record<string, unknown>, maxLength = Infinity): Record<string, unknown> {
   const out: Record<string, unknown> = {}
   // Own keys only: a `for…in` would also walk whatever someone added to Object.prototype.
   for (const name of Object.keys(specs)) {
@@ -109,7 +139,7 @@ export function coerceParams(specs: Record<string, ParamSpec>, input: Record<str
       if (spec.default !== undefined) value = structuredClone(spec.default)
       else if (spec.optional) continue
       else fail(name, 'required', 'is required')
-    } else value = coerce(name, spec, raw)
+    } else value = coerce(name, spec, raw, maxLength)
     setOwn(out, name, value)
   }
   return out

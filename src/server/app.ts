@@ -13,6 +13,7 @@ import { replyWithError } from './error-reply.ts'
 import { handleClientError } from './client-error.ts'
 import { requestIdGenerator } from './request-id.ts'
 import { Connections } from './connections.ts'
+import { RequestBudget } from './request-budget.ts'
 import { registerAdminRoutes } from './admin-routes.ts'
 import { registerFastcgiApps } from './fastcgi-apps.ts'
 import { registerCgiGateway } from './cgi-gateway.ts'
@@ -22,6 +23,8 @@ import { notReadyReason, registerHealthRoutes, type Lifecycle } from '../ops/hea
 
 export interface ResidentServer {
   app: FastifyInstance
+  /** Requests in progress and the per-request limits (limits.*). */
+  budget: RequestBudget
   /** The server's logger (fastify's own `app.log` is silent). */
   log: PinoLogger
   registry: Registry
@@ -80,10 +83,14 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
     // The dispatcher parses the query itself (linear, with parameterLimit, own keys only).
     routerOptions: { ignoreDuplicateSlashes: false, maxParamLength: 512, querystringParser: noQuery },
     clientErrorHandler: (err, socket) => handleClientError(err, socket, log),
+    // Fastify's own refusals before routing (a percent-encoding that decodes to invalid UTF-8,
+    // `%F3`): Resident's JSON error with a request id, like every other rejection.
+    frameworkErrors: (e, request, reply) => { replyWithError(e, request, reply, config.development, log) },
   }) as unknown as FastifyInstance
   setEsbuildIdle(config.unload.esbuildIdle)
   const registry = new Registry({ config, executor: options.executor ?? new InProcessExecutor(), log })
   const connections = new Connections(app.server, config.maxConnections, log)
+  const budget = new RequestBudget(app.server, config.limits)
   let closing = false
   const dispatcher = new Dispatcher(registry, config, log, () => closing)
 
@@ -102,6 +109,8 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
     throw e
   }
   installFilterHooks(app, filters, log, options.filterHooks ?? false)
+  // After the filters' onRequest, so a refusal still gets their headers and their log line.
+  budget.install(app)
 
   const lifecycle = (): Lifecycle => closing ? 'draining' : app.server.listening ? 'serving' : 'starting'
   const ready = () => notReadyReason(lifecycle(), registry, config) === null
@@ -132,7 +141,7 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
 
   let closed: Promise<void> | null = null
   return {
-    app, log, registry, filters, config, metrics, ready,
+    app, budget, log, registry, filters, config, metrics, ready,
     get lifecycle() { return lifecycle() },
     close() {
       closed ??= (async () => {
