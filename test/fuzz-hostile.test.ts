@@ -122,7 +122,7 @@ describe('fuzz: arbitrary requests against the examples and filters', () => {
         expect(typeof body.error?.code, at).toBe('string')
         expect(typeof body.error?.requestId, at).toBe('string')
       }
-    }), { seed: 1212, numRuns: 400, endOnFailure: true })
+    }), { seed: 1212, numRuns: 300, endOnFailure: true })
 
     const good = await send(agent, base, 'GET', '/hello/greet?name=after', {}, null)
     expect(good.status).toBe(200)
