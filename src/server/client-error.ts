@@ -41,6 +41,12 @@ export function handleClientError(err: Error & { code?: string }, socket: Socket
       answerThrough(res, rejection, log)
       return
     }
+    // The client went away mid-request (its end of the connection is closed): nobody is left to
+    // read an answer, and whatever runs for it must hear of the close now.
+    if (err.code === 'HPE_INVALID_EOF_STATE' || !socket.readable) {
+      socket.destroy()
+      return
+    }
     // Started, or owed to an earlier request: let it finish as it is, then close.
     log.debug({ code: err.code }, 'client error while a response was in progress; closing after it')
     res.shouldKeepAlive = false

@@ -71,6 +71,8 @@ export function replyWithError(e: unknown, request: FastifyRequest, reply: Fasti
     reply.raw.destroy()
     return reply
   }
-  for (const [k, v] of Object.entries(n.headers)) if (!FRAMING_HEADERS.has(k.toLowerCase())) reply.header(k, v)
+  // Framing headers are Resident's own to set (a `connection: close` on a refusal), never an extension's.
+  const own = isResidentError(e)
+  for (const [k, v] of Object.entries(n.headers)) if (own || !FRAMING_HEADERS.has(k.toLowerCase())) reply.header(k, v)
   return reply.code(n.status).type('application/json; charset=utf-8').send(JSON.stringify(errorBody(n, request.id, e, development)))
 }
