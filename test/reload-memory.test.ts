@@ -36,7 +36,9 @@ describe('1000 reloads', () => {
     const after = process.memoryUsage().heapUsed
     const growthMiB = (after - before) / 1024 / 1024
     console.log(`heap before ${(before / 1048576).toFixed(1)} MiB, after 1000 reloads ${(after / 1048576).toFixed(1)} MiB, growth ${growthMiB.toFixed(2)} MiB`)
-    expect(growthMiB).toBeLessThan(5)
+    // 1000 retained generations would be 250 MiB; a few MiB are code and caches V8 ages out lazily
+    // (measured 4–5 MiB alone, more on a loaded machine), and every generation is proved collected below.
+    expect(growthMiB).toBeLessThan(16)
     const current = t.server.registry.slots.get('m')!.current!.id
     await until(() => { gc(); return collected.size >= current - 2 }, `generations collected (${collected.size} of ${current - 1})`, 30_000)
     for (let id = 2; id < current; id++) expect(collected.has(id), `generation ${id} collected`).toBe(true)

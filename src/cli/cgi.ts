@@ -1,7 +1,7 @@
 import { Buffer } from 'node:buffer'
-import { randomUUID } from 'node:crypto'
 import path from 'node:path'
-import type { Readable, Writable } from 'node:stream'
+import { writeSync } from 'node:fs'
+import type { Readable } from 'node:stream'
 import { ResidentError } from '../errors.ts'
 import { EXTENSION_BASE } from '../sdk/brand.ts'
 import type { Extension } from '../sdk/extension.ts'
@@ -28,18 +28,27 @@ import { BadResultError, formatCgiHead, resultParts } from '../modes/cgi/result.
  * no pino, and esbuild only when the bundle cache misses.
  */
 
+let sequence = 0
+/** A request id without node:crypto (a process per request must not pay to load it): pid, time, counter, randomness. */
+function newRequestId(): string {
+  return `${process.pid.toString(36)}-${Date.now().toString(36)}-${(sequence++).toString(36)}-${Math.random().toString(36).slice(2, 10)}`
+}
+
 /** Largest body read from stdin when RESIDENT_BODY_LIMIT does not say: the server's default. */
 const DEFAULT_BODY_LIMIT = 1024 * 1024
 
 export interface CgiIo {
   env: NodeJS.ProcessEnv
-  stdin: Readable
-  stdout: Writable
-  stderr: Writable
+  /** The body's stream; asked for only when there is a body (making process.stdin costs ms). */
+  stdin: () => Readable
+  /** Writes output; may return a promise (back-pressure). */
+  write: (data: string | Uint8Array) => void | Promise<void>
+  /** Writes one log line. */
+  log: (line: string) => void
 }
 
 /** One JSON line per entry on stderr. */
-function stderrLogger(stderr: Writable, bindings: Record<string, unknown>): Logger {
+function stderrLogger(stderr: { write(line: string): unknown }, bindings: Record<string, unknown>): Logger {
   const line = (level: number) => (obj: unknown, msg?: string) => {
     let fields = obj instanceof Error ? { err: obj } : typeof obj === 'object' && obj !== null ? obj as Record<string, unknown> : { msg: String(obj) }
     if (fields.err instanceof Error) fields = { ...fields, err: serialiseError(fields.err) }
@@ -83,21 +92,35 @@ async function readBody(stdin: Readable, length: number, limit: number): Promise
   return Buffer.concat(chunks, size).subarray(0, length)
 }
 
-async function writeAll(out: Writable, data: string | Uint8Array): Promise<void> {
-  if (!out.write(data)) await new Promise<void>((resolve, reject) => {
-    const onDrain = () => { out.off('error', onError); resolve() }
-    const onError = (e: Error) => { out.off('drain', onDrain); reject(e) }
-    out.once('drain', onDrain)
-    out.once('error', onError)
-  })
+/**
+ * Writes to a file descriptor synchronously: no stream object (process.stdout on a pipe loads
+ * net and makes a socket). A non-blocking pipe that is full says EAGAIN: wait a moment and retry.
+ */
+export function fdWriter(fd: number): (data: string | Uint8Array) => void {
+  let pause: Int32Array | null = null
+  return (data) => {
+    let buf = typeof data === 'string' ? Buffer.from(data) : data
+    while (buf.length > 0) {
+      try {
+        const n = writeSync(fd, buf)
+        buf = buf.subarray(n)
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e
+        Atomics.wait(pause ??= new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2)
+      }
+    }
+  }
 }
 
 /** Runs one request; resolves with the exit code once the response is written. */
 export async function runCgiRequest(entry: string, io: CgiIo): Promise<number> {
-  const { env, stdout } = io
+  const { env } = io
+  const writeAll = async (data: string | Uint8Array) => { await io.write(data) }
+  // RESIDENT_REQUEST_ID comes from Resident's cgi mode (a client cannot set a variable without the
+  // HTTP_ prefix); under another server, a valid X-Request-Id is honoured.
   const headerId = env.HTTP_X_REQUEST_ID
-  const id = isValidRequestId(headerId) ? headerId : randomUUID()
-  const root = stderrLogger(io.stderr, { requestId: id })
+  const id = env.RESIDENT_REQUEST_ID || (isValidRequestId(headerId) ? headerId : newRequestId())
+  const root = stderrLogger({ write: io.log }, { requestId: id })
   const method = env.REQUEST_METHOD ?? 'GET'
   const name = env.RESIDENT_EXTENSION_NAME || path.basename(entry).replace(/\.[^.]+$/, '').toLowerCase()
   const controller = new AbortController()
@@ -130,7 +153,7 @@ export async function runCgiRequest(entry: string, io: CgiIo): Promise<number> {
     const limit = Number(env.RESIDENT_BODY_LIMIT) || DEFAULT_BODY_LIMIT
     const length = env.CONTENT_LENGTH ? Number(env.CONTENT_LENGTH) : 0
     if (!Number.isSafeInteger(length) || length < 0) throw new ResidentError('RES_ERR_BAD_REQUEST', `CONTENT_LENGTH "${env.CONTENT_LENGTH}" is not a length`)
-    const rawBody = await readBody(io.stdin, length, limit)
+    const rawBody = length === 0 ? Buffer.alloc(0) : await readBody(io.stdin(), length, limit)
     const { body, contentType } = parseBody(rawBody, env.CONTENT_TYPE || undefined, info.accepts)
     const query = parseForm(target.query)
     const params = info.params ? coerceParams(info.params, body === undefined ? query : mergeInputs(query, body)) : mergeInputs(query, body)
@@ -140,7 +163,7 @@ export async function runCgiRequest(entry: string, io: CgiIo): Promise<number> {
       path: (env.SCRIPT_NAME ?? '') + pathInfo,
       query, headers: headersFrom(env), body, rawBody, contentType,
       clientAddress: env.REMOTE_ADDR ?? '',
-      user: env.REMOTE_USER || undefined,
+      user: env.RESIDENT_USER ? JSON.parse(env.RESIDENT_USER) as unknown : env.REMOTE_USER || undefined,
       extension: name, command: info.name,
       signal: controller.signal,
       log: root.child({ extension: name, command: info.name }),
@@ -154,12 +177,12 @@ export async function runCgiRequest(entry: string, io: CgiIo): Promise<number> {
       if (e instanceof BadResultError) throw new ResidentError('RES_ERR_BAD_RESULT', e.message)
       throw e
     }
-    await writeAll(stdout, formatCgiHead(parts.status, parts.headers))
+    await writeAll(formatCgiHead(parts.status, parts.headers))
     if (parts.body !== null && method !== 'HEAD') {
-      if (parts.body instanceof Uint8Array) await writeAll(stdout, parts.body)
+      if (parts.body instanceof Uint8Array) await writeAll(parts.body)
       else {
         try {
-          for await (const chunk of parts.body) await writeAll(stdout, chunk)
+          for await (const chunk of parts.body) await writeAll(chunk)
         } catch (e) {
           // The head is out: the web server sees the output end early, and the reason is logged.
           root.error({ err: mapErrorStack(e) }, `${name}/${info.name}: the streamed response failed after its head was written`)
@@ -173,8 +196,8 @@ export async function runCgiRequest(entry: string, io: CgiIo): Promise<number> {
     if (n.internal) root.error({ err: mapErrorStack(e) }, `${method} ${name} failed: ${n.code}: ${(e as Error)?.message ?? String(e)}`)
     const headers: Array<[string, string]> = Object.entries(n.headers)
     headers.push(['content-type', 'application/json; charset=utf-8'])
-    await writeAll(stdout, formatCgiHead(n.status, headers))
-    if (method !== 'HEAD') await writeAll(stdout, JSON.stringify(errorBody(n, id, e, env.NODE_ENV === 'development')))
+    await writeAll(formatCgiHead(n.status, headers))
+    if (method !== 'HEAD') await writeAll(JSON.stringify(errorBody(n, id, e, env.NODE_ENV === 'development')))
     return 0
   } finally {
     controller.abort(new Error('the CGI request ended'))
@@ -182,14 +205,39 @@ export async function runCgiRequest(entry: string, io: CgiIo): Promise<number> {
   }
 }
 
+/**
+ * `--describe <entry>`: loads the extension (building its cached bundle if need be) and prints
+ * its command table and build inputs as JSON, for the cgi mode's host, which routes and validates
+ * without loading the code itself. Exit 1 with the reason on stderr if it does not load.
+ */
+async function describe(entry: string): Promise<number> {
+  const out = fdWriter(1)
+  const name = process.env.RESIDENT_EXTENSION_NAME || path.basename(entry).replace(/\.[^.]+$/, '').toLowerCase()
+  try {
+    const config = process.env.RESIDENT_EXTENSION_CONFIG ? JSON.parse(process.env.RESIDENT_EXTENSION_CONFIG) as Record<string, unknown> : {}
+    const build = await cachedBuild(entry)
+    const loaded = await instantiate<Extension, CommandTable>(
+      { name, entry, generation: 1, config, log: stderrLogger({ write: fdWriter(2) }, { extension: name }) }, EXTENSION_BASE, 'Extension', commandTable, build)
+    out(JSON.stringify({ table: loaded.inspected, inputs: build.inputs }))
+    await loaded.dispose('shutdown')
+    return 0
+  } catch (e) {
+    const err = mapErrorStack(e) as Error
+    fdWriter(2)(`${err?.stack ?? String(e)}\n`)
+    return 1
+  }
+}
+
 /** The `resident cgi` command: one request, then exit (timers an extension left running do not keep it). */
 export async function main(args: string[]): Promise<void> {
+  if (args[0] === '--describe' && args.length === 2) process.exit(await describe(path.resolve(args[1]!)))
   const entry = args[0]
   if (entry === undefined || entry === '--help' || entry === '-h' || args.length > 1) {
     process.stderr.write('usage: resident cgi <entry>\nRuns the extension at <entry> as a CGI program (PATH_INFO /<command> picks the command).\n')
     process.exit(2)
   }
-  const code = await runCgiRequest(path.resolve(entry), { env: process.env, stdin: process.stdin, stdout: process.stdout, stderr: process.stderr })
-  // Exit once stdout has flushed; a pipe's writes are async.
-  process.stdout.end(() => process.exit(code))
+  const err = fdWriter(2)
+  const code = await runCgiRequest(path.resolve(entry), { env: process.env, stdin: () => process.stdin, write: fdWriter(1), log: err })
+  // The writes were synchronous: nothing is left to flush.
+  process.exit(code)
 }

@@ -6,6 +6,8 @@ Usage:
   resident cgi <entry>         run the extension at <entry> as a CGI program (one request;
                                PATH_INFO /<command> picks the command; for a web server's mod_cgi)
   resident fcgi-worker [options]  serve the extensions and filters as a FastCGI responder
+  resident bench [options]     the same command in every mode and against baselines, side by
+                               side (resident bench --help lists its options)
   resident --help | --version
 
 Options for serve:

@@ -1,8 +1,12 @@
 import path from 'node:path'
 import * as esbuild from 'esbuild'
+import { ownData } from '../own.ts'
+import { toFunctionBody, type FunctionShape } from './module-shape.ts'
+import { externalPackages } from './resolve-plugin.ts'
 
 export interface BuildOutput {
-  code: string
+  /** The bundle, shaped as the body of an async function (module-shape.ts). */
+  shape: FunctionShape
   /** The source map as esbuild wrote it (sources relative to the entry's folder). */
   map: SourceMapPayload
   /** Absolute paths of every local file the build read: the watch set. */
@@ -74,10 +78,15 @@ export function formatMessages(messages: esbuild.Message[]): string {
   }).join('\n')
 }
 
+// The entry is reached through a stub that hands its namespace to the host: the bundle then has
+// no export statement, and a default export, named exports and `export * from` all arrive as one
+// namespace object.
+const ENTRY_STUB = '__resident_entry__'
+
 /**
- * Bundles one extension or filter entry into CommonJS: its own files inlined, packages left as
- * `require()` so they load once through Node, `resident` always external so every extension gets
- * the host's own SDK.
+ * Bundles one extension or filter entry as an ES module: its own files (and JSON) inlined,
+ * packages resolved and left for Node to load once, `resident-host` always external so every
+ * extension gets the host's own SDK. The result is shaped to run as an async function body.
  */
 export async function buildEntry(entry: string): Promise<BuildOutput> {
   const dir = path.dirname(entry)
@@ -88,17 +97,21 @@ export async function buildEntry(entry: string): Promise<BuildOutput> {
   try {
     // A prototype-less options object: esbuild walks its options with `for…in` and refuses any
     // key it does not know, so one polluted Object.prototype would fail every later build.
-    result = await esbuild.build(Object.assign(Object.create(null) as esbuild.BuildOptions, {
-      entryPoints: [entry],
+    result = await esbuild.build(ownData({
+      stdin: {
+        contents: `import * as m from ${JSON.stringify('./' + path.basename(entry))}; __rexport(m)`,
+        resolveDir: dir,
+        sourcefile: ENTRY_STUB,
+        loader: 'js',
+      },
       absWorkingDir: dir,
       bundle: true,
       write: false,
       metafile: true,
       platform: 'node',
-      format: 'cjs',
+      format: 'esm',
       target: 'node20',
-      packages: 'external',
-      external: ['resident-host', 'resident-host/*'],
+      plugins: [externalPackages()],
       sourcemap: 'external',
       sourcesContent: true,
       outfile: path.join(dir, '__resident_bundle.js'),
@@ -108,22 +121,23 @@ export async function buildEntry(entry: string): Promise<BuildOutput> {
   } catch (e) {
     const failure = e as esbuild.BuildFailure
     if (Array.isArray(failure.errors)) {
+      for (const m of failure.errors) {
+        const missing = /^Could not resolve "((@[^/"]+\/)?[^./"][^/"]*)/.exec(m.text)
+        if (missing) m.text += ` (is it installed? npm install ${missing[1]} in the extension's project)`
+      }
       throw new BuildError(`build failed:\n${formatMessages(failure.errors)}`, failure.errors)
     }
     throw e
   } finally {
     if (--building === 0) scheduleStop()
   }
-  const meta = result.warnings.find((w) => w.id === 'empty-import-meta')
-  if (meta) {
-    throw new BuildError(`build failed:\n${formatMessages([{ ...meta, text: 'import.meta is not available to in-process extensions; use __dirname, __filename or this.host.dir' }])}`, [meta])
-  }
   const js = result.outputFiles.find((f) => f.path.endsWith('.js'))
-  const map = result.outputFiles.find((f) => f.path.endsWith('.js.map'))
-  if (!js || !map) throw new Error(`esbuild produced no output for ${entry}`)
+  const mapFile = result.outputFiles.find((f) => f.path.endsWith('.js.map'))
+  if (!js || !mapFile) throw new Error(`esbuild produced no output for ${entry}`)
+  const map = JSON.parse(mapFile.text) as SourceMapPayload
   return {
-    code: ownExports(js.text),
-    map: JSON.parse(map.text) as SourceMapPayload,
-    inputs: Object.keys(result.metafile.inputs).map((p) => path.resolve(dir, p)),
+    shape: await toFunctionBody(ownExports(js.text), map, dir),
+    map,
+    inputs: Object.keys(result.metafile.inputs).filter((p) => p !== ENTRY_STUB && p !== '<stdin>').map((p) => path.resolve(dir, p)),
   }
 }

@@ -1,10 +1,11 @@
-import { createHash } from 'node:crypto'
 import { lstatSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import type { BuildOutput } from './build.ts'
 
 interface CacheFile extends BuildOutput {
+  /** The entry it is the bundle of (the file name is only a hash of it). */
+  entry: string
   /** [path, mtimeMs, size] of every input when the bundle was built. */
   stamps: Array<[string, number, number]>
 }
@@ -28,8 +29,19 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string | 
   }
 }
 
+/**
+ * The cache file's name: FNV-1a of the entry path. Not node:crypto, whose loading costs a process
+ * per request a few ms; a collision only makes a miss, since the file names its entry.
+ */
 function cacheFile(dir: string, entry: string): string {
-  return path.join(dir, createHash('sha256').update(entry).digest('hex').slice(0, 32) + '.json')
+  let a = 0x811c9dc5
+  let b = 0x01000193
+  for (let i = 0; i < entry.length; i++) {
+    const c = entry.charCodeAt(i)
+    a = Math.imul(a ^ c, 0x01000193) >>> 0
+    b = Math.imul(b ^ c, 0x5bd1e995) >>> 0
+  }
+  return path.join(dir, `${path.basename(entry).replace(/[^\w.-]/g, '_')}-${a.toString(16)}${b.toString(16)}.json`)
 }
 
 /** The cached bundle of `entry` if none of its inputs changed since it was built; null otherwise. */
@@ -40,6 +52,9 @@ export function readCachedBuild(dir: string, entry: string): BuildOutput | null 
   } catch {
     return null
   }
+  if (cached.entry !== entry) return null
+  // A file written by a version of Resident that shaped bundles differently is a miss.
+  if (typeof cached.shape?.body !== 'string' || !Array.isArray(cached.stamps)) return null
   for (const [file, mtime, size] of cached.stamps) {
     try {
       const st = statSync(file)
@@ -48,7 +63,7 @@ export function readCachedBuild(dir: string, entry: string): BuildOutput | null 
       return null
     }
   }
-  return { code: cached.code, map: cached.map, inputs: cached.inputs }
+  return { shape: cached.shape, map: cached.map, inputs: cached.inputs }
 }
 
 /** Writes a bundle to the cache (atomically: a reader sees the old file or the new one). */
@@ -60,7 +75,7 @@ export function writeCachedBuild(dir: string, entry: string, build: BuildOutput)
   }
   const target = cacheFile(dir, entry)
   const tmp = `${target}.${process.pid}.tmp`
-  writeFileSync(tmp, JSON.stringify({ ...build, stamps } satisfies CacheFile), { mode: 0o600 })
+  writeFileSync(tmp, JSON.stringify({ entry, ...build, stamps } satisfies CacheFile), { mode: 0o600 })
   renameSync(tmp, target)
 }
 

@@ -59,7 +59,7 @@ export async function instantiate<T extends Lifecycle, P>(
     // Evaluation, construction and init() run as the module's own code: timers, promises and
     // emitters they create stay traceable to this generation.
     const { Handler, instance, inspected } = await runAs(owner, async () => {
-      const exports = evaluateBundle(build.code, { entry: spec.entry, filename, sdk }) as { default?: unknown }
+      const exports = await evaluateBundle(build.shape, { entry: spec.entry, filename, sdk }) as { default?: unknown }
       const Handler = (exports.default ?? exports) as unknown
       if (!extendsBase(Handler, brand)) {
         throw new TypeError(`${spec.entry}: the default export must be a class extending ${baseName} from 'resident-host'`)

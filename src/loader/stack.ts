@@ -5,12 +5,14 @@ import type { SourceMapPayload } from './build.ts'
 // Node 20 does not apply source maps to vm-compiled code (not even with --enable-source-maps), so
 // Resident keeps each generation's map and rewrites the frames of errors that pass through it.
 
-interface Mapped { map: SourceMap; dir: string }
+// The SourceMap (which decodes every mapping) is made when a stack first needs it: most code never
+// throws, and a process per request (the cgi mode) would decode it on every request.
+interface Mapped { payload: SourceMapPayload | null; map: SourceMap | null; dir: string }
 const maps = new Map<string, Mapped>()
 
 /** Remembers the map of code compiled under `filename`; returns a function that forgets it. */
 export function registerSourceMap(filename: string, payload: SourceMapPayload, dir: string): () => void {
-  maps.set(filename, { map: new SourceMap(payload as unknown as ConstructorParameters<typeof SourceMap>[0]), dir })
+  maps.set(filename, { payload, map: null, dir })
   return () => { maps.delete(filename) }
 }
 
@@ -22,6 +24,10 @@ export function mapStack(stack: string): string {
   return stack.replace(FRAME, (whole, file: string, line: string, col: string) => {
     const m = maps.get(file)
     if (!m) return whole
+    if (m.map === null) {
+      m.map = new SourceMap(m.payload as unknown as ConstructorParameters<typeof SourceMap>[0])
+      m.payload = null
+    }
     const e = m.map.findEntry(Number(line) - 1, Number(col) - 1) as { originalSource?: string; originalLine?: number; originalColumn?: number }
     if (e.originalSource === undefined || e.originalLine === undefined || e.originalColumn === undefined) return whole
     const source = path.resolve(m.dir, e.originalSource)

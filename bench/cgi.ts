@@ -1,0 +1,231 @@
+// The CGI ladder, in one run: what a process per request costs, measured against lighttpd running
+// the same kind of program (issue 15's targets).
+//
+// - Resident's cgi mode (hello.greet, a process per request) vs lighttpd + a plain node CGI script
+//   doing the same thing: target ≥ 1.0×.
+// - Resident's CGI gateway + php-cgi vs lighttpd + php-cgi on the same PHP script: target ≥ 0.9×.
+// - The rung below: Resident in process vs its cgi mode.
+// - What each step of cutting the runner's start-up bought (CPU per spawn, from bash's `times`).
+//
+//   npm run bench:cgi -- [--rounds 3] [--duration 5] [--connections 8] [--spawns 40]
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import net from 'node:net'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { parseArgs } from 'node:util'
+import autocannon from 'autocannon'
+import * as esbuild from 'esbuild'
+import pino from 'pino'
+
+const { values: opts } = parseArgs({
+  options: {
+    role: { type: 'string' },
+    dir: { type: 'string' },
+    rounds: { type: 'string', default: '3' },
+    duration: { type: 'string', default: '5' },
+    connections: { type: 'string', default: '8' },
+    spawns: { type: 'string', default: '40' },
+  },
+})
+
+const root = process.cwd()
+const dist = (file: string) => pathToFileURL(path.join(root, 'dist', file)).href
+const LIGHTTPD = '/usr/sbin/lighttpd'
+const PHP_CGI = '/usr/bin/php-cgi'
+
+/** The plain node CGI script: what hello.greet does, by hand. */
+const PLAIN_SCRIPT = `const q = new URLSearchParams(process.env.QUERY_STRING || '')
+process.stdout.write('Content-Type: application/json; charset=utf-8\\n\\n' + JSON.stringify({ hello: q.get('name') || 'world' }))
+`
+const PHP_SCRIPT = `<?php header('Content-Type: application/json'); echo json_encode(['hello' => $_GET['name'] ?? 'world']);\n`
+
+/** A folder with the programs every target serves: made once per run. */
+function prepare(): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'resident-bench-cgi-'))
+  const www = path.join(dir, 'www')
+  mkdirSync(www)
+  mkdirSync(path.join(dir, 'filters'))
+  mkdirSync(path.join(dir, 'cache'))
+  writeFileSync(path.join(www, 'hello.js'), PLAIN_SCRIPT)
+  writeFileSync(path.join(www, 'hello.php'), PHP_SCRIPT)
+  // lighttpd gives CGI programs no PATH: absolute paths.
+  writeFileSync(path.join(www, 'resident.cgi'), `#!/bin/sh\nexec "${process.execPath}" "${path.join(root, 'bin/resident.js')}" cgi "${path.join(root, 'extensions/hello.ts')}"\n`)
+  chmodSync(path.join(www, 'resident.cgi'), 0o755)
+  return dir
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo
+      s.close(() => resolve(port))
+    }).on('error', reject)
+  })
+}
+
+interface Running { url: string; child: ChildProcess }
+interface Target { path: string; start(dir: string): Promise<Running>; base?: string; goal?: number }
+
+async function lighttpd(dir: string, assign: string): Promise<Running> {
+  const port = await freePort()
+  const conf = path.join(dir, `lighttpd-${port}.conf`)
+  writeFileSync(conf, [
+    `server.document-root = "${path.join(dir, 'www')}"`,
+    `server.bind = "127.0.0.1"`,
+    `server.port = ${port}`,
+    `server.errorlog = "${path.join(dir, 'lighttpd-error.log')}"`,
+    `server.modules = ( "mod_setenv", "mod_cgi" )`,
+    `cgi.assign = ( ${assign} )`,
+    `setenv.add-environment = ( "RESIDENT_CACHE_DIR" => "${path.join(dir, 'cache')}" )`,
+    '',
+  ].join('\n'))
+  const child = spawn(LIGHTTPD, ['-D', '-f', conf], { stdio: 'ignore' })
+  const url = `http://127.0.0.1:${port}`
+  for (let i = 0; i < 200; i++) {
+    try { await fetch(`${url}/`); return { url, child } } catch { await new Promise((r) => setTimeout(r, 25)) }
+  }
+  throw new Error('lighttpd did not start')
+}
+
+/** A Resident server in a child process of its own (`--role`), on the built product. */
+function resident(role: string, dir: string): Promise<Running> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [process.argv[1]!, '--role', role, '--dir', dir], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    child.once('message', (m) => resolve({ child, url: (m as { url: string }).url }))
+    child.once('exit', (code) => reject(new Error(`${role} exited with ${code}`)))
+  })
+}
+
+const targets: Record<string, Target> = {
+  'lighttpd + node script': { path: '/hello.js?name=x', start: (dir) => lighttpd(dir, `".js" => "${process.execPath}"`) },
+  'resident cgi mode': { path: '/hello/greet?name=x', base: 'lighttpd + node script', goal: 1.0, start: (dir) => resident('cgi-mode', dir) },
+  'lighttpd + resident cgi': { path: '/resident.cgi/greet?name=x', base: 'lighttpd + node script', start: (dir) => lighttpd(dir, '".cgi" => ""') },
+  'lighttpd + php-cgi': { path: '/hello.php?name=x', start: (dir) => lighttpd(dir, `".php" => "${PHP_CGI}"`) },
+  'resident gateway + php-cgi': { path: '/www/hello.php?name=x', base: 'lighttpd + php-cgi', goal: 0.9, start: (dir) => resident('gateway', dir) },
+  'resident in process': { path: '/hello/greet?name=x', base: 'resident cgi mode', start: (dir) => resident('inprocess', dir) },
+}
+
+async function serve(role: string, dir: string): Promise<void> {
+  process.once('SIGTERM', () => process.exit(0))
+  const [{ resolveConfig }, { buildServer }, { CgiExecutor }] = await Promise.all([
+    import(dist('config/load.js')), import(dist('server/app.js')), import(dist('modes/cgi/executor.js')),
+  ])
+  const input: Record<string, unknown> = { extensionsDir: path.join(root, 'extensions'), filtersDir: path.join(dir, 'filters'), logLevel: 'silent' }
+  if (role === 'gateway') input.cgi = { bin: { '/www/': path.join(dir, 'www') }, interpreters: { '.php': PHP_CGI } }
+  const config = resolveConfig(input, { cwd: root })
+  const executor = role === 'cgi-mode' ? new CgiExecutor({ cacheDir: path.join(dir, 'cache'), bodyLimit: config.bodyLimit }) : undefined
+  const server = await buildServer(config, { logger: pino({ level: 'silent' }), executor })
+  const url = await server.app.listen({ port: 0, host: '127.0.0.1' })
+  process.send!({ url })
+}
+
+function stop(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) { resolve(); return }
+    child.once('exit', () => resolve())
+    child.kill()
+  })
+}
+
+interface Sample { rps: number; p50: number; p99: number; errors: number }
+
+async function load(url: string, duration: number, connections: number): Promise<Sample> {
+  const r = await autocannon({ url, duration, connections, pipelining: 1 })
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts + r.non2xx }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+
+/**
+ * CPU per spawn of each way to run one request of hello.greet, from bash's `times` (user + system
+ * of its children): steadier than wall time on a shared machine.
+ */
+async function spawnLadder(dir: string, n: number): Promise<void> {
+  const entry = path.join(root, 'extensions/hello.ts')
+  const { ensureRunnerBundle } = await import(dist('modes/cgi/runner-bundle.js')) as { ensureRunnerBundle(d: string): Promise<string> }
+  const cache = path.join(dir, 'cache')
+  const runner = await ensureRunnerBundle(cache)
+  // The snapshot: the runner's modules loaded and compiled at build time, main() run on start.
+  const snapEntry = path.join(dir, 'snapshot-entry.mjs')
+  writeFileSync(snapEntry, `import { main } from ${JSON.stringify(path.join(root, 'dist/cli/cgi.js'))}\nimport v8 from 'node:v8'\nv8.startupSnapshot.setDeserializeMainFunction(() => { void main(process.argv.slice(1)) })\n`)
+  const snapBundle = path.join(dir, 'snapshot.cjs')
+  await esbuild.build({ entryPoints: [snapEntry], outfile: snapBundle, bundle: true, platform: 'node', format: 'cjs', target: 'node20', logLevel: 'silent', external: ['esbuild'] })
+  const blob = path.join(dir, 'runner.blob')
+  spawnSync(process.execPath, ['--snapshot-blob', blob, '--build-snapshot', snapBundle], { stdio: 'ignore' })
+  const q = (s: string) => `'${s.replaceAll("'", "'\\''")}'`
+  const node = q(process.execPath)
+  const steps: Array<[string, string]> = [
+    ['node, an empty script', `${node} -e 0`],
+    ['plain node CGI script', `${node} ${q(path.join(dir, 'www/hello.js'))}`],
+    ['resident cgi, esbuild per request', `RESIDENT_CACHE_DIR=/dev/null/none ${node} ${q(path.join(root, 'bin/resident.js'))} cgi ${q(entry)}`],
+    ['resident cgi, cached bundle', `RESIDENT_CACHE_DIR=${q(cache)} ${node} ${q(path.join(root, 'bin/resident.js'))} cgi ${q(entry)}`],
+    ['bundled runner (cgi mode)', `RESIDENT_CACHE_DIR=${q(cache)} ${node} ${q(runner)} ${q(entry)}`],
+    ['bundled runner + V8 snapshot', `RESIDENT_CACHE_DIR=${q(cache)} ${node} --snapshot-blob ${q(blob)} ${q(entry)}`],
+  ]
+  const env = { ...process.env, GATEWAY_INTERFACE: 'CGI/1.1', REQUEST_METHOD: 'GET', PATH_INFO: '/greet', QUERY_STRING: 'name=x' }
+  console.log(`\nCPU per spawn (${n} runs each, user + system of the children):`)
+  let plain = 0
+  for (const [label, cmd] of steps) {
+    const check = spawnSync('bash', ['-c', `${cmd}`], { env, encoding: 'utf8' })
+    const ok = label.startsWith('node,') || /"hello":"x"/.test(check.stdout)
+    const runs = label.includes('esbuild per request') ? Math.max(5, Math.floor(n / 4)) : n
+    const r = spawnSync('bash', ['-c', `for i in $(seq ${runs}); do ${cmd} >/dev/null 2>&1; done; times`], { env, encoding: 'utf8' })
+    const lines = r.stdout.trim().split('\n')
+    const m = /(\d+)m([\d.]+)s (\d+)m([\d.]+)s/.exec(lines[lines.length - 1]!)
+    const cpu = m ? ((Number(m[1]) * 60 + Number(m[2]) + Number(m[3]) * 60 + Number(m[4])) * 1000) / runs : NaN
+    if (label === 'plain node CGI script') plain = cpu
+    console.log(`${label.padEnd(36)} ${cpu.toFixed(1).padStart(7)} ms${plain ? `  ${(plain / cpu).toFixed(2)}× the plain script` : ''}${ok ? '' : '  (WRONG OUTPUT)'}`)
+  }
+}
+
+async function main(): Promise<void> {
+  if (opts.role) return serve(opts.role, opts.dir!)
+  const rounds = Number(opts.rounds)
+  const duration = Number(opts.duration)
+  const connections = Number(opts.connections)
+  const dir = prepare()
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }))
+  try {
+    const names = Object.keys(targets)
+    const samples = new Map<string, Sample[]>(names.map((n) => [n, []]))
+    for (let round = 1; round <= rounds; round++) {
+      for (const name of round % 2 ? names : [...names].reverse()) {
+        const t = targets[name]!
+        const { child, url } = await t.start(dir)
+        try {
+          await load(url + t.path, 1, connections) // warm-up (and the first build of any bundle)
+          const s = await load(url + t.path, duration, connections)
+          samples.get(name)!.push(s)
+          console.log(`round ${round} ${name.padEnd(28)} ${s.rps.toFixed(0).padStart(6)} req/s  p50 ${s.p50} ms  p99 ${s.p99} ms  errors ${s.errors}`)
+        } finally {
+          await stop(child)
+        }
+      }
+    }
+    console.log(`\n${rounds} rounds × ${duration} s, ${connections} connections, medians:`)
+    console.log(`${'target'.padEnd(28)} ${'req/s'.padStart(7)} ${'p50'.padStart(5)} ${'p99'.padStart(5)}  ratio (median)  paired  against`)
+    const verdicts: string[] = []
+    for (const name of names) {
+      const s = samples.get(name)!
+      const t = targets[name]!
+      const rps = median(s.map((x) => x.rps))
+      let ratio = ''
+      if (t.base) {
+        const b = samples.get(t.base)!
+        const byMedian = rps / median(b.map((x) => x.rps))
+        const paired = median(s.map((x, i) => x.rps / b[i]!.rps))
+        ratio = `${byMedian.toFixed(2).padStart(13)}×  ${paired.toFixed(2).padStart(5)}×  ${t.base}`
+        if (t.goal !== undefined) verdicts.push(`${name}: target ≥ ${t.goal.toFixed(2)}× ${t.base} — ${byMedian >= t.goal ? 'met' : 'NOT met'} by the ratio of medians (${byMedian.toFixed(2)}×), ${paired >= t.goal ? 'met' : 'NOT met'} paired (${paired.toFixed(2)}×)`)
+      }
+      console.log(`${name.padEnd(28)} ${rps.toFixed(0).padStart(7)} ${String(median(s.map((x) => x.p50))).padStart(5)} ${String(median(s.map((x) => x.p99))).padStart(5)}  ${ratio}`)
+    }
+    if (verdicts.length > 0) console.log(`\n${verdicts.join('\n')}`)
+    await spawnLadder(dir, Number(opts.spawns))
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+await main()

@@ -1,0 +1,183 @@
+import { Buffer } from 'node:buffer'
+import { spawn } from 'node:child_process'
+import { mkdirSync, mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { Readable } from 'node:stream'
+import type { CommandTable } from '../../dispatch/commands.ts'
+import { defaultCacheDir } from '../../loader/bundle-cache.ts'
+import type { CommandRequest } from '../../sdk/types.ts'
+import type { Executor, LoadSpec, LoadedModule } from '../executor.ts'
+import { baseEnvironment, buildMetaVariables } from './meta.ts'
+import { runCgi, type CgiStarted } from './process.ts'
+import { ensureRunnerBundle } from './runner-bundle.ts'
+
+export interface CgiModeOptions {
+  /** Where extension bundles and the runner are cached (default: the user's bundle cache). */
+  cacheDir?: string
+  /** Largest response head and body a runner may write. */
+  maxHeaderBytes?: number
+  maxOutputBytes?: number
+  /** The request body limit the runner enforces (the server's bodyLimit). */
+  bodyLimit?: number
+  /** Host environment variables a runner may see (an allow-list). */
+  passEnv?: readonly string[]
+}
+
+/** Bodies up to this size are read whole and handed on as bytes; longer ones stream. */
+const WHOLE_BODY = 64 * 1024
+
+/**
+ * The cgi mode: each request runs in a process of its own, which loads the extension, runs one
+ * command and exits: `node <runner> <entry>`, spoken to in CGI (meta-variables and stdin in, a
+ * CGI response out: the same codec as the gateway and `resident cgi`). Nothing survives between
+ * requests: no instance state, no timers, no caches; init() and dispose() run for every request.
+ *
+ * load() asks a runner to describe the extension (`--describe`): that builds the bundle into the
+ * disk cache, so requests never run esbuild, and gives the host the command table to route by
+ * without ever evaluating the extension's code in its own process.
+ */
+export class CgiExecutor implements Executor {
+  readonly mode = 'cgi' as const
+  readonly #options: CgiModeOptions
+  #cacheDir: string | null = null
+
+  constructor(options: CgiModeOptions = {}) {
+    this.#options = options
+  }
+
+  #runner: Promise<string> | null = null
+
+  #cache(): string {
+    if (this.#cacheDir !== null) return this.#cacheDir
+    if (this.#options.cacheDir !== undefined) mkdirSync(this.#options.cacheDir, { recursive: true, mode: 0o700 })
+    // A cache that is not safely ours (another user's, world-writable) is replaced by a private one.
+    return this.#cacheDir = this.#options.cacheDir ?? defaultCacheDir() ?? mkdtempSync(path.join(tmpdir(), 'resident-cgi-'))
+  }
+
+  async load(spec: LoadSpec): Promise<LoadedModule> {
+    const cacheDir = this.#cache()
+    // One check (or build) of the runner per executor; a failed one is tried again by the next load.
+    const runner = await (this.#runner ??= ensureRunnerBundle(cacheDir).catch((e: unknown) => { this.#runner = null; throw e }))
+    const base = baseEnvironment(process.env, this.#options.passEnv)
+    base.RESIDENT_CACHE_DIR = cacheDir
+    base.RESIDENT_EXTENSION_NAME = spec.name
+    base.RESIDENT_EXTENSION_CONFIG = JSON.stringify(spec.config)
+    if (this.#options.bodyLimit !== undefined) base.RESIDENT_BODY_LIMIT = String(this.#options.bodyLimit)
+    const { table, inputs } = await describe(runner, spec.entry, base)
+    const options = this.#options
+    return {
+      table,
+      inputs,
+      // No code of the extension lives in this process.
+      sentinel: null,
+      invoke(_command, _params, request) {
+        return invoke(runner, spec, base, options, request as CommandRequest)
+      },
+      canUnload: () => true,
+      async dispose() {},
+    }
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** Runs `node <runner> --describe <entry>`: the command table and the build's inputs, or the reason it does not load. */
+function describe(runner: string, entry: string, env: Record<string, string>): Promise<{ table: CommandTable; inputs: string[] }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [runner, '--describe', entry], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    const out: Buffer[] = []
+    let err = ''
+    child.stdout.on('data', (d: Buffer) => out.push(d))
+    child.stderr.on('data', (d: Buffer) => { err += d })
+    child.on('error', reject)
+    child.on('close', (code) => {
+      if (code !== 0) { reject(new Error(err.trim() || `the cgi runner exited with ${code}`)); return }
+      try {
+        resolve(JSON.parse(Buffer.concat(out).toString('utf8')) as { table: CommandTable; inputs: string[] })
+      } catch (e) {
+        reject(new Error(`the cgi runner's description is not JSON: ${(e as Error).message}`))
+      }
+    })
+  })
+}
+
+async function invoke(runner: string, spec: LoadSpec, base: Record<string, string>, options: CgiModeOptions, request: CommandRequest): Promise<Response> {
+  const q = request.url.indexOf('?')
+  const body = request.rawBody.length > 0 ? Buffer.from(request.rawBody.buffer, request.rawBody.byteOffset, request.rawBody.byteLength) : null
+  const scriptName = `/${request.extension}`
+  const env = buildMetaVariables({
+    method: request.method,
+    scriptName,
+    pathInfo: `/${request.command}`,
+    pathTranslated: null,
+    queryString: q === -1 ? '' : request.url.slice(q + 1),
+    requestUri: request.url,
+    headers: request.headers,
+    contentLength: body === null ? null : body.length,
+    remoteAddr: request.clientAddress,
+    remotePort: null,
+    serverAddr: '',
+    serverPort: 0,
+    serverName: String(request.headers.host ?? '').replace(/:\d+$/, ''),
+    serverProtocol: 'HTTP/1.1',
+    scheme: 'http',
+    serverSoftware: 'Resident',
+    scriptFilename: spec.entry,
+  }, base, {
+    // The runner is Resident's own: it may see what the in-process command would.
+    passAuthorization: true,
+    extra: {
+      RESIDENT_REQUEST_ID: request.id,
+      ...(request.user === undefined ? {} : { RESIDENT_USER: JSON.stringify(request.user) }),
+    },
+  })
+  let started: CgiStarted
+  try {
+    started = await runCgi({
+      name: `${spec.name} (cgi mode)`,
+      program: process.execPath,
+      args: [runner, spec.entry],
+      env,
+      cwd: path.dirname(spec.entry),
+      body,
+      // The dispatcher's deadline and the client leaving abort the signal, which kills the process group.
+      limits: { maxHeaderBytes: options.maxHeaderBytes ?? 64 * 1024, maxOutputBytes: options.maxOutputBytes ?? Number.MAX_SAFE_INTEGER, timeout: 0 },
+      signal: request.signal,
+      log: request.log,
+    })
+  } catch (e) {
+    if (request.signal.aborted) throw request.signal.reason
+    throw e
+  }
+  const headers = new Headers()
+  for (const [k, v] of started.head.headers) headers.append(k, v)
+  const init = { status: started.head.status, statusText: started.head.reason ?? undefined, headers }
+  if (started.head.status === 204 || started.head.status === 304 || request.method === 'HEAD') {
+    started.body.resume()
+    return new Response(null, init)
+  }
+  return new Response(await bodyOf(started.body) as unknown as BodyInit, init)
+}
+
+/** The whole body when it is short (the usual case: no web stream to make), else a stream of it. */
+function bodyOf(stream: Readable): Promise<Buffer | ReadableStream> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk)
+      size += chunk.length
+      if (size <= WHOLE_BODY) return
+      stream.off('data', onData)
+      stream.off('end', onEnd)
+      stream.pause()
+      stream.unshift(Buffer.concat(chunks, size))
+      resolve(Readable.toWeb(stream) as unknown as ReadableStream)
+    }
+    const onEnd = () => resolve(Buffer.concat(chunks, size))
+    stream.on('data', onData)
+    stream.once('end', onEnd)
+    stream.once('error', reject)
+  })
+}
