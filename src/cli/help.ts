@@ -16,7 +16,11 @@ Options for serve:
   -c, --config <file>     config file (default ./resident.config.json when present)
   -e, --extensions <dir>  extensions folder (default ./extensions)
   -f, --filters <dir>     filters folder (default ./filters)
+  -w, --workers <n|auto>  run n server processes (node:cluster; auto = one per core); default 0 = this process
   -h, --help              show this help
+
+Signals (serve): SIGTERM/SIGINT drain and stop, SIGHUP reloads every extension (one process at a
+time with --workers), SIGUSR1 reopens the log file.
 
 Options for dev: those of serve, and
   -q, --quiet <ms>        how long a file must stay unchanged before it is rebuilt (default 25ms)

@@ -1,11 +1,15 @@
 import { readFileSync } from 'node:fs'
 import { isResidentError } from '../errors.ts'
 import { parseDuration } from '../config/units.ts'
-import { devOptions, parseFlags, serveOptions, UsageError, type ServeFlags } from './args.ts'
+import cluster from 'node:cluster'
+import { devOptions, parseFlags, serveOnlyOptions, UsageError, type ServeFlags } from './args.ts'
 import { bench } from './bench.ts'
 import { startDev, type DevFlags } from './dev.ts'
 import { MAIN_HELP } from './help.ts'
-import { reopenLogsOnSigusr1, startServer, stopOnSignals } from './serve.ts'
+import { loadConfig, prettyLogs, reopenLogsOnSigusr1, startServer, stopOnSignals } from './serve.ts'
+import { runPrimary } from '../cluster/primary.ts'
+import { serveAsWorker, workerHooks } from '../cluster/worker.ts'
+import { createLogger } from '../server/logger.ts'
 import { handleFaults } from '../server/faults.ts'
 import { reloadOnSighup } from '../watch/reload-all.ts'
 import { fcgiWorkerOptions, startFcgiWorker, type FcgiWorkerFlags } from './fcgi-worker.ts'
@@ -29,13 +33,21 @@ export async function main(argv: string[]): Promise<void> {
       return
     }
     if (command === 'serve') {
-      const values = parseFlags(rest, serveOptions)
+      const values = parseFlags(rest, serveOnlyOptions)
       if (values.help) { process.stdout.write(MAIN_HELP); return }
-      const { server } = await startServer({ flags: values as ServeFlags, env: process.env, cwd: process.cwd(), development: process.env.NODE_ENV === 'development' })
+      const start = { flags: values as ServeFlags, env: process.env, cwd: process.cwd(), development: process.env.NODE_ENV === 'development' }
+      const config = loadConfig(start)
+      if (config.workers > 0 && cluster.isPrimary) {
+        runPrimary(config, createLogger(config, prettyLogs(start.development)))
+        return
+      }
+      const worker = cluster.isWorker
+      const { server, url } = await startServer({ ...start, config, serverOptions: worker ? workerHooks() : undefined })
       handleFaults(server)
-      stopOnSignals(server)
+      const stop = stopOnSignals(server)
       reopenLogsOnSigusr1(server)
-      reloadOnSighup(server.registry, server.log, [server.filters])
+      if (worker) serveAsWorker(server, url, stop)
+      else reloadOnSighup(server.registry, server.log, [server.filters])
       return
     }
     if (command === 'dev') {
