@@ -27,7 +27,7 @@ export function resolveFiltersConfig(input: unknown, base: string, problems: str
       problems.push('"filters.order" lists a filter twice')
     } else out.order = [...s.order as string[]]
   }
-  const modules = s.modules ?? {}
+  const modules = s.modules ?? Object.create(null)
   if (typeof modules !== 'object' || modules === null || Array.isArray(modules)) {
     problems.push('"filters.modules" must be an object keyed by filter name')
     return out

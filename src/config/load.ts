@@ -77,7 +77,7 @@ export function resolveConfig(given: ConfigInput, options: { cwd?: string; file?
   const development = input.development ?? defaults.development
   if (typeof development !== 'boolean') problems.push('"development" must be true or false')
 
-  const admin = (input.admin ?? {}) as Record<string, unknown>
+  const admin = (input.admin ?? Object.create(null)) as Record<string, unknown>
   let token: string | null = null
   let hosts: string[] = []
   if (typeof admin !== 'object' || Array.isArray(admin)) problems.push('"admin" must be an object')
@@ -95,7 +95,7 @@ export function resolveConfig(given: ConfigInput, options: { cwd?: string; file?
   }
 
   const extensions = Object.create(null) as Record<string, ExtensionSettings>
-  const extInput = input.extensions ?? {}
+  const extInput = input.extensions ?? Object.create(null)
   if (typeof extInput !== 'object' || extInput === null || Array.isArray(extInput)) problems.push('"extensions" must be an object keyed by extension name')
   else {
     for (const [name, raw] of Object.entries(extInput as Record<string, unknown>)) {

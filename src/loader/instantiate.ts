@@ -6,6 +6,7 @@ import { createHostHandle } from '../residency/host-handle.ts'
 import type { BuildOutput } from './build.ts'
 import { evaluateBundle } from './evaluate.ts'
 import { registerOwner, runAs, type Owner } from './owner.ts'
+import { pollutionBefore, pollutionError, undoPollution } from './pollution.ts'
 import { mapErrorStack, registerSourceMap } from './stack.ts'
 
 export interface InstantiateSpec {
@@ -58,6 +59,7 @@ export async function instantiate<T extends Lifecycle, P>(
   try {
     // Evaluation, construction and init() run as the module's own code: timers, promises and
     // emitters they create stay traceable to this generation.
+    const before = pollutionBefore()
     const { Handler, instance, inspected } = await runAs(owner, async () => {
       const exports = await evaluateBundle(build.shape, { entry: spec.entry, filename, sdk }) as { default?: unknown }
       const Handler = (exports.default ?? exports) as unknown
@@ -67,6 +69,8 @@ export async function instantiate<T extends Lifecycle, P>(
       const inspected = inspect(Handler)
       const instance = new (Handler as unknown as new (host: unknown) => T)(owned.handle)
       if (typeof instance.init === 'function') await instance.init()
+      const polluted = undoPollution(before)
+      if (polluted !== null) throw pollutionError(`${spec.name}: evaluating it or its init()`, polluted)
       return { Handler, instance, inspected }
     })
     return {

@@ -3,9 +3,19 @@ import type { Extension } from '../sdk/extension.ts'
 import type { UnloadReason } from '../sdk/types.ts'
 import { instantiate } from '../loader/instantiate.ts'
 import { callAs } from '../loader/owner.ts'
+import { pollutionBefore, pollutionError, undoPollution } from '../loader/pollution.ts'
 import { mapErrorStack } from '../loader/stack.ts'
 import { commandTable, type CommandTable } from '../dispatch/commands.ts'
 import type { Executor, LoadSpec, LoadedModule } from './executor.ts'
+
+/** A command that added keys to a shared prototype: undone, logged, and its request fails. */
+function checkPollution(spec: LoadSpec, command: string, before: ReturnType<typeof pollutionBefore>): void {
+  const keys = undoPollution(before)
+  if (keys === null) return
+  const e = pollutionError(`${spec.name}/${command}`, keys)
+  spec.log.error({ err: e }, e.message)
+  throw e
+}
 
 function rethrowMapped(e: unknown): never {
   throw mapErrorStack(e)
@@ -26,15 +36,18 @@ export class InProcessExecutor implements Executor {
       invoke(command, params, request) {
         // A synchronous command's value is returned as it is: no promise on the hot path.
         let result: unknown
+        const before = pollutionBefore()
         try {
           // As the extension's own code: what the command leaves running stays traceable to it.
           result = callAs(owner, methods, methods[command.name]!, params, request)
         } catch (e) {
           throw mapErrorStack(e)
+        } finally {
+          checkPollution(spec, command.name, before)
         }
-        if (result instanceof Promise) return result.catch(rethrowMapped)
+        if (result instanceof Promise) return result.then((v) => { checkPollution(spec, command.name, before); return v }, rethrowMapped)
         if (typeof result === 'object' && result !== null && typeof (result as { then?: unknown }).then === 'function') {
-          return Promise.resolve(result).catch(rethrowMapped)
+          return Promise.resolve(result).then((v) => { checkPollution(spec, command.name, before); return v }, rethrowMapped)
         }
         return result
       },
