@@ -12,6 +12,7 @@ import { serveAsWorker, workerHooks } from '../cluster/worker.ts'
 import { createLogger } from '../server/logger.ts'
 import { handleFaults } from '../server/faults.ts'
 import { reloadOnSighup } from '../watch/reload-all.ts'
+import { startUwsgiWorker, uwsgiWorkerOptions, type UwsgiWorkerFlags } from './uwsgi-worker.ts'
 import { fcgiWorkerOptions, startFcgiWorker, type FcgiWorkerFlags } from './fcgi-worker.ts'
 
 function version(): string {
@@ -56,6 +57,12 @@ export async function main(argv: string[]): Promise<void> {
       const quiet = values.quiet === undefined ? 25 : parseDuration(values.quiet)
       if (quiet === undefined || quiet > 10_000) throw new UsageError(`--quiet must be a duration up to 10s, such as 25 or "25ms", got "${values.quiet}"`)
       await startDev(values, quiet)
+      return
+    }
+    if (command === 'uwsgi-worker') {
+      const values = parseFlags(rest, uwsgiWorkerOptions) as UwsgiWorkerFlags
+      if (values.help) { process.stdout.write(MAIN_HELP); return }
+      await startUwsgiWorker(values)
       return
     }
     if (command === 'bench') {

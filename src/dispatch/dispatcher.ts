@@ -1,5 +1,6 @@
 import { Buffer } from 'node:buffer'
 import { performance } from 'node:perf_hooks'
+import { Readable } from 'node:stream'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Logger as PinoLogger } from 'pino'
 import type { ResidentConfig } from '../config/types.ts'
@@ -63,6 +64,8 @@ function authorize(reply: FastifyReply, filters: RequestContext | null, url: str
 export class Dispatcher {
   readonly #registry: Registry
   readonly #deadlines: Deadlines
+  /** A streamed response's deadline, counted from the request's start (limits.streamTimeout, else requestTimeout). */
+  readonly #streamDeadlines: Deadlines
   readonly #closing: () => boolean
   readonly #log: PinoLogger
   readonly #parameterLimit: number
@@ -76,6 +79,7 @@ export class Dispatcher {
     this.#log = log
     this.#limits = config.limits
     this.#deadlines = new Deadlines(config.requestTimeout)
+    this.#streamDeadlines = new Deadlines(config.limits.streamTimeout ?? config.requestTimeout, 'streamed response')
     this.#closing = closing
     this.#parameterLimit = config.parameterLimit
     this.#slowMs = config.slowLog.threshold > 0 ? config.slowLog.threshold : Infinity
@@ -173,19 +177,28 @@ export class Dispatcher {
     const raw = reply.raw
     const onClose = () => { if (!raw.writableFinished) cr.abort(clientGone()) }
     raw.once('close', onClose)
+    // A command that ignores its signal must not hold its generation for ever: its lease ends
+    // with its deadline, and what it returns afterwards is dropped.
+    let expired = false
     const deadline = this.#deadlines.start((err) => {
+      expired = true
       cr.abort(err)
       if (!reply.sent) reply.send(err)
+      this.#release(gen, started, 504, reply.request, cr.command)
     })
     let result: unknown
     try {
       result = await pending
     } catch (e) {
-      this.#release(gen, started, statusOf(e), reply.request, cr.command)
+      if (!expired) this.#release(gen, started, statusOf(e), reply.request, cr.command)
       throw e
     } finally {
       this.#deadlines.stop(deadline)
       raw.off('close', onClose)
+    }
+    if (expired) {
+      if (result instanceof Readable) result.destroy()
+      return
     }
     this.#respond(reply, result, cr, gen, started)
   }
@@ -209,10 +222,24 @@ export class Dispatcher {
       return
     }
     cr.pin()
-    raw.once('close', () => {
+    // The response ends when its connection says so, or when it runs past its deadline: then it
+    // is cut off (its headers are out; a 504 can no longer be sent) and ends at once, even while
+    // it waits in a pipeline, where no close would come.
+    let ended = false
+    const end = () => {
+      if (ended) return
+      ended = true
+      this.#streamDeadlines.stop(deadline)
       if (!raw.writableFinished) cr.abort(clientGone())
       this.#release(gen, started, reply.statusCode, reply.request, cr.command)
-    })
+    }
+    const deadline = this.#streamDeadlines.start((err) => {
+      cr.abort(err)
+      cr.log.warn(`${cr.extension}/${cr.command}: the streamed response ran past its deadline (${this.#streamDeadlines.ms} ms); cut off`)
+      raw.destroy()
+      end()
+    }, performance.now() - started)
+    raw.once('close', end)
   }
 }
 
