@@ -72,6 +72,8 @@ export class Dispatcher {
   readonly #limits: ResidentConfig['limits']
   /** The slow log's threshold in ms (Infinity = off): requests holding a generation longer are logged. */
   readonly #slowMs: number
+  /** Async commands still running at the slow-log threshold are logged then, as PHP-FPM's slow log does. */
+  readonly #slowWatch: Deadlines
 
   /** `log` is the server's logger; `closing` says when the server is shutting down (new requests then get a 503). */
   constructor(registry: Registry, config: ResidentConfig, log: PinoLogger, closing: () => boolean = () => false) {
@@ -83,6 +85,8 @@ export class Dispatcher {
     this.#closing = closing
     this.#parameterLimit = config.parameterLimit
     this.#slowMs = config.slowLog.threshold > 0 ? config.slowLog.threshold : Infinity
+    // +1: deadlines are kept on Date.now()'s whole milliseconds and could fire a fraction of one early.
+    this.#slowWatch = new Deadlines(config.slowLog.threshold > 0 ? config.slowLog.threshold + 1 : 0)
   }
 
   /** Ends the request's lease, recording its duration and status; logs it when it was slow. */
@@ -186,6 +190,7 @@ export class Dispatcher {
       if (!reply.sent) reply.send(err)
       this.#release(gen, started, 504, reply.request, cr.command)
     })
+    const slow = this.#slowWatch.start(() => logStillRunning(this.#log, gen, reply.request, cr.command, started))
     let result: unknown
     try {
       result = await pending
@@ -194,6 +199,7 @@ export class Dispatcher {
       throw e
     } finally {
       this.#deadlines.stop(deadline)
+      this.#slowWatch.stop(slow)
       raw.off('close', onClose)
     }
     if (expired) {
@@ -241,6 +247,16 @@ export class Dispatcher {
     }, performance.now() - started)
     raw.once('close', end)
   }
+}
+
+/**
+ * The slow log at the threshold, while the command still runs (the line when it ends follows).
+ * An out-of-process mode could add the worker's stack here; the in-process one has none to give.
+ */
+function logStillRunning(log: PinoLogger, gen: Generation, request: FastifyRequest, command: string, started: number): void {
+  const runningMs = Math.round((performance.now() - started) * 10) / 10
+  log.warn({ slow: { extension: gen.name, command, generation: gen.id, runningMs, requestId: request.id, running: true } },
+    `slow request still running: ${gen.name}/${command} for ${runningMs} ms (request ${request.id})`)
 }
 
 /** One slow-log line (after PHP-FPM's request_slowlog_timeout): what ran, for how long, and which request. */
