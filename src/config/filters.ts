@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module'
 import path from 'node:path'
-import { isModuleName } from '../loader/discover.ts'
+import { isModuleName } from './names.ts'
 import type { FilterSettings, FiltersConfig } from './types.ts'
 
 const SECTION_KEYS = new Set(['order', 'modules'])

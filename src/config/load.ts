@@ -10,6 +10,7 @@ import type { ExtensionSettings, ResidentConfig } from './types.ts'
 import { parseDuration, parseSize } from './units.ts'
 import { resolveLimits } from './limits.ts'
 import { RESIDENCY_KEYS, resolveExtensionIdle, resolveResidency } from './residency.ts'
+import { MODE_KEYS, resolveMode, resolveWorker } from './modes.ts'
 import { OPERATIONS_KEYS, resolveOperations } from './operations.ts'
 
 export type ConfigInput = Record<string, unknown>
@@ -19,7 +20,7 @@ const TOP_LEVEL = new Set([
   '$schema', 'host', 'port', 'extensionsDir', 'filtersDir', 'bodyLimit', 'parameterLimit', 'requestTimeout', 'drainTimeout',
   'headersTimeout', 'bodyTimeout', 'keepAliveTimeout', 'maxConnections', 'requestIdHeader',
   'logLevel', 'development', 'admin', 'extensions', 'filters', 'fastcgi', 'cgi', 'limits',
-  ...RESIDENCY_KEYS, ...OPERATIONS_KEYS,
+  ...RESIDENCY_KEYS, ...MODE_KEYS, ...OPERATIONS_KEYS,
 ])
 
 /** Reads `file` (or ./resident.config.json when present) and returns its JSON, or {} when absent. */
@@ -94,6 +95,8 @@ export function resolveConfig(given: ConfigInput, options: { cwd?: string; file?
     }
   }
 
+  const mode = resolveMode('mode', input.mode, problems) ?? defaults.mode
+  const worker = resolveWorker('worker', input.worker, defaults.worker, problems)
   const extensions = Object.create(null) as Record<string, ExtensionSettings>
   const extInput = input.extensions ?? Object.create(null)
   if (typeof extInput !== 'object' || extInput === null || Array.isArray(extInput)) problems.push('"extensions" must be an object keyed by extension name')
@@ -104,7 +107,12 @@ export function resolveConfig(given: ConfigInput, options: { cwd?: string; file?
       for (const k of Object.keys(s)) if (!EXTENSION_KEYS.has(k)) problems.push(`unknown setting "extensions.${name}.${k}"`)
       const config = s.config ?? {}
       if (typeof config !== 'object' || config === null || Array.isArray(config)) problems.push(`"extensions.${name}.config" must be an object`)
-      extensions[name] = { config: config as Record<string, unknown>, idleTimeout: resolveExtensionIdle(name, s.idleTimeout, problems) }
+      extensions[name] = {
+        config: config as Record<string, unknown>,
+        idleTimeout: resolveExtensionIdle(name, s.idleTimeout, problems),
+        mode: resolveMode(`extensions.${name}.mode`, s.mode, problems) ?? null,
+        worker: s.worker === undefined ? null : resolveWorker(`extensions.${name}.worker`, s.worker, worker, problems),
+      }
     }
   }
 
@@ -127,6 +135,8 @@ export function resolveConfig(given: ConfigInput, options: { cwd?: string; file?
     logLevel: logLevel as ResidentConfig['logLevel'],
     development: development === true,
     admin: { token, hosts },
+    mode,
+    worker,
     extensions,
     filters: resolveFiltersConfig(input.filters, base, problems),
     fastcgi: resolveFastcgi(input.fastcgi, base, bodyLimit, problems),
@@ -145,7 +155,7 @@ export function resolveConfig(given: ConfigInput, options: { cwd?: string; file?
 
 const positiveDuration = (v: unknown) => { const n = parseDuration(v); return n !== undefined && n > 0 ? n : undefined }
 
-const EXTENSION_KEYS = new Set(['config', 'idleTimeout'])
+const EXTENSION_KEYS = new Set(['config', 'idleTimeout', 'mode', 'worker'])
 
 const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/
 

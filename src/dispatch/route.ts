@@ -1,7 +1,7 @@
 import { ResidentError } from '../errors.ts'
-import { isModuleName } from '../loader/discover.ts'
+import { isModuleName } from '../config/names.ts'
+import type { CommandInfo, CommandTable } from '../modes/commands.ts'
 import { decodeName } from '../loader/url-path.ts'
-import type { CommandInfo, CommandTable } from './commands.ts'
 
 export interface Target {
   extension: string

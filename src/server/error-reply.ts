@@ -1,14 +1,10 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import type { Logger as PinoLogger } from 'pino'
-import { errors, isResidentError, type ErrorCode } from '../errors.ts'
-import { mapErrorStack } from '../loader/stack.ts'
-import { FRAMING_HEADERS, headersProblem } from '../headers.ts'
-import { isHttpError } from '../sdk/http-error.ts'
-import { requestLogger } from './lazy-logger.ts'
-
-export interface ErrorBody {
-  error: { code: string; message: string; requestId: string; data?: unknown; stack?: string }
-}
+import { errors, type ErrorCode } from '../errors.ts'
+import { requestLogger } from '../log/request-logger.ts'
+import type { ErrorRecord } from '../modes/outcome.ts'
+import { errorRecordOf } from '../modes/results.ts'
+import { sendErrorRecord } from '../modes/send.ts'
 
 // Fastify's own request errors, in the registry's words.
 const FASTIFY_CODES: Record<string, ErrorCode> = {
@@ -19,60 +15,23 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_JSON_BODY: 'RES_ERR_BAD_BODY',
 }
 
-export interface NormalisedError {
-  status: number
-  code: string
-  message: string
-  data?: unknown
-  headers: Record<string, string>
-  /** True for failures of the server or an extension (5xx), which are logged with their stack. */
-  internal: boolean
-}
-
-/**
- * Any thrown value → the status, code and client-safe message Resident answers with. An error
- * whose headers cannot be sent (extension or filter code put a CR or LF in one) becomes a 500
- * RES_ERR_BAD_HEADER naming the header.
- */
-export function normaliseError(e: unknown, development: boolean): NormalisedError {
-  const n = normaliseAny(e, development)
-  if (n.headers === EMPTY_HEADERS) return n
-  const problem = headersProblem(n.headers)
-  if (problem === null) return n
-  return { status: 500, code: 'RES_ERR_BAD_HEADER', message: `${problem} (from an ${isHttpError(e) ? 'HttpError' : 'error'} with code ${n.code})`, headers: {}, internal: true }
-}
-
-const EMPTY_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>
-
-function normaliseAny(e: unknown, development: boolean): NormalisedError {
-  if (isResidentError(e)) return { status: e.status, code: e.code, message: e.message, data: e.data, headers: e.headers, internal: e.status >= 500 }
-  if (isHttpError(e)) return { status: e.status, code: e.code, message: e.message, data: e.data, headers: e.headers, internal: e.status >= 500 }
+/** Any thrown value → the error record Resident answers with (fastify's request errors mapped to the registry). */
+export function normaliseError(e: unknown, development: boolean): ErrorRecord {
   const fe = e as FastifyError
   if (typeof fe?.code === 'string' && fe.code.startsWith('FST_') && typeof fe.statusCode === 'number' && fe.statusCode < 500) {
     const code = FASTIFY_CODES[fe.code] ?? 'RES_ERR_BAD_REQUEST'
-    return { status: errors[code].status, code, message: fe.message, headers: EMPTY_HEADERS, internal: false }
+    return { status: errors[code].status, code, message: fe.message, headers: {} }
   }
-  const message = development && e instanceof Error ? e.message : errors.RES_ERR_COMMAND_FAILED.message
-  return { status: 500, code: 'RES_ERR_COMMAND_FAILED', message, headers: EMPTY_HEADERS, internal: true }
-}
-
-export function errorBody(n: NormalisedError, requestId: string, e: unknown, development: boolean): ErrorBody {
-  const body: ErrorBody = { error: { code: n.code, message: n.message, requestId } }
-  if (n.data !== undefined) body.error.data = n.data
-  if (development && n.internal && e instanceof Error && e.stack) body.error.stack = mapErrorStack(e).stack
-  return body
+  return errorRecordOf(e, development)
 }
 
 /** Fastify's error handler: every failure becomes `{ error: { code, message, requestId } }`. */
 export function replyWithError(e: unknown, request: FastifyRequest, reply: FastifyReply, development: boolean, log: PinoLogger): FastifyReply {
-  const n = normaliseError(e, development)
-  if (n.internal) requestLogger(log, request.id).error({ err: mapErrorStack(e) }, `${request.method} ${request.url} failed: ${n.code}`)
+  const record = normaliseError(e, development)
+  if (record.status >= 500) requestLogger(log, request.id).error({ err: e }, `${request.method} ${request.url} failed: ${record.code}`)
   if (reply.sent || reply.raw.headersSent) {
     reply.raw.destroy()
     return reply
   }
-  // Framing headers are Resident's own to set (a `connection: close` on a refusal), never an extension's.
-  const own = isResidentError(e)
-  for (const [k, v] of Object.entries(n.headers)) if (own || !FRAMING_HEADERS.has(k.toLowerCase())) reply.header(k, v)
-  return reply.code(n.status).type('application/json; charset=utf-8').send(JSON.stringify(errorBody(n, request.id, e, development)))
+  return sendErrorRecord(reply, record, development)
 }
