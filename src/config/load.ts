@@ -11,6 +11,8 @@ import { parseDuration, parseSize } from './units.ts'
 import { resolveLimits } from './limits.ts'
 import { RESIDENCY_KEYS, resolveExtensionIdle, resolveResidency } from './residency.ts'
 import { MODE_KEYS, resolveMode, resolveWorker } from './modes.ts'
+import { POOL_KEYS, resolveExternalFastcgi, resolvePool } from './pool.ts'
+import { POOL_DEFAULTS } from './defaults.ts'
 import { OPERATIONS_KEYS, resolveOperations } from './operations.ts'
 
 export type ConfigInput = Record<string, unknown>
@@ -20,7 +22,7 @@ const TOP_LEVEL = new Set([
   '$schema', 'host', 'port', 'extensionsDir', 'filtersDir', 'bodyLimit', 'parameterLimit', 'requestTimeout', 'drainTimeout',
   'headersTimeout', 'bodyTimeout', 'keepAliveTimeout', 'maxConnections', 'requestIdHeader',
   'logLevel', 'development', 'admin', 'extensions', 'filters', 'fastcgi', 'cgi', 'limits',
-  ...RESIDENCY_KEYS, ...MODE_KEYS, ...OPERATIONS_KEYS,
+  ...RESIDENCY_KEYS, ...MODE_KEYS, ...POOL_KEYS, ...OPERATIONS_KEYS,
 ])
 
 /** Reads `file` (or ./resident.config.json when present) and returns its JSON, or {} when absent. */
@@ -97,6 +99,7 @@ export function resolveConfig(given: ConfigInput, options: { cwd?: string; file?
 
   const mode = resolveMode('mode', input.mode, problems) ?? defaults.mode
   const worker = resolveWorker('worker', input.worker, defaults.worker, problems)
+  const pool = resolvePool('pool', input.pool, POOL_DEFAULTS, problems)
   const extensions = Object.create(null) as Record<string, ExtensionSettings>
   const extInput = input.extensions ?? Object.create(null)
   if (typeof extInput !== 'object' || extInput === null || Array.isArray(extInput)) problems.push('"extensions" must be an object keyed by extension name')
@@ -112,6 +115,8 @@ export function resolveConfig(given: ConfigInput, options: { cwd?: string; file?
         idleTimeout: resolveExtensionIdle(name, s.idleTimeout, problems),
         mode: resolveMode(`extensions.${name}.mode`, s.mode, problems) ?? null,
         worker: s.worker === undefined ? null : resolveWorker(`extensions.${name}.worker`, s.worker, worker, problems),
+        pool: s.pool === undefined ? null : resolvePool(`extensions.${name}.pool`, s.pool, pool, problems),
+        fastcgi: resolveExternalFastcgi(`extensions.${name}.fastcgi`, s.fastcgi, problems),
       }
     }
   }
@@ -137,6 +142,7 @@ export function resolveConfig(given: ConfigInput, options: { cwd?: string; file?
     admin: { token, hosts },
     mode,
     worker,
+    pool,
     extensions,
     filters: resolveFiltersConfig(input.filters, base, problems),
     fastcgi: resolveFastcgi(input.fastcgi, base, bodyLimit, problems),
@@ -155,7 +161,7 @@ export function resolveConfig(given: ConfigInput, options: { cwd?: string; file?
 
 const positiveDuration = (v: unknown) => { const n = parseDuration(v); return n !== undefined && n > 0 ? n : undefined }
 
-const EXTENSION_KEYS = new Set(['config', 'idleTimeout', 'mode', 'worker'])
+const EXTENSION_KEYS = new Set(['config', 'idleTimeout', 'mode', 'worker', 'pool', 'fastcgi'])
 
 const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/
 
