@@ -20,7 +20,7 @@ export type ExecutorFactory = (ctx: ExecutorContext) => Executor
 export const FACTORIES: Partial<Record<Mode, ExecutorFactory>> = {
   inprocess: () => new InProcessExecutor(),
   fastcgi: (ctx) => new FastcgiExecutor(ctx),
-  cgi: (ctx) => new CgiExecutor({ bodyLimit: ctx.config.bodyLimit }),
+  cgi: (ctx) => new CgiExecutor({ bodyLimit: ctx.config.bodyLimit, maxOutputBytes: ctx.config.cgi.maxOutput, maxHeaderBytes: ctx.config.cgi.maxHeaderSize, passEnv: ctx.config.cgi.passEnv }),
 }
 
 /** The executors of one server, one per mode in use, each made on first use. */
