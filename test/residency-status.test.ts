@@ -14,7 +14,7 @@ describe('status JSON', () => {
   it('has the fixed shape and the host and extension figures', async () => {
     t = await startTestServer({ extensions: { 'calc.ts': CALC }, config: { memory: { budget: '2GB' } } })
     for (let i = 0; i < 5; i++) await t.inject('/calc/add?a=1&b=2')
-    await t.inject({ method: 'POST', url: '/_resident/extensions/calc/unload' })
+    await t.inject({ method: 'POST', headers: { 'x-resident-admin': '1' }, url: '/_resident/extensions/calc/unload' })
     await t.inject('/calc/add?a=1&b=2')
     const r = await t.inject('/_resident/status')
     expect(r.statusCode).toBe(200)
@@ -53,7 +53,7 @@ describe('status JSON', () => {
     const far = await t.inject({ url: '/_resident/status', remoteAddress: '203.0.113.9' })
     expect(far.statusCode).toBe(403)
     expect(far.json().error).toMatchObject({ code: 'RES_ERR_ADMIN_FORBIDDEN', requestId: expect.any(String) })
-    const unload = await t.inject({ method: 'POST', url: '/_resident/extensions/calc/unload', remoteAddress: '10.1.2.3' })
+    const unload = await t.inject({ method: 'POST', headers: { 'x-resident-admin': '1' }, url: '/_resident/extensions/calc/unload', remoteAddress: '10.1.2.3' })
     expect(unload.statusCode).toBe(403)
     await t.close()
     const token = 'a-very-long-admin-token'

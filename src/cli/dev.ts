@@ -2,6 +2,7 @@ import path from 'node:path'
 import { DEFAULT_CONFIG_FILE } from '../config/defaults.ts'
 import { DevWatcher } from '../watch/dev-watcher.ts'
 import { reloadOnSighup } from '../watch/reload-all.ts'
+import { handleFaults } from '../server/faults.ts'
 import type { ServeFlags } from './args.ts'
 import { loadConfig, startServer, stopOnSignals } from './serve.ts'
 
@@ -31,6 +32,6 @@ export async function startDev(flags: DevFlags, quietMs: number): Promise<void> 
     await watcher.close()
     await close()
   }
-  process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled rejection (kept running)'))
+  handleFaults(server)
   stopOnSignals(server)
 }

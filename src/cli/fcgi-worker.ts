@@ -1,5 +1,6 @@
 import pino from 'pino'
 import { buildServer } from '../server/app.ts'
+import { handleFaults } from '../server/faults.ts'
 import { parseAddress } from '../modes/fastcgi/listen.ts'
 import { startFcgiServer, stdinIsSocket } from '../modes/fastcgi/worker-server.ts'
 import { loadConfig } from './serve.ts'
@@ -79,7 +80,9 @@ export async function startFcgiWorker(flags: FcgiWorkerFlags): Promise<void> {
     },
   })
   log.info({ address: fcgi.address }, `Resident fcgi-worker listening on ${fcgi.address}`)
-  process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled rejection (kept running)'))
+  // The host's fault policy (server/faults.ts): traced faults retire a generation; any other one
+  // drains and exits 1, and the web server's next upstream (or the process manager) takes over.
+  handleFaults(resident)
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGINT', () => stop('SIGINT'))
   // PHP-FPM's children stop gracefully on SIGQUIT; so does this one.

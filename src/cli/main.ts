@@ -10,6 +10,7 @@ import { loadConfig, prettyLogs, reopenLogsOnSigusr1, startServer, stopOnSignals
 import { runPrimary } from '../cluster/primary.ts'
 import { serveAsWorker, workerHooks } from '../cluster/worker.ts'
 import { createLogger } from '../server/logger.ts'
+import { handleFaults } from '../server/faults.ts'
 import { reloadOnSighup } from '../watch/reload-all.ts'
 import { startUwsgiWorker, uwsgiWorkerOptions, type UwsgiWorkerFlags } from './uwsgi-worker.ts'
 import { fcgiWorkerOptions, startFcgiWorker, type FcgiWorkerFlags } from './fcgi-worker.ts'
@@ -43,7 +44,7 @@ export async function main(argv: string[]): Promise<void> {
       }
       const worker = cluster.isWorker
       const { server, url } = await startServer({ ...start, config, serverOptions: worker ? workerHooks() : undefined })
-      process.on('unhandledRejection', (reason) => server.log.error({ err: reason }, 'unhandled rejection (kept running)'))
+      handleFaults(server)
       const stop = stopOnSignals(server)
       reopenLogsOnSigusr1(server)
       if (worker) serveAsWorker(server, url, stop)

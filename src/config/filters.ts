@@ -12,7 +12,7 @@ const MODULE_KEYS = new Set(['config', 'package', 'enabled'])
  * Package names resolve from `base` (the config file's folder) now, so a missing one is a config error.
  */
 export function resolveFiltersConfig(input: unknown, base: string, problems: string[]): FiltersConfig {
-  const out: FiltersConfig = { order: [], modules: {} }
+  const out: FiltersConfig = { order: [], modules: Object.create(null) as FiltersConfig['modules'] }
   if (input === undefined) return out
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     problems.push('"filters" must be an object with "order" and "modules"')
@@ -27,7 +27,7 @@ export function resolveFiltersConfig(input: unknown, base: string, problems: str
       problems.push('"filters.order" lists a filter twice')
     } else out.order = [...s.order as string[]]
   }
-  const modules = s.modules ?? {}
+  const modules = s.modules ?? Object.create(null)
   if (typeof modules !== 'object' || modules === null || Array.isArray(modules)) {
     problems.push('"filters.modules" must be an object keyed by filter name')
     return out

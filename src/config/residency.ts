@@ -21,7 +21,7 @@ export function section<T extends object>(input: unknown, name: string, fallback
   }
   const out = { ...fallback }
   for (const [k, v] of Object.entries(input)) {
-    const field = fields[k as keyof T]
+    const field = Object.prototype.hasOwnProperty.call(fields, k) ? fields[k as keyof T] : undefined
     if (!field) { problems.push(`unknown setting "${name}.${k}"`); continue }
     const parsed = field[0](v)
     if (parsed === undefined) problems.push(`"${name}.${k}" must be ${field[1]}, got ${JSON.stringify(v)}`)

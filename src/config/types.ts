@@ -194,8 +194,18 @@ export interface ResidentConfig {
   filtersDir: string
   /** Largest request body in bytes (413 beyond). */
   bodyLimit: number
+  /** Most parameters a query string or urlencoded body may carry (400 RES_ERR_TOO_MANY_PARAMETERS beyond). */
+  parameterLimit: number
   /** A command's deadline in ms (504 beyond); 0 = none. */
   requestTimeout: number
+  /** The request line and headers must arrive within this, in ms (408 after). */
+  headersTimeout: number
+  /** The body must arrive within this once the headers have, in ms (408 after). */
+  bodyTimeout: number
+  /** An idle keep-alive connection is closed after this, in ms. */
+  keepAliveTimeout: number
+  /** Connections beyond this many are closed as soon as they are accepted; 0 = no limit. */
+  maxConnections: number
   /** How long shutdown waits for in-flight requests, in ms. */
   drainTimeout: number
   /** Lower-case header whose valid value becomes the request id (logs, error bodies, filters, commands); null = always Resident's own. */
@@ -203,7 +213,8 @@ export interface ResidentConfig {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
   /** Development mode: stacks in error bodies, pretty logs. */
   development: boolean
-  admin: { token: string | null }
+  /** The admin surface: `token` opens it beyond loopback; `hosts` are extra `Host` names it answers for. */
+  admin: { token: string | null; hosts: string[] }
   /** Unload an extension after this long without requests, in ms; 0 = never. */
   idleTimeout: number
   memory: MemorySettings

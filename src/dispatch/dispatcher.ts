@@ -74,6 +74,7 @@ export class Dispatcher {
   readonly #streamDeadlines: Deadlines
   readonly #closing: () => boolean
   readonly #log: PinoLogger
+  readonly #parameterLimit: number
   readonly #development: boolean
   readonly #limits: ResidentConfig['limits']
   /** The slow log's threshold in ms (Infinity = off): requests holding a generation longer are logged. */
@@ -89,6 +90,7 @@ export class Dispatcher {
     this.#deadlines = new Deadlines(config.requestTimeout)
     this.#streamDeadlines = new Deadlines(config.limits.streamTimeout ?? config.requestTimeout, 'streamed response')
     this.#closing = closing
+    this.#parameterLimit = config.parameterLimit
     this.#development = config.development
     this.#slowMs = config.slowLog.threshold > 0 ? config.slowLog.threshold : Infinity
     // +1: deadlines are kept on Date.now()'s whole milliseconds and could fire a fraction of one early.
@@ -161,8 +163,8 @@ export class Dispatcher {
         })
       }
       const rawBody = Buffer.isBuffer(request.body) ? request.body : EMPTY
-      const { body, contentType } = parseBody(rawBody, request.headers['content-type'], info.accepts, this.#limits)
-      const query = url === request.url ? request.query as Record<string, string | string[]> : parseForm(target.query)
+      const { body, contentType } = parseBody(rawBody, request.headers['content-type'], info.accepts, this.#limits, this.#parameterLimit)
+      const query = parseForm(target.query, this.#parameterLimit)
       // Declared parameters are read out of the inputs into a new object, so without a body the
       // query itself will do; undeclared ones get a merged copy of their own.
       const params = info.params

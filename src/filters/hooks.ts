@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Logger as PinoLogger } from 'pino'
 import { ResidentError } from '../errors.ts'
+import { FRAMING_HEADERS } from '../headers.ts'
 import type { AccessLogEntry, EndOfRequest } from '../sdk/filter.ts'
 import { errorRecordOf, fromWebResponse } from '../modes/results.ts'
 import { errorBody, sendOutcome } from '../modes/send.ts'
@@ -84,6 +85,8 @@ export function installFilterHooks(app: FastifyInstance, filters: FilterManager,
   })
 }
 
+const isStream = (b: unknown): boolean => typeof b === 'object' && b !== null && typeof (b as { pipe?: unknown }).pipe === 'function'
+
 const CTX = Symbol('resident.filterContext')
 type ContextRes = FastifyReply['raw'] & { [CTX]?: RequestContext }
 
@@ -107,6 +110,8 @@ function finishSend(view: ResponseView, reply: FastifyReply, res: Outcome, done:
     // fastify computes content-length after onSend for strings and buffers; a stale one would cut the body.
     reply.removeHeader('content-length')
   }
+  // A stream's length is unknown: a content-length a filter set would hang the client.
+  if (isStream(view.body)) reply.removeHeader('content-length')
   done(null, view.body)
 }
 
@@ -127,7 +132,8 @@ function finishWith(reply: FastifyReply, res: Response): void {
 /** A Response a response-side filter answered with replaces status, headers and body. */
 function applyResponse(view: ResponseView, reply: FastifyReply, res: Response): void {
   reply.code(res.status)
-  for (const [k, v] of res.headers) if (k !== 'set-cookie') reply.header(k, v)
+  // Never the Response's length or framing: the body's real length is measured, or it goes chunked.
+  for (const [k, v] of res.headers) if (k !== 'set-cookie' && !FRAMING_HEADERS.has(k)) reply.header(k, v)
   const cookies = res.headers.getSetCookie?.() ?? []
   if (cookies.length > 0) reply.header('set-cookie', cookies)
   view.body = res.body === null ? null : Readable.fromWeb(res.body as import('node:stream/web').ReadableStream)

@@ -4,6 +4,8 @@ import { EXTENSION_BASE } from '../sdk/brand.ts'
 import type { Extension } from '../sdk/extension.ts'
 import type { UnloadReason } from '../sdk/types.ts'
 import { instantiate } from '../loader/instantiate.ts'
+import { callAs, type Owner } from '../loader/owner.ts'
+import { pollutionBefore, pollutionError, undoPollution } from '../loader/pollution.ts'
 import { mapErrorStack } from '../loader/stack.ts'
 import { commandTable, type CommandTable } from './commands.ts'
 import { cancelError, InvokedRequest, LiveRequests } from './command-request.ts'
@@ -23,9 +25,9 @@ export class InProcessExecutor implements Executor {
   readonly mode = 'inprocess' as const
 
   async load(spec: LoadSpec): Promise<LoadedModule> {
-    const { Handler, instance, inspected: table, inputs, dispose } =
+    const { Handler, instance, inspected: table, inputs, dispose, owner } =
       await instantiate<Extension, CommandTable>(spec, EXTENSION_BASE, 'Extension', commandTable)
-    return new InProcessModule(instance, table, inputs, Handler, dispose, spec.log as unknown as PinoLogger, spec.development)
+    return new InProcessModule(instance, table, inputs, Handler, dispose, spec.log as unknown as PinoLogger, spec.development, owner)
   }
 
   async close(): Promise<void> {}
@@ -44,10 +46,13 @@ class InProcessModule implements LoadedModule {
   readonly #dispose: (reason: UnloadReason) => Promise<void>
   readonly #log: PinoLogger
   readonly #development: boolean
+  /** Whose code this is: commands run as it, so what they leave running stays traceable (loader/owner.ts). */
+  readonly #owner: Owner
   /** Async commands not yet settled and streamed bodies not yet finished: what cancel() can reach. */
   readonly #live = new LiveRequests()
 
-  constructor(instance: Extension, table: CommandTable, inputs: string[], Handler: Function, dispose: (reason: UnloadReason) => Promise<void>, log: PinoLogger, development: boolean) {
+  constructor(instance: Extension, table: CommandTable, inputs: string[], Handler: Function, dispose: (reason: UnloadReason) => Promise<void>, log: PinoLogger, development: boolean, owner: Owner) {
+    this.#owner = owner
     this.#instance = instance
     this.#methods = instance as unknown as Methods
     this.table = table
@@ -71,15 +76,21 @@ class InProcessModule implements LoadedModule {
   invoke(inv: Invocation): Outcome | Promise<Outcome> {
     const request = new InvokedRequest(inv, this.#log)
     let result: unknown
+    const before = pollutionBefore()
     try {
-      result = this.#methods[inv.command]!(inv.params, request)
+      result = callAs(this.#owner, this.#methods, this.#methods[inv.command]!, inv.params, request)
     } catch (e) {
-      return errorOutcome(errorRecordOf(e, this.#development))
+      return errorOutcome(errorRecordOf(this.#polluted(inv.command, before) ?? e, this.#development))
     }
+    const polluted = this.#polluted(inv.command, before)
+    if (polluted !== null) return errorOutcome(errorRecordOf(polluted, this.#development))
     if (isThenable(result)) {
       this.#live.add(request)
       return Promise.resolve(result).then(
-        (value) => this.#settled(request, outcomeOf(value)),
+        (value) => {
+          const late = this.#polluted(inv.command, before)
+          return late === null ? this.#settled(request, outcomeOf(value)) : this.#settled(request, errorOutcome(errorRecordOf(late, this.#development)))
+        },
         (e: unknown) => {
           this.#live.delete(request)
           return errorOutcome(errorRecordOf(e, this.#development))
@@ -88,6 +99,18 @@ class InProcessModule implements LoadedModule {
     const outcome = outcomeOf(result)
     if (outcome.kind === 'stream') this.#follow(request, outcome.body)
     return outcome
+  }
+
+  /**
+   * A command that added keys to a shared prototype (loader/pollution.ts): undone and logged, and
+   * its request fails with the error returned here; null when it added none.
+   */
+  #polluted(command: string, before: ReturnType<typeof pollutionBefore>): Error | null {
+    const keys = undoPollution(before)
+    if (keys === null) return null
+    const e = pollutionError(`${this.#owner.name}/${command}`, keys)
+    this.#log.error({ err: e }, e.message)
+    return e
   }
 
   #settled(request: InvokedRequest, outcome: Outcome): Outcome {

@@ -2,6 +2,7 @@ import { Buffer } from 'node:buffer'
 import { Readable } from 'node:stream'
 import { errors, isResidentError } from '../errors.ts'
 import { mapErrorStack } from '../loader/stack.ts'
+import { FRAMING_HEADERS, headersProblem } from '../headers.ts'
 import { isHttpError } from '../sdk/http-error.ts'
 import type { ErrorRecord, Outcome, OutcomeHeaders } from './outcome.ts'
 
@@ -62,10 +63,15 @@ function convert(result: unknown): Outcome {
   return json(result)
 }
 
-/** A web Response → exactly its status, headers (every Set-Cookie kept) and body. */
+/**
+ * A web Response → its status, headers (every Set-Cookie kept) and body. Never its framing
+ * headers (content-length, transfer-encoding, connection…): a declared length that does not match
+ * the body would cut it short or hang the client, so the body's real length is measured, or it
+ * goes chunked.
+ */
 export function fromWebResponse(res: Response): Outcome {
   const headers: OutcomeHeaders = {}
-  for (const [k, v] of res.headers) if (k !== 'set-cookie') headers[k] = v
+  for (const [k, v] of res.headers) if (k !== 'set-cookie' && !FRAMING_HEADERS.has(k)) headers[k] = v
   const cookies = res.headers.getSetCookie?.() ?? []
   if (cookies.length > 0) headers['set-cookie'] = cookies
   if (res.body === null) return { kind: 'body', status: res.status, headers, body: null }
@@ -84,7 +90,17 @@ function badResult(message: string): Outcome {
  */
 export function errorRecordOf(e: unknown, development: boolean): ErrorRecord {
   if (isResidentError(e) || isHttpError(e)) {
-    const record: ErrorRecord = { status: e.status, code: e.code, message: e.message, headers: { ...e.headers } }
+    const headers = isResidentError(e) ? { ...e.headers } : extensionHeaders(e.headers)
+    // A header Node cannot send (a CR or LF from extension or filter code) would fail only once
+    // the head is written, too late for Resident's own answer: it is the extension's fault, a 500.
+    const problem = headersProblem(headers)
+    if (problem !== null) {
+      return {
+        status: 500, code: 'RES_ERR_BAD_HEADER', message: `${problem} (in an HttpError with code ${e.code})`, headers: {},
+        stack: typeof e.stack === 'string' ? mapErrorStack(e).stack : undefined,
+      }
+    }
+    const record: ErrorRecord = { status: e.status, code: e.code, message: e.message, headers }
     if (e.data !== undefined) record.data = e.data
     if (e.status >= 500 && typeof e.stack === 'string') record.stack = mapErrorStack(e).stack
     return record
@@ -93,6 +109,13 @@ export function errorRecordOf(e: unknown, development: boolean): ErrorRecord {
   const record: ErrorRecord = { status: 500, code: 'RES_ERR_COMMAND_FAILED', message, headers: {} }
   record.stack = e instanceof Error && typeof e.stack === 'string' ? mapErrorStack(e).stack : `thrown: ${describe(e)}`
   return record
+}
+
+/** An HttpError's headers without the framing ones, which are the server's to set. */
+function extensionHeaders(given: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const k of Object.keys(given)) if (!FRAMING_HEADERS.has(k.toLowerCase())) out[k] = given[k]!
+  return out
 }
 
 function describe(v: unknown): string {

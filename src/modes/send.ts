@@ -1,6 +1,7 @@
 import { Buffer } from 'node:buffer'
 import type { Readable } from 'node:stream'
 import type { FastifyReply } from 'fastify'
+import { headersProblem } from '../headers.ts'
 import type { ErrorRecord, Outcome } from './outcome.ts'
 
 /** The JSON body of every error Resident answers with. */
@@ -18,7 +19,10 @@ export function errorBody(record: ErrorRecord, requestId: string, development: b
 }
 
 /** Sends an error record as Resident's JSON error body (the caller has checked nothing was sent yet). */
-export function sendErrorRecord(reply: FastifyReply, record: ErrorRecord, development: boolean): FastifyReply {
+export function sendErrorRecord(reply: FastifyReply, given: ErrorRecord, development: boolean): FastifyReply {
+  // The last check before a head is written, for records that came from another thread or process.
+  const problem = headersProblem(given.headers)
+  const record: ErrorRecord = problem === null ? given : { status: 500, code: 'RES_ERR_BAD_HEADER', message: `${problem} (in an error with code ${given.code})`, headers: {} }
   for (const k in record.headers) reply.header(k, record.headers[k]!)
   return reply.code(record.status).type('application/json; charset=utf-8').send(JSON.stringify(errorBody(record, reply.request.id, development)))
 }

@@ -394,6 +394,28 @@ export class Registry {
   }
 
   /**
+   * An exception or rejection nobody caught, traced to `generation` of `name` (see
+   * loader/owner.ts): counted, and that generation retired, since its state is now unknown. The
+   * next request loads a fresh one; requests already on it finish there. The retirement runs in
+   * the extension's serial chain, so it cannot cross a reload that is replacing the same generation.
+   */
+  fault(name: string, generation: number, error: unknown): boolean {
+    const slot = this.slots.get(name)
+    if (!slot) return false
+    slot.faults++
+    slot.lastFault = { message: error instanceof Error ? error.message : String(error), generation, at: new Date() }
+    if (slot.current?.id !== generation) return false // already retired (or never installed)
+    void this.#serialise(slot, async () => {
+      const gen = slot.current
+      if (gen === null || gen.id !== generation) return
+      slot.current = null
+      this.#events.emit({ type: 'removed', name })
+      void this.retire(slot, gen, 'fault')
+    })
+    return true
+  }
+
+  /**
    * Shutdown: stop loading and evicting, drain and dispose every generation. `deadline` (epoch ms)
    * is the one deadline of the whole stop: drains already under way end by it too.
    */

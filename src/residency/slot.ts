@@ -78,6 +78,9 @@ export class Slot {
    */
   lastUsed = 0
   lastError: LastError | null = null
+  /** Exceptions raised outside any request by this extension's code (each retired its generation). */
+  faults = 0
+  lastFault: { message: string; generation: number; at: Date } | null = null
   /** The most recent retirements, newest last, with their collection verdicts. */
   retired: RetiredRecord[] = []
   readonly latency = new LatencyWindow()

@@ -67,6 +67,8 @@ export function extensionStatus(registry: Registry, slot: Slot) {
     generations: slot.ledger,
     /** Commands of the current generation still running after their request was answered 504. */
     abandoned: gen?.abandoned ?? 0,
+    /** Exceptions its code raised outside any request; each retired the generation that raised it. */
+    faults: { count: slot.faults, last: slot.lastFault ? { ...slot.lastFault, at: slot.lastFault.at.toISOString() } : null },
     latencyMs: slot.latency.percentiles(),
     loadMs: slot.loadMs,
     /** heapUsed + external before vs after the load: other activity in the process blurs it. */

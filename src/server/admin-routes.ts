@@ -88,7 +88,8 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AdminContext): vo
   }
 
   app.register(async (admin) => {
-    admin.addHook('onRequest', async (request) => checkAdmin(request, ctx.config.admin.token))
+    const policy = { token: ctx.config.admin.token, hosts: ctx.config.admin.hosts, listenHost: ctx.config.host }
+    admin.addHook('onRequest', async (request) => checkAdmin(request, policy))
     // The admin surface shares the extensions' origin: nothing it answers may run script or be
     // sniffed into a page. A route serving a page of its own sets its own policy.
     admin.addHook('onSend', (_request, reply, payload, done) => {

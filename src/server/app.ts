@@ -66,6 +66,9 @@ export interface ServerOptions {
   cluster?: ClusterAdmin
 }
 
+const EMPTY_QUERY = Object.freeze(Object.create(null) as Record<string, never>)
+const noQuery = () => EMPTY_QUERY
+
 /** Builds the fastify app: one wildcard route dispatching through Resident's own table. */
 export async function buildServer(config: ResidentConfig, options: ServerOptions = {}): Promise<ResidentServer> {
   // Fastify gets no logger of its own: with one, it adds response listeners and a pino child to
@@ -79,16 +82,30 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
     bodyLimit: config.bodyLimit,
     genReqId: requestIdGenerator(config.requestIdHeader),
     return503OnClosing: false,
-    requestTimeout: Math.max(60_000, config.requestTimeout * 2),
+    // Slow clients (see docs/operators/security.md): the headers within headersTimeout, the whole
+    // request within headersTimeout + bodyTimeout, checked often enough for those to mean what they
+    // say (Node checks every 30 s by default); an idle keep-alive connection closes after
+    // keepAliveTimeout. None of these is the command's deadline (requestTimeout).
+    requestTimeout: config.headersTimeout + config.bodyTimeout,
+    keepAliveTimeout: config.keepAliveTimeout,
+    http: {
+      headersTimeout: config.headersTimeout,
+      requestTimeout: config.headersTimeout + config.bodyTimeout,
+      connectionsCheckingInterval: Math.min(1000, Math.max(25, Math.floor(Math.min(config.headersTimeout, config.bodyTimeout) / 4))),
+    },
     forceCloseConnections: 'idle',
-    routerOptions: { ignoreDuplicateSlashes: false, maxParamLength: 512 },
+    // The dispatcher parses the query itself (linear, with parameterLimit, own keys only).
+    routerOptions: { ignoreDuplicateSlashes: false, maxParamLength: 512, querystringParser: noQuery },
     clientErrorHandler: (err, socket) => handleClientError(err, socket, log),
+    // Fastify's own refusals before routing (a percent-encoding that decodes to invalid UTF-8,
+    // `%F3`): Resident's JSON error with a request id, like every other rejection.
+    frameworkErrors: (e, request, reply) => { replyWithError(e, request, reply, config.development, log) },
   }) as unknown as FastifyInstance
   setEsbuildIdle(config.unload.esbuildIdle)
   const executors = new Executors({ config, log }, options.executors)
   executors.check(config)
   const registry = new Registry({ config, executors, log })
-  const connections = new Connections(app.server)
+  const connections = new Connections(app.server, config.maxConnections, log)
   const budget = new RequestBudget(app.server, config.limits)
   let closing = false
   const dispatcher = new Dispatcher(registry, config, log, () => closing)

@@ -186,7 +186,7 @@ export function behaviourSuite(mode: Mode, options: BehaviourOptions = {}): void
       await t.inject('/probe/text')
       expect(events()).toMatch(/^init \d+$/m)
       const gen = Number(/^init (\d+)$/m.exec(events())![1])
-      const r = await t.inject({ method: 'POST', url: '/_resident/extensions/probe/unload' })
+      const r = await t.inject({ method: 'POST', url: '/_resident/extensions/probe/unload', headers: { 'x-resident-admin': '1' } })
       expect(r.json()).toMatchObject({ unloaded: true })
       await waitFor(() => events().includes(`dispose ${gen} admin`), 'dispose after unload')
       await t.inject('/probe/text')

@@ -30,7 +30,7 @@ export default class Pid extends Extension { which() { return { pid: process.pid
       const pid = status.extensions.find((e) => e.name === 'pid')!
       expect(JSON.stringify(pid)).toContain('"process manager":"dynamic"')
       expect(JSON.stringify(pid)).toContain(`"pid":${r.pid}`)
-      await t.inject({ method: 'POST', url: '/_resident/extensions/pid/unload' })
+      await t.inject({ method: 'POST', url: '/_resident/extensions/pid/unload', headers: { 'x-resident-admin': '1' } })
       await waitFor(() => { try { process.kill(r.pid, 0); return false } catch { return true } }, 'the worker to exit after the unload')
     } finally { await t.close() }
   })
