@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
+import path from 'node:path'
 import { isResidentError } from '../errors.ts'
 import { parseDuration } from '../config/units.ts'
 import { devOptions, parseFlags, serveOptions, UsageError, type ServeFlags } from './args.ts'
@@ -29,6 +30,10 @@ export async function main(argv: string[]): Promise<void> {
     if (command === 'serve') {
       const values = parseFlags(rest, serveOptions)
       if (values.help) { process.stdout.write(MAIN_HELP); return }
+      for (const flag of ['extensions', 'filters'] as const) {
+        const dir = values[flag]
+        if (typeof dir === 'string' && dir !== '' && !existsSync(path.resolve(dir))) throw new UsageError(`--${flag} ${dir}: no such folder (${path.resolve(dir)})`)
+      }
       const { server } = await startServer({ flags: values as ServeFlags, env: process.env, cwd: process.cwd(), development: process.env.NODE_ENV === 'development' })
       process.on('unhandledRejection', (reason) => server.log.error({ err: reason }, 'unhandled rejection (kept running)'))
       stopOnSignals(server)
@@ -41,6 +46,12 @@ export async function main(argv: string[]): Promise<void> {
       if (values.help) { process.stdout.write(MAIN_HELP); return }
       const quiet = values.quiet === undefined ? 25 : parseDuration(values.quiet)
       if (quiet === undefined || quiet > 10_000) throw new UsageError(`--quiet must be a duration up to 10s, such as 25 or "25ms", got "${values.quiet}"`)
+      for (const flag of ['extensions', 'filters'] as const) {
+        const dir = values[flag]
+        if (typeof dir === 'string' && dir !== '' && !existsSync(path.resolve(dir))) {
+          process.stderr.write(`resident: warning: --${flag} ${dir}: no such folder (${path.resolve(dir)}) yet; watching for it\n`)
+        }
+      }
       await startDev(values, quiet)
       return
     }

@@ -3,6 +3,8 @@ import path from 'node:path'
 import { ResidentError } from '../errors.ts'
 import { DEFAULT_CONFIG_FILE, defaults } from './defaults.ts'
 import { resolveFiltersConfig } from './filters.ts'
+import { resolvePackageEntry } from './package-entry.ts'
+import { isModuleName } from '../loader/discover.ts'
 import { resolveFastcgi } from './fastcgi.ts'
 import { resolveCgiConfig } from './cgi.ts'
 import type { ExtensionSettings, ResidentConfig } from './types.ts'
@@ -93,7 +95,15 @@ export function resolveConfig(input: ConfigInput, options: { cwd?: string; file?
       for (const k of Object.keys(s)) if (!EXTENSION_KEYS.has(k)) problems.push(`unknown setting "extensions.${name}.${k}"`)
       const config = s.config ?? {}
       if (typeof config !== 'object' || config === null || Array.isArray(config)) problems.push(`"extensions.${name}.config" must be an object`)
-      extensions[name] = { config: config as Record<string, unknown>, idleTimeout: resolveExtensionIdle(name, s.idleTimeout, problems) }
+      if (!isModuleName(name)) problems.push(`"extensions.${name}": an extension name must match [a-z0-9][a-z0-9-]*`)
+      let entry: string | null = null
+      if (s.package !== undefined) {
+        if (typeof s.package !== 'string') problems.push(`"extensions.${name}.package" must be an npm package name`)
+        else {
+          try { entry = resolvePackageEntry(s.package, base) } catch (e) { problems.push(`"extensions.${name}.package": ${(e as Error).message}`) }
+        }
+      }
+      extensions[name] = { config: config as Record<string, unknown>, idleTimeout: resolveExtensionIdle(name, s.idleTimeout, problems), entry }
     }
   }
 
@@ -127,7 +137,7 @@ export function resolveConfig(input: ConfigInput, options: { cwd?: string; file?
   return config
 }
 
-const EXTENSION_KEYS = new Set(['config', 'idleTimeout'])
+const EXTENSION_KEYS = new Set(['config', 'idleTimeout', 'package'])
 
 const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/
 

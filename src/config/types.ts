@@ -3,6 +3,8 @@ export interface ExtensionSettings {
   config: Record<string, unknown>
   /** Overrides the top-level idleTimeout for this extension (ms; 0 = never); null = inherit. */
   idleTimeout: number | null
+  /** The entry file when the extension is not a file in extensionsDir (`package`: an installed npm package). */
+  entry: string | null
 }
 
 /** Memory-pressure eviction. Watermarks are fractions of each signal's limit (heap limit, budget, cgroup). */

@@ -75,6 +75,11 @@ export class Registry {
     return this.tryAcquire(name) ?? this.#acquireSlow(name)
   }
 
+  /** The extension's entry: its npm package (`extensions.<name>.package`), else its file in extensionsDir. */
+  async #entryOf(name: string): Promise<string | null> {
+    return this.#config.extensions[name]?.entry ?? await findEntry(this.#config.extensionsDir, name)
+  }
+
   /** The fast path of acquire(): a lease on the resident generation, or null when it must load. */
   tryAcquire(name: string): Generation | null {
     const slot = this.slots.get(name)
@@ -85,7 +90,7 @@ export class Registry {
   async #acquireSlow(name: string): Promise<Generation | null> {
     let slot = this.slots.get(name)
     if (!slot?.loading) {
-      const entry = await findEntry(this.#config.extensionsDir, name)
+      const entry = await this.#entryOf(name)
       if (!entry) {
         if (slot && !slot.current && !slot.loading && slot.draining.size === 0) this.slots.delete(name)
         return null
@@ -198,7 +203,7 @@ export class Registry {
     return this.#serialise(s, async () => {
       // A first load still running would install itself after us and win; let it finish first.
       if (s.loading) await s.loading.catch(() => undefined)
-      const entry = await findEntry(this.#config.extensionsDir, name)
+      const entry = await this.#entryOf(name)
       if (!entry) {
         if (!s.current && !s.loading && this.slots.get(name) === s) this.slots.delete(name)
         throw new ResidentError('RES_ERR_NOT_FOUND', `no extension named "${name}"`)

@@ -51,7 +51,13 @@ export function errorBody(n: NormalisedError, requestId: string, e: unknown, dev
 /** Fastify's error handler: every failure becomes `{ error: { code, message, requestId } }`. */
 export function replyWithError(e: unknown, request: FastifyRequest, reply: FastifyReply, development: boolean, log: PinoLogger): FastifyReply {
   const n = normaliseError(e, development)
-  if (n.internal) requestLogger(log, request.id).error({ err: mapErrorStack(e) }, `${request.method} ${request.url} failed: ${n.code}`)
+  if (n.internal) {
+    // Why a load failed was logged in full when it failed (the build error with its code frame, or
+    // the stack of init()): the request's line only points there, so a failed request is short.
+    if (n.code === 'RES_ERR_LOAD_FAILED' || n.code === 'RES_ERR_EXTENSION_FAILED') {
+      requestLogger(log, request.id).error(`${request.method} ${request.url} failed: ${n.code} (${errors[n.code].message.toLowerCase()}; why was logged when it failed to load)`)
+    } else requestLogger(log, request.id).error({ err: mapErrorStack(e) }, `${request.method} ${request.url} failed: ${n.code}`)
+  }
   if (reply.sent || reply.raw.headersSent) {
     reply.raw.destroy()
     return reply
