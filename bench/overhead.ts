@@ -14,7 +14,8 @@ import autocannon from 'autocannon'
 import Fastify from 'fastify'
 import pino from 'pino'
 import { pathToFileURL } from 'node:url'
-import type { resolveConfig as ResolveConfig } from '../src/config/load.ts'
+import type { readConfigFile as ReadConfigFile, resolveConfig as ResolveConfig } from '../src/config/load.ts'
+import type { createLogger as CreateLogger } from '../src/server/logger.ts'
 import type { buildServer as BuildServer } from '../src/server/app.ts'
 
 const { values: opts } = parseArgs({
@@ -31,10 +32,10 @@ const root = process.cwd()
 // The Resident servers run the built product (dist/, what `npm start` and `resident serve` run),
 // not a bundle of the sources: the script runs `npm run build` first. A URL computed at run time
 // keeps esbuild from bundling it.
-async function product(): Promise<{ resolveConfig: typeof ResolveConfig; buildServer: typeof BuildServer }> {
+async function product(): Promise<{ resolveConfig: typeof ResolveConfig; readConfigFile: typeof ReadConfigFile; buildServer: typeof BuildServer; createLogger: typeof CreateLogger }> {
   const dist = (file: string) => pathToFileURL(path.join(root, 'dist', file)).href
-  const [{ resolveConfig }, { buildServer }] = await Promise.all([import(dist('config/load.js')), import(dist('server/app.js'))])
-  return { resolveConfig, buildServer }
+  const [{ resolveConfig, readConfigFile }, { buildServer }, { createLogger }] = await Promise.all([import(dist('config/load.js')), import(dist('server/app.js')), import(dist('server/logger.js'))])
+  return { resolveConfig, readConfigFile, buildServer, createLogger }
 }
 
 // Add a target here to compare another set-up in the same run.
@@ -62,6 +63,28 @@ const targets: Record<string, Target> = {
   },
   'resident + 2 no-op filters': { ...withNoopFilters(2), goal: 0.85 },
   'resident + 8 no-op filters': withNoopFilters(8),
+  // What `npm start` runs: resident.config.json (five example filters, the access log among them,
+  // request ids, memory budget) and the logger `resident serve` makes, buffered as configured. The
+  // log goes to a file here, as it would in production (standard output is this terminal).
+  'npm start config': { ...shippedConfig({}), goal: 0.85 },
+  'npm start config, unbuffered log': shippedConfig({ buffer: 0 }),
+}
+
+function shippedConfig(log: Record<string, unknown>): Target {
+  return {
+    path: '/hello/greet?name=x',
+    async start() {
+      const dir = mkdtempSync(path.join(tmpdir(), 'resident-bench-log-'))
+      process.on('exit', () => rmSync(dir, { recursive: true, force: true }))
+      process.once('SIGTERM', () => process.exit(0))
+      const { readConfigFile, resolveConfig, buildServer, createLogger } = await product()
+      const { input, file } = readConfigFile(undefined, root)
+      const config = resolveConfig({ ...input, log: { ...(input.log as object), file: path.join(dir, 'resident.log'), ...log } }, { cwd: root, file })
+      const server = await buildServer(config, { logger: createLogger(config, false) })
+      if (server.filters.current.filters.length !== 5) throw new Error('expected the five example filters')
+      return server.app.listen({ port: 0, host: '127.0.0.1' })
+    },
+  }
 }
 
 // A no-op filter implements the notifications every request passes through on both sides

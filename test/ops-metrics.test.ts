@@ -50,8 +50,8 @@ describe('/_resident/metrics', () => {
   it('counts loads, unloads by reason, and load errors', async () => {
     t = await startTestServer({ extensions: { 'calc.ts': CALC, 'broken.ts': 'export default 42' } })
     await t.inject('/calc/add?a=1&b=1')
-    await t.inject({ method: 'POST', url: '/_resident/extensions/calc/reload' })
-    await t.inject({ method: 'POST', url: '/_resident/extensions/calc/unload' })
+    await t.inject({ method: 'POST', url: '/_resident/extensions/calc/reload', headers: { 'x-resident-admin': '1' } })
+    await t.inject({ method: 'POST', url: '/_resident/extensions/calc/unload', headers: { 'x-resident-admin': '1' } })
     await t.inject('/calc/add?a=1&b=1')
     expect((await t.inject('/broken/x')).statusCode).toBe(500)
     const m = await scrape()

@@ -1,4 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util'
+import { parseWorkers } from '../config/operations.ts'
 
 /** A usage error: the CLI prints it with a hint and exits with code 2. */
 export class UsageError extends Error {
@@ -14,12 +15,18 @@ export const serveOptions = {
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options']
 
+/** `resident serve` only: dev's watcher reloads one process. */
+export const serveOnlyOptions = {
+  ...serveOptions,
+  workers: { type: 'string', short: 'w' },
+} as const satisfies ParseArgsConfig['options']
+
 export const devOptions = {
   ...serveOptions,
   quiet: { type: 'string', short: 'q' },
 } as const satisfies ParseArgsConfig['options']
 
-export type ServeFlags = { port?: string; host?: string; config?: string; extensions?: string; filters?: string; help?: boolean }
+export type ServeFlags = { port?: string; host?: string; config?: string; extensions?: string; filters?: string; workers?: string; help?: boolean }
 
 /** parseArgs with its errors turned into UsageErrors; the values as plain strings and booleans. */
 export function parseFlags(args: string[], options: NonNullable<ParseArgsConfig['options']>): Record<string, string | boolean | undefined> {
@@ -43,6 +50,11 @@ export function flagsToConfig(flags: ServeFlags, env: NodeJS.ProcessEnv): Record
   if (flags.extensions !== undefined) {
     if (flags.extensions === '') throw new UsageError('--extensions needs a folder')
     out.extensionsDir = flags.extensions
+  }
+  if (flags.workers !== undefined) {
+    const n = parseWorkers(flags.workers)
+    if (n === undefined) throw new UsageError(`--workers must be an integer ≥ 0 or "auto", got "${flags.workers}"`)
+    out.workers = n
   }
   if (flags.filters !== undefined) {
     if (flags.filters === '') throw new UsageError('--filters needs a folder')

@@ -6,6 +6,8 @@ Usage:
   resident cgi <entry>         run the extension at <entry> as a CGI program (one request;
                                PATH_INFO /<command> picks the command; for a web server's mod_cgi)
   resident fcgi-worker [options]  serve the extensions and filters as a FastCGI responder
+  resident bench [options]     the same command in every mode and against baselines, side by
+                               side (resident bench --help lists its options)
   resident --help | --version
 
 Options for serve:
@@ -14,7 +16,11 @@ Options for serve:
   -c, --config <file>     config file (default ./resident.config.json when present)
   -e, --extensions <dir>  extensions folder (default ./extensions)
   -f, --filters <dir>     filters folder (default ./filters)
+  -w, --workers <n|auto>  run n server processes (node:cluster; auto = one per core); default 0 = this process
   -h, --help              show this help
+
+Signals (serve): SIGTERM/SIGINT drain and stop, SIGHUP reloads every extension (one process at a
+time with --workers), SIGUSR1 reopens the log file.
 
 Options for dev: those of serve, and
   -q, --quiet <ms>        how long a file must stay unchanged before it is rebuilt (default 25ms)

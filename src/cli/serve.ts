@@ -2,11 +2,17 @@ import path from 'node:path'
 import { readConfigFile, resolveConfig } from '../config/load.ts'
 import type { ResidentConfig } from '../config/types.ts'
 import { listModules } from '../loader/discover.ts'
-import { buildServer, type ResidentServer } from '../server/app.ts'
+import { buildServer, type ResidentServer, type ServerOptions } from '../server/app.ts'
 import { createLogger, flushLogs, reopenLogFiles } from '../server/logger.ts'
 import { flagsToConfig, type ServeFlags } from './args.ts'
 
-export interface StartOptions { flags: ServeFlags; env: NodeJS.ProcessEnv; cwd: string; development: boolean }
+export interface StartOptions {
+  flags: ServeFlags; env: NodeJS.ProcessEnv; cwd: string; development: boolean
+  /** Already read (main reads it first to decide between one process and a cluster). */
+  config?: ResidentConfig
+  /** A cluster worker's hooks (see src/cluster/worker.ts). */
+  serverOptions?: Pick<ServerOptions, 'cluster' | 'clusterView'>
+}
 
 /** Reads and validates the config: the file, then the environment, then flags. Throws RES_ERR_CONFIG. */
 export function loadConfig(o: StartOptions): ResidentConfig {
@@ -16,13 +22,15 @@ export function loadConfig(o: StartOptions): ResidentConfig {
   return resolveConfig(merged, { cwd: o.cwd, file })
 }
 
+/** Pretty logs in development and on a terminal. */
+export const prettyLogs = (development: boolean): boolean => development || process.stdout.isTTY === true
+
 /** Reads config (file, then environment, then flags), builds the server and listens. */
 export async function startServer(o: StartOptions): Promise<{ server: ResidentServer; url: string }> {
-  const config = loadConfig(o)
-  const pretty = o.development || process.stdout.isTTY === true
-  const logger = createLogger(config, pretty)
+  const config = o.config ?? loadConfig(o)
+  const logger = createLogger(config, prettyLogs(o.development))
   // resident dev loads filters as they are saved, the first one included: it keeps the filter hooks.
-  const server = await buildServer(config, { logger, filterHooks: o.development })
+  const server = await buildServer(config, { logger, filterHooks: o.development, ...o.serverOptions })
   const address = await server.app.listen({ port: config.port, host: config.host })
   const url = address.replace('[::1]', 'localhost')
   await logBanner(server, config, url, o.development)
@@ -45,10 +53,14 @@ async function logBanner(server: ResidentServer, config: ResidentConfig, url: st
   if (config.log.file) process.stdout.write(`Resident listening on ${url} (log: ${config.log.file})\n`)
 }
 
-/** SIGINT/SIGTERM: stop accepting, drain, dispose, exit 0; a second signal exits at once. */
-export function stopOnSignals(server: ResidentServer): void {
+/**
+ * SIGINT/SIGTERM: stop accepting, drain, dispose, exit 0; a second signal exits at once. Returns
+ * the stop for a cluster primary's shutdown message (which, unlike a second signal, never hurries it).
+ */
+export function stopOnSignals(server: ResidentServer): () => void {
   let stopping = false
-  const stop = (signal: NodeJS.Signals) => {
+  const stop = (signal: NodeJS.Signals, asked = false) => {
+    if (stopping && asked) return
     if (stopping) {
       server.log.warn(`${signal} again: exiting without waiting`)
       process.exit(1)
@@ -65,6 +77,7 @@ export function stopOnSignals(server: ResidentServer): void {
   }
   process.on('SIGINT', stop)
   process.on('SIGTERM', stop)
+  return () => stop('SIGTERM', true)
 }
 
 /** SIGUSR1: reopen the log file by name (logrotate's postrotate; nginx's USR1). Replaces Node's inspector-on-SIGUSR1. */

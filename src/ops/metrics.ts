@@ -161,6 +161,11 @@ export class Metrics {
     return client.Registry.merge([processMetrics(), this.register]).metrics()
   }
 
+  /** The registries a cluster primary collects from this process (prom-client's cluster aggregation). */
+  registries(): client.Registry[] {
+    return [processMetrics(), this.register]
+  }
+
   static readonly contentType = client.Registry.PROMETHEUS_CONTENT_TYPE
 
   close(): void {

@@ -3,6 +3,7 @@ import type { ResidentConfig } from '../config/types.ts'
 import { ResidentError } from '../errors.ts'
 import { findEntry } from '../loader/discover.ts'
 import type { Executor, Mode } from '../modes/executor.ts'
+import { listProcesses, type ModeProcess } from '../modes/processes.ts'
 import type { Logger, UnloadReason } from '../sdk/types.ts'
 import { Generation } from './generation.ts'
 import { Slot } from './slot.ts'
@@ -55,6 +56,9 @@ export class Registry {
   }
 
   get mode(): Mode { return this.#executor.mode }
+
+  /** The worker/pool processes of an out-of-process mode (none in process), for the dashboard. */
+  processes(): ModeProcess[] { return listProcesses(this.#executor) }
 
   /** Calls `fn` on every install and removal (the hot-reload watcher follows loads this way). Returns an unsubscribe. */
   subscribe(fn: (e: RegistryEvent) => void): () => void {

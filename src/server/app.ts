@@ -14,12 +14,16 @@ import { handleClientError } from './client-error.ts'
 import { requestIdGenerator } from './request-id.ts'
 import { Connections } from './connections.ts'
 import { RequestBudget } from './request-budget.ts'
-import { registerAdminRoutes } from './admin-routes.ts'
+import { registerAdminRoutes, type ClusterAdmin } from './admin-routes.ts'
 import { registerFastcgiApps } from './fastcgi-apps.ts'
 import { registerCgiGateway } from './cgi-gateway.ts'
 import { SERVER_SOFTWARE } from './software.ts'
 import { Metrics } from '../ops/metrics.ts'
 import { notReadyReason, registerHealthRoutes, type Lifecycle } from '../ops/health.ts'
+import { DashboardStreams } from '../ops/dashboard-routes.ts'
+import { History } from '../ops/history.ts'
+import { processSnapshot, type ProcessSnapshot } from '../ops/snapshot.ts'
+import { buildView, type View } from '../ops/view.ts'
 
 export interface ResidentServer {
   app: FastifyInstance
@@ -37,6 +41,10 @@ export interface ResidentServer {
   readonly lifecycle: Lifecycle
   /** What /_resident/ready answers: serving, and not over a memory limit with nothing to evict. */
   ready(): boolean
+  /** This process's state for the dashboard (a cluster primary gathers one from each worker). */
+  snapshot(): Promise<ProcessSnapshot>
+  /** The dashboard's open event streams. */
+  streams: DashboardStreams
   /** Stops accepting, drains in-flight requests (up to drainTimeout), disposes every generation. */
   close(): Promise<void>
 }
@@ -50,6 +58,10 @@ export interface ServerOptions {
    * the hooks, and such a reload fails with RES_ERR_FILTERS_NEED_RESTART.
    */
   filterHooks?: boolean
+  /** In a cluster worker: the dashboard of every process, gathered through the primary. */
+  clusterView?: () => Promise<View>
+  /** In a cluster worker: status, metrics and admin actions through the primary. */
+  cluster?: ClusterAdmin
 }
 
 /** Builds the fastify app: one wildcard route dispatching through Resident's own table. */
@@ -99,8 +111,16 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
   const ready = () => notReadyReason(lifecycle(), registry, config) === null
   const metrics = new Metrics({ registry, ready, filters: () => filters.current.filters.length })
   registerHealthRoutes(app, ready)
+  const history = new History()
+  const snapshot = () => processSnapshot({ config, registry, filters, history, ready, lifecycle })
+  const view = options.clusterView ?? (async () => buildView([await snapshot()]))
+  const streams = new DashboardStreams(view)
+  const unsubscribeStreams = registry.subscribe(() => streams.changed())
   const fastcgiApps = await registerFastcgiApps(app, config, log)
-  registerAdminRoutes(app, { config, registry, filters, metrics, fastcgi: Object.keys(config.fastcgi.apps).length > 0 ? fastcgiApps.describe : undefined })
+  registerAdminRoutes(app, {
+    config, registry, filters, metrics, dashboard: { view, streams }, cluster: options.cluster, log,
+    fastcgi: Object.keys(config.fastcgi.apps).length > 0 ? fastcgiApps.describe : undefined,
+  })
   registerCgiGateway(app, { config, log, dispatcher, serverSoftware: SERVER_SOFTWARE })
   // The handler returns nothing and sends for itself; it makes a promise only when a step is async.
   // (Returning the reply from an async handler, fastify's advice, makes the promise adopt
@@ -124,11 +144,13 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
 
   let closed: Promise<void> | null = null
   return {
-    app, budget, log, registry, filters, config, metrics, ready,
+    app, budget, log, registry, filters, config, metrics, ready, snapshot, streams,
     get lifecycle() { return lifecycle() },
     close() {
       closed ??= (async () => {
         closing = true
+        unsubscribeStreams()
+        streams.close()
         let timer: NodeJS.Timeout | undefined
         const forced = new Promise<void>((resolve) => {
           timer = setTimeout(() => {

@@ -10,10 +10,14 @@ type SonicBoom = ReturnType<typeof pino.destination> & { readonly destroyed?: bo
  */
 const open = new Set<{ stream: SonicBoom; timer: NodeJS.Timeout | null; file: string | null }>()
 
-function bufferedDestination(settings: LogSettings): SonicBoom {
+function bufferedDestination(settings: LogSettings): DestinationStream {
   const stream: SonicBoom = pino.destination({
     dest: settings.file ?? 1,
     sync: false,
+    // Buffers, not strings: in its string mode sonic-boom measures the whole pending string's
+    // UTF-8 length on every write, which made each line cost more the larger the buffer
+    // (≈ 20 µs a line with 64 KB). With Buffers it keeps the lengths as numbers.
+    contentMode: 'buffer',
     minLength: settings.buffer,
     // sonic-boom writes at most maxWrite bytes at a time and wants the buffer below it.
     maxWrite: Math.max(16 * 1024, settings.buffer * 2),
@@ -27,7 +31,8 @@ function bufferedDestination(settings: LogSettings): SonicBoom {
   }
   open.add(entry)
   stream.on('close', () => { if (entry.timer) clearInterval(entry.timer); open.delete(entry) })
-  return stream
+  const write = stream.write.bind(stream) as unknown as (b: Buffer) => boolean
+  return { write: (line: string) => write(Buffer.from(line)) }
 }
 
 /** JSON logs through a buffered destination; pino-pretty when asked (dev, or a terminal), installed, and no log file is set. */
@@ -41,7 +46,7 @@ export function createLogger(config: Pick<ResidentConfig, 'logLevel'> & { log?: 
       })
     } catch { /* pino-pretty missing: fall back to JSON */ }
   }
-  return pino({ level: config.logLevel }, bufferedDestination(settings) as DestinationStream)
+  return pino({ level: config.logLevel }, bufferedDestination(settings))
 }
 
 /** SIGUSR1 (after logrotate moved the file): log files are opened again by name. Standard output is left alone. */

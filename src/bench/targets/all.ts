@@ -1,0 +1,18 @@
+import { fastifyBaseline, nodeHttpBaseline } from './baselines.ts'
+import { modeTarget, type BenchMode } from './modes.ts'
+import { lighttpdNodeCgi, lighttpdPhpCgi, nginxPhpFpm, nginxUwsgi } from './peers.ts'
+import type { Target } from './types.ts'
+
+/** Every baseline, in report order: bare Node first, then the real peers. */
+export const BASELINES: Record<string, () => Target> = {
+  'node:http': nodeHttpBaseline,
+  fastify: fastifyBaseline,
+  'nginx + php-fpm': nginxPhpFpm,
+  'lighttpd + node CGI': lighttpdNodeCgi,
+  'lighttpd + php-cgi': lighttpdPhpCgi,
+  'nginx + uWSGI': nginxUwsgi,
+}
+
+export function benchTargets(modes: readonly BenchMode[], baselines: readonly string[]): Target[] {
+  return [...modes.map(modeTarget), ...baselines.map((b) => BASELINES[b]!())]
+}
