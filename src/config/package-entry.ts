@@ -25,9 +25,13 @@ export function findPackageDir(name: string, base: string): string | null {
  * message says what is wrong (not a name, not installed, no entry), for the config's problems list.
  */
 export function resolvePackageEntry(name: string, base: string): string {
-  if (!NAME.test(name)) throw new Error(`"${name}" is not an npm package name`)
-  const dir = findPackageDir(name, base)
-  if (dir === null) throw new Error(`package "${name}" is not installed where ${base} can see it (npm install ${name})`)
+  // A path names a package's folder directly (one not installed yet, or a checkout beside this one).
+  const isPath = path.isAbsolute(name) || name.startsWith('./') || name.startsWith('../')
+  if (!isPath && !NAME.test(name)) throw new Error(`"${name}" is not an npm package name or a path to a package's folder`)
+  const dir = isPath ? (existsSync(path.join(path.resolve(base, name), 'package.json')) ? realpathSync(path.resolve(base, name)) : null) : findPackageDir(name, base)
+  if (dir === null) {
+    throw new Error(isPath ? `${path.resolve(base, name)} is not a package's folder (no package.json)` : `package "${name}" is not installed where ${base} can see it (npm install ${name})`)
+  }
   let pkg: Record<string, unknown>
   try {
     pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as Record<string, unknown>
