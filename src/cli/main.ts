@@ -3,9 +3,10 @@ import path from 'node:path'
 import { isResidentError } from '../errors.ts'
 import { parseDuration } from '../config/units.ts'
 import cluster from 'node:cluster'
-import { devOptions, parseFlags, serveOnlyOptions, UsageError, type ServeFlags } from './args.ts'
+import { devOptions, parseFlags, parseNewArgs, serveOnlyOptions, UsageError, type ServeFlags } from './args.ts'
 import { bench } from './bench.ts'
 import { startDev, type DevFlags } from './dev.ts'
+import { runNew } from './new.ts'
 import { MAIN_HELP } from './help.ts'
 import { loadConfig, prettyLogs, reopenLogsOnSigusr1, startServer, stopOnSignals } from './serve.ts'
 import { runPrimary } from '../cluster/primary.ts'
@@ -73,6 +74,12 @@ export async function main(argv: string[]): Promise<void> {
       // The load generator leaves per-request timers behind for answers still due when a round
       // ends (a CGI target under load); the report is out, so nothing is left to wait for.
       process.exit(process.exitCode ?? 0)
+    }
+    if (command === 'new') {
+      const { values, positionals } = parseNewArgs(rest)
+      if (values.help) { process.stdout.write(MAIN_HELP); return }
+      process.stdout.write(runNew(positionals, { sdk: values.sdk, cwd: process.cwd() }))
+      return
     }
     if (command === 'cgi') {
       await (await import('./cgi.ts')).main(rest)
