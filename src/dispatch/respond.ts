@@ -2,12 +2,13 @@ import { Buffer } from 'node:buffer'
 import { Readable } from 'node:stream'
 import type { FastifyReply } from 'fastify'
 import { ResidentError } from '../errors.ts'
+import { suspendedAt } from '../loader/generator-location.ts'
+import { isAsyncIterable, objectStream, type BadChunk } from './object-stream.ts'
 
 export type LateStreamError<T> = (of: T, e: Error) => void
 
-function isAsyncIterable(v: object): v is AsyncIterable<unknown> {
-  return typeof (v as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function'
-}
+/** Milliseconds between SSE keep-alive comments unless sse(…, { keepAlive }) says otherwise. */
+const SSE_KEEP_ALIVE = 15_000
 
 function isWebResponse(v: object): v is Response {
   return v instanceof Response ||
@@ -59,10 +60,30 @@ export function sendResult<T>(reply: FastifyReply, result: unknown, onLateStream
     return stream(reply, result, onLateStreamError, of)
   }
   if (isAsyncIterable(result)) {
-    if (!reply.hasHeader('content-type')) reply.type('text/plain; charset=utf-8')
-    return stream(reply, Readable.from(result), onLateStreamError, of)
+    const typed = reply.hasHeader('content-type')
+    const body = objectStream(result, {
+      accept: reply.request.headers.accept,
+      requestId: String(reply.request.id),
+      defaultKeepAlive: SSE_KEEP_ALIVE,
+      // The head is written with the first chunk, so the type can still be set then.
+      setType: (type) => { if (!typed && !reply.raw.headersSent) reply.raw.setHeader('content-type', type) },
+      onBadChunk: (bad) => badChunk(reply, bad, onLateStreamError, of),
+    })
+    return stream(reply, body, onLateStreamError, of)
   }
   return reply.type('application/json; charset=utf-8').send(JSON.stringify(result))
+}
+
+/** The error a chunk that cannot be sent ends its stream with; logged with the line of its `yield`. */
+async function badChunk<T>(reply: FastifyReply, bad: BadChunk, onLateError: LateStreamError<T> | undefined, of: T | undefined): Promise<ResidentError> {
+  const where = await suspendedAt(bad.source)
+  const url = reply.request.url.split('?')[0]
+  const err = new ResidentError('RES_ERR_BAD_RESULT', `chunk ${bad.index} of the stream from ${url} cannot be sent: ${bad.reason}`)
+  // The author's `yield` is the frame that matters; the host's own frames would only hide it.
+  err.stack = `${err.name} [${err.code}]: ${err.message}\n    at ${where ?? 'the command\'s stream (the line of its yield is not known)'}`
+  // Once the stream is under way the error cannot become a response: it is logged here.
+  if (reply.raw.headersSent || bad.index > 1) onLateError?.(of as T, err)
+  return err
 }
 
 function stream<T>(reply: FastifyReply, body: Readable, onLateError: LateStreamError<T> | undefined, of: T | undefined): FastifyReply {
