@@ -1,5 +1,6 @@
 // Starting and stopping the processes a bench target runs.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import net from 'node:net'
 
 export interface Started { child: ChildProcess; match: RegExpExecArray }
@@ -82,5 +83,14 @@ export async function waitForPort(port: number, timeoutMs = 10_000): Promise<voi
     if (ok) return
     if (Date.now() > until) throw new Error(`nothing listens on port ${port} after ${timeoutMs} ms`)
     await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+/** Resolves once a file (a unix socket a server creates) exists; rejects after `timeoutMs`. */
+export async function waitForFile(file: string, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs
+  while (!existsSync(file)) {
+    if (Date.now() > until) throw new Error(`${file} did not appear within ${timeoutMs} ms`)
+    await new Promise((r) => setTimeout(r, 25))
   }
 }

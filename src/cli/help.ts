@@ -11,6 +11,7 @@ Usage:
   resident cgi <entry>         run the extension at <entry> as a CGI program (one request;
                                PATH_INFO /<command> picks the command; for a web server's mod_cgi)
   resident fcgi-worker [options]  serve the extensions and filters as a FastCGI responder
+  resident uwsgi-worker [options] the same, as a uwsgi responder (nginx uwsgi_pass)
   resident bench [options]     the same command in every mode and against baselines, side by
                                side (resident bench --help lists its options)
   resident --help | --version
@@ -35,6 +36,9 @@ Options for fcgi-worker: -c, -e, -f as for serve, and
                           as spawn-fcgi and cgi-fcgi -start hand it over)
   --max-requests <n>      exit 0 after n requests, for a process manager to replace (default: never)
   FCGI_WEB_SERVER_ADDRS   comma-separated addresses of web servers allowed to connect over TCP
+
+Options for uwsgi-worker: -c, -e, -f as for serve, and
+  -l, --listen <addr>     unix:/path/to.sock or host:port (default: the listening socket on fd 0)
 
 Flags win over $PORT/$HOST, which win over the config file.
 Exit codes: 0 stopped cleanly, 1 failed, 2 bad usage or configuration.

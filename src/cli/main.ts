@@ -13,6 +13,7 @@ import { runPrimary } from '../cluster/primary.ts'
 import { serveAsWorker, workerHooks } from '../cluster/worker.ts'
 import { createLogger } from '../server/logger.ts'
 import { reloadOnSighup } from '../watch/reload-all.ts'
+import { startUwsgiWorker, uwsgiWorkerOptions, type UwsgiWorkerFlags } from './uwsgi-worker.ts'
 import { fcgiWorkerOptions, startFcgiWorker, type FcgiWorkerFlags } from './fcgi-worker.ts'
 
 function version(): string {
@@ -67,6 +68,12 @@ export async function main(argv: string[]): Promise<void> {
         }
       }
       await startDev(values, quiet)
+      return
+    }
+    if (command === 'uwsgi-worker') {
+      const values = parseFlags(rest, uwsgiWorkerOptions) as UwsgiWorkerFlags
+      if (values.help) { process.stdout.write(MAIN_HELP); return }
+      await startUwsgiWorker(values)
       return
     }
     if (command === 'bench') {

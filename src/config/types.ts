@@ -108,6 +108,30 @@ export interface SlowLogSettings {
   threshold: number
 }
 
+/** The fastcgi mode's process manager (PHP-FPM's pm settings): `pool`, `extensions.<name>.pool`. */
+export type ProcessManager = 'static' | 'dynamic' | 'ondemand'
+
+export interface PoolSettings {
+  pm: ProcessManager
+  maxChildren: number
+  /** dynamic: workers started at first; default (minSpare + maxSpare) / 2. */
+  startServers: number
+  minSpareServers: number
+  maxSpareServers: number
+  /** ondemand: a worker idle this long is stopped (ms). */
+  processIdleTimeout: number
+  /** A worker is replaced after this many requests; 0 = never. */
+  maxRequests: number
+  /** A request running longer is stopped by killing its worker, and answers 504 (ms); 0 = never. */
+  terminateTimeout: number
+  /** A request running longer is logged as slow (ms); 0 = never. */
+  slowlogTimeout: number
+  /** This many crashes within emergencyRestartInterval restart the whole pool; 0 = never. */
+  emergencyRestartThreshold: number
+  emergencyRestartInterval: number
+}
+
+
 /** One FastCGI app served under a URL prefix: `fastcgi.apps["/php/"]`. */
 export interface FastcgiAppSettings {
   /** The URL prefix, starting and ending with "/". */

@@ -1,5 +1,6 @@
 import { fastifyBaseline, nodeHttpBaseline } from './baselines.ts'
 import { modeTarget, type BenchMode } from './modes.ts'
+import { nginxFcgiWorker, nginxUwsgiWorker } from './protocols.ts'
 import { lighttpdNodeCgi, lighttpdPhpCgi, nginxPhpFpm, nginxUwsgi } from './peers.ts'
 import type { Target } from './types.ts'
 
@@ -11,6 +12,8 @@ export const BASELINES: Record<string, () => Target> = {
   'lighttpd + node CGI': lighttpdNodeCgi,
   'lighttpd + php-cgi': lighttpdPhpCgi,
   'nginx + uWSGI': nginxUwsgi,
+  'nginx → fcgi-worker': nginxFcgiWorker,
+  'nginx → uwsgi-worker': nginxUwsgiWorker,
 }
 
 export function benchTargets(modes: readonly BenchMode[], baselines: readonly string[]): Target[] {

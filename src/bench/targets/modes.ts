@@ -1,8 +1,6 @@
 // Resident itself, one target per mode: `resident serve --mode <mode>` in a fresh process.
-import { writeFileSync, mkdirSync } from 'node:fs'
-import path from 'node:path'
 import { spawnUntil, stopProcess } from '../spawn.ts'
-import { queryOf, type BenchContext, type RunningTarget, type Target } from './types.ts'
+import { queryOf, residentScratch, type BenchContext, type RunningTarget, type Target } from './types.ts'
 
 export const MODES = ['inprocess', 'worker', 'fastcgi', 'cgi'] as const
 export type BenchMode = (typeof MODES)[number]
@@ -13,12 +11,8 @@ export function modeTarget(mode: BenchMode): Target {
     kind: 'mode',
     missing: () => undefined,
     async start(ctx: BenchContext, round: number): Promise<RunningTarget> {
-      const dir = path.join(ctx.scratch, `${mode}-${round}`)
-      const filters = path.join(dir, 'no-filters')
-      mkdirSync(filters, { recursive: true })
-      // The command's own cost: no filters, no idle unloads during the run, no access log.
-      const config = path.join(dir, 'resident.config.json')
-      writeFileSync(config, JSON.stringify({ idleTimeout: 0, logLevel: 'info' }))
+      // info: the banner says where it listens; a request that succeeds writes no line.
+      const { dir, filters, config } = residentScratch(ctx, mode, round, 'info')
       const { child, match } = await spawnUntil(process.execPath, [
         ctx.bin, 'serve', '--port', '0', '--host', '127.0.0.1', '--config', config,
         '--extensions', ctx.extensionsDir, '--filters', filters,

@@ -2,17 +2,17 @@
 // nginx + php-fpm, lighttpd + a plain node CGI script, lighttpd + php-cgi, and nginx + uWSGI.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-import { freePort, spawnUntil, stopProcess, waitForPort } from '../spawn.ts'
+import { freePort, spawnUntil, stopProcess, waitForFile, waitForPort } from '../spawn.ts'
 import type { BenchContext, RunningTarget, Target } from './types.ts'
 
 const find = (...paths: string[]): string | undefined => paths.find((p) => existsSync(p))
-const nginxBin = () => find('/usr/sbin/nginx')
+export const nginxBin = () => find('/usr/sbin/nginx')
 const phpFpmBin = () => find('/usr/sbin/php-fpm8.2', '/usr/sbin/php-fpm8.3', '/usr/sbin/php-fpm8.4', '/usr/sbin/php-fpm')
 const phpCgiBin = () => find('/usr/bin/php-cgi')
 const lighttpdBin = () => find('/usr/sbin/lighttpd')
 const uwsgiBin = () => find('/usr/bin/uwsgi-core', '/usr/bin/uwsgi')
 
-const needs = (...pairs: [string | undefined, string][]): string | undefined => {
+export const needs = (...pairs: [string | undefined, string][]): string | undefined => {
   const missing = pairs.filter(([p]) => !p).map(([, pkg]) => pkg)
   return missing.length === 0 ? undefined : `apt-get install ${missing.join(' ')}`
 }
@@ -40,7 +40,7 @@ function www(dir: string): string {
 const asRoot = () => process.getuid?.() === 0
 
 /** nginx in the foreground, one worker, logging off; `location` is the block that serves. */
-async function startNginx(dir: string, location: string): Promise<{ port: number; stop(): Promise<void>; pid(): number }> {
+export async function startNginx(dir: string, location: string, http = ''): Promise<{ port: number; stop(): Promise<void>; pid(): number }> {
   const port = await freePort()
   for (const t of ['body', 'fastcgi', 'uwsgi', 'proxy', 'scgi']) mkdirSync(path.join(dir, `tmp-${t}`), { recursive: true })
   const conf = path.join(dir, 'nginx.conf')
@@ -56,6 +56,7 @@ http {
   uwsgi_temp_path ${dir}/tmp-uwsgi;
   proxy_temp_path ${dir}/tmp-proxy;
   scgi_temp_path ${dir}/tmp-scgi;
+${http}
   server {
     listen 127.0.0.1:${port};
     location / {
@@ -108,7 +109,7 @@ pm = static
 pm.max_children = 2
 `)
       const fpm = await spawnUntil(phpFpmBin()!, ['-F', '-y', conf, ...(asRoot() ? ['-R'] : [])], null)
-      for (let i = 0; i < 200 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 25))
+      await waitForFile(sock)
       const nginx = await startNginx(dir, `      fastcgi_pass unix:${sock};\n${fastcgiParams(path.join(root, 'hello.php'))}`)
       return {
         request: { url: `http://127.0.0.1:${nginx.port}/hello.php?name=bench`, method: 'GET' },
@@ -170,7 +171,7 @@ export function nginxUwsgi(): Target {
         '--socket', sock, '--chmod-socket=666', '--processes', '2', '--plugin', 'router_static',
         '--route-run', `static:${path.join(root, 'hello.json')}`, '--disable-logging',
       ], null)
-      for (let i = 0; i < 200 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 25))
+      await waitForFile(sock)
       const nginx = await startNginx(dir, `      uwsgi_pass unix:${sock};\n      uwsgi_param QUERY_STRING $query_string;\n      uwsgi_param REQUEST_METHOD $request_method;\n      uwsgi_param PATH_INFO $document_uri;\n      uwsgi_param REQUEST_URI $request_uri;`)
       return {
         request: { url: `http://127.0.0.1:${nginx.port}/hello/greet?name=bench`, method: 'GET' },

@@ -1,3 +1,5 @@
+import { mkdirSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
 import type { LoadRequest } from '../load.ts'
 
 /** What one bench run measures: the same command for every mode; the baselines do hello.greet's work. */
@@ -37,3 +39,16 @@ export interface Target {
 
 export const queryOf = (params: [string, string][]): string =>
   params.length === 0 ? '' : `?${new URLSearchParams(params).toString()}`
+
+/**
+ * A scratch folder for one Resident process of a round: an empty filters folder (the command's own
+ * cost) and a config with no idle unloads, so nothing unloads during the load.
+ */
+export function residentScratch(ctx: BenchContext, name: string, round: number, logLevel: string): { dir: string; filters: string; config: string } {
+  const dir = path.join(ctx.scratch, `${name}-${round}`)
+  const filters = path.join(dir, 'no-filters')
+  mkdirSync(filters, { recursive: true })
+  const config = path.join(dir, 'resident.config.json')
+  writeFileSync(config, JSON.stringify({ idleTimeout: 0, logLevel }))
+  return { dir, filters, config }
+}
