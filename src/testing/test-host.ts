@@ -65,7 +65,7 @@ export async function createTestHost(o: TestHostOptions = {}): Promise<TestHost>
     empty.push(dir)
     return dir
   }
-  const input: Record<string, unknown> = { logLevel: 'warn', ...o.config }
+  const input: Record<string, unknown> = { logLevel: 'info', ...o.config }
   input.extensionsDir = folder(o.extensions, 'extensionsDir')
   input.filtersDir = folder(o.filters, 'filtersDir')
   let config
