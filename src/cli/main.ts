@@ -4,7 +4,6 @@ import { isResidentError } from '../errors.ts'
 import { parseDuration } from '../config/units.ts'
 import cluster from 'node:cluster'
 import { devOptions, parseFlags, parseNewArgs, serveOnlyOptions, UsageError, type ServeFlags } from './args.ts'
-import { bench } from './bench.ts'
 import { startDev, type DevFlags } from './dev.ts'
 import { runNew } from './new.ts'
 import { MAIN_HELP } from './help.ts'
@@ -77,7 +76,8 @@ export async function main(argv: string[]): Promise<void> {
       return
     }
     if (command === 'bench') {
-      await bench(rest)
+      // Loaded only for this command: the load generator is not needed to serve.
+      await (await import('./bench.ts')).bench(rest)
       // The load generator leaves per-request timers behind for answers still due when a round
       // ends (a CGI target under load); the report is out, so nothing is left to wait for.
       process.exit(process.exitCode ?? 0)
