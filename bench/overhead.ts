@@ -4,7 +4,7 @@
 // autocannon drives them in alternation from this process, and the report gives medians and the
 // ratios from this one run.
 //
-//   npm run bench:overhead -- [--rounds 3] [--duration 5] [--connections 32]
+//   npm run bench:overhead -- [--rounds 3] [--duration 5] [--connections 32] [--only 'resident,npm start config']
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -24,6 +24,8 @@ const { values: opts } = parseArgs({
     rounds: { type: 'string', default: '3' },
     duration: { type: 'string', default: '5' },
     connections: { type: 'string', default: '32' },
+    /** Comma-separated target names to run (bare fastify, the baseline, always runs). */
+    only: { type: 'string' },
   },
 })
 
@@ -166,7 +168,8 @@ async function main(): Promise<void> {
   const rounds = Number(opts.rounds)
   const duration = Number(opts.duration)
   const connections = Number(opts.connections)
-  const names = Object.keys(targets)
+  const only = opts.only?.split(',').map((x) => x.trim())
+  const names = Object.keys(targets).filter((n, i) => i === 0 || !only || only.includes(n))
   const samples = new Map<string, Sample[]>(names.map((n) => [n, []]))
   // Every round starts every server afresh: how V8 optimises a process's hot path differs from one
   // process to the next by more than the differences measured here, and one process per target

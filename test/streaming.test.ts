@@ -34,7 +34,8 @@ describe('streaming, aborts and deadlines', () => {
   let t: TestServer
   let base: string
   beforeAll(async () => {
-    t = await startTestServer({ config: { requestTimeout: 300 }, extensions: { 'live.ts': EXT } })
+    // A stream deadline of its own: the command deadline here is short, and the gated stream waits on the test.
+    t = await startTestServer({ config: { requestTimeout: 300, limits: { streamTimeout: '30s' } }, extensions: { 'live.ts': EXT } })
     base = await t.listen()
   })
   afterAll(() => t.close())

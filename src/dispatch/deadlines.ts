@@ -13,14 +13,24 @@ export class Deadlines {
   readonly #pending = new Set<Deadline>()
   #sweeper: NodeJS.Timeout | null = null
 
-  constructor(ms: number) {
+  readonly #what: string
+
+  /** `what` names what is timed in the error's message ("command", "streamed response"). */
+  constructor(ms: number, what = 'command') {
     this.#ms = ms
+    this.#what = what
   }
 
-  /** Calls `expire` with a RES_ERR_TIMEOUT once the deadline passes, unless stop() came first. */
-  start(expire: (err: ResidentError) => void): Deadline | null {
+  /** The deadline in ms (0 = none). */
+  get ms(): number { return this.#ms }
+
+  /**
+   * Calls `expire` with a RES_ERR_TIMEOUT once the deadline passes, unless stop() came first.
+   * `spent` is how much of it has gone already (a stream's deadline counts from the request's start).
+   */
+  start(expire: (err: ResidentError) => void, spent = 0): Deadline | null {
     if (this.#ms <= 0) return null
-    const entry: Deadline = { at: Date.now() + this.#ms, expire }
+    const entry: Deadline = { at: Date.now() + this.#ms - spent, expire }
     this.#pending.add(entry)
     if (this.#sweeper === null) {
       this.#sweeper = setInterval(() => this.#sweep(), Math.max(5, Math.min(250, Math.floor(this.#ms / 4))))
@@ -43,7 +53,7 @@ export class Deadlines {
     for (const entry of this.#pending) {
       if (entry.at > now) continue
       this.#pending.delete(entry)
-      entry.expire(new ResidentError('RES_ERR_TIMEOUT', `the command did not finish within ${this.#ms} ms`))
+      entry.expire(new ResidentError('RES_ERR_TIMEOUT', `the ${this.#what} did not finish within ${this.#ms} ms`))
     }
   }
 }

@@ -1,5 +1,6 @@
 import { Buffer } from 'node:buffer'
 import { performance } from 'node:perf_hooks'
+import { Readable } from 'node:stream'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Logger as PinoLogger } from 'pino'
 import type { ResidentConfig } from '../config/types.ts'
@@ -63,11 +64,15 @@ function authorize(reply: FastifyReply, filters: RequestContext | null, url: str
 export class Dispatcher {
   readonly #registry: Registry
   readonly #deadlines: Deadlines
+  /** A streamed response's deadline, counted from the request's start (limits.streamTimeout, else requestTimeout). */
+  readonly #streamDeadlines: Deadlines
   readonly #closing: () => boolean
   readonly #log: PinoLogger
   readonly #limits: ResidentConfig['limits']
   /** The slow log's threshold in ms (Infinity = off): requests holding a generation longer are logged. */
   readonly #slowMs: number
+  /** Async commands still running at the slow-log threshold are logged then, as PHP-FPM's slow log does. */
+  readonly #slowWatch: Deadlines
 
   /** `log` is the server's logger; `closing` says when the server is shutting down (new requests then get a 503). */
   constructor(registry: Registry, config: ResidentConfig, log: PinoLogger, closing: () => boolean = () => false) {
@@ -75,8 +80,11 @@ export class Dispatcher {
     this.#log = log
     this.#limits = config.limits
     this.#deadlines = new Deadlines(config.requestTimeout)
+    this.#streamDeadlines = new Deadlines(config.limits.streamTimeout ?? config.requestTimeout, 'streamed response')
     this.#closing = closing
     this.#slowMs = config.slowLog.threshold > 0 ? config.slowLog.threshold : Infinity
+    // +1: deadlines are kept on Date.now()'s whole milliseconds and could fire a fraction of one early.
+    this.#slowWatch = new Deadlines(config.slowLog.threshold > 0 ? config.slowLog.threshold + 1 : 0)
   }
 
   /** Ends the request's lease, recording its duration and status; logs it when it was slow. */
@@ -171,19 +179,30 @@ export class Dispatcher {
     const raw = reply.raw
     const onClose = () => { if (!raw.writableFinished) cr.abort(clientGone()) }
     raw.once('close', onClose)
+    // A command that ignores its signal must not hold its generation for ever: its lease ends
+    // with its deadline, and what it returns afterwards is dropped.
+    let expired = false
     const deadline = this.#deadlines.start((err) => {
+      expired = true
       cr.abort(err)
       if (!reply.sent) reply.send(err)
+      this.#release(gen, started, 504, reply.request, cr.command)
     })
+    const slow = this.#slowWatch.start(() => logStillRunning(this.#log, gen, reply.request, cr.command, started))
     let result: unknown
     try {
       result = await pending
     } catch (e) {
-      this.#release(gen, started, statusOf(e), reply.request, cr.command)
+      if (!expired) this.#release(gen, started, statusOf(e), reply.request, cr.command)
       throw e
     } finally {
       this.#deadlines.stop(deadline)
+      this.#slowWatch.stop(slow)
       raw.off('close', onClose)
+    }
+    if (expired) {
+      if (result instanceof Readable) result.destroy()
+      return
     }
     this.#respond(reply, result, cr, gen, started)
   }
@@ -207,11 +226,35 @@ export class Dispatcher {
       return
     }
     cr.pin()
-    raw.once('close', () => {
+    // The response ends when its connection says so, or when it runs past its deadline: then it
+    // is cut off (its headers are out; a 504 can no longer be sent) and ends at once, even while
+    // it waits in a pipeline, where no close would come.
+    let ended = false
+    const end = () => {
+      if (ended) return
+      ended = true
+      this.#streamDeadlines.stop(deadline)
       if (!raw.writableFinished) cr.abort(clientGone())
       this.#release(gen, started, reply.statusCode, reply.request, cr.command)
-    })
+    }
+    const deadline = this.#streamDeadlines.start((err) => {
+      cr.abort(err)
+      cr.log.warn(`${cr.extension}/${cr.command}: the streamed response ran past its deadline (${this.#streamDeadlines.ms} ms); cut off`)
+      raw.destroy()
+      end()
+    }, performance.now() - started)
+    raw.once('close', end)
   }
+}
+
+/**
+ * The slow log at the threshold, while the command still runs (the line when it ends follows).
+ * An out-of-process mode could add the worker's stack here; the in-process one has none to give.
+ */
+function logStillRunning(log: PinoLogger, gen: Generation, request: FastifyRequest, command: string, started: number): void {
+  const runningMs = Math.round((performance.now() - started) * 10) / 10
+  log.warn({ slow: { extension: gen.name, command, generation: gen.id, runningMs, requestId: request.id, running: true } },
+    `slow request still running: ${gen.name}/${command} for ${runningMs} ms (request ${request.id})`)
 }
 
 /** One slow-log line (after PHP-FPM's request_slowlog_timeout): what ran, for how long, and which request. */

@@ -89,6 +89,13 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AdminContext): vo
 
   app.register(async (admin) => {
     admin.addHook('onRequest', async (request) => checkAdmin(request, ctx.config.admin.token))
+    // The admin surface shares the extensions' origin: nothing it answers may run script or be
+    // sniffed into a page. A route serving a page of its own sets its own policy.
+    admin.addHook('onSend', (_request, reply, payload, done) => {
+      if (!reply.hasHeader('content-security-policy')) reply.header('content-security-policy', "default-src 'none'; frame-ancestors 'none'")
+      if (!reply.hasHeader('x-content-type-options')) reply.header('x-content-type-options', 'nosniff')
+      done(null, payload)
+    })
 
     if (ctx.dashboard) registerDashboardRoutes(admin, ctx.dashboard.view, ctx.dashboard.streams)
 

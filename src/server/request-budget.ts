@@ -15,7 +15,6 @@ type TrackedRequest = IncomingMessage & { [REJECT]?: ResidentError }
 
 const ADMIN = '/_resident'
 const HEAP_SAMPLE_MS = 100
-const PERCENT = /%(?![0-9A-Fa-f]{2})/g
 const BAD_PERCENT = /%(?![0-9A-Fa-f]{2})/
 
 /**
@@ -44,13 +43,30 @@ export class RequestBudget {
     // fastify instead, they get Resident's JSON error, the filters' headers and a log line.
     ;(server as Server & { requireHostHeader: boolean }).requireHostHeader = false
     server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => server.emit('request', req, res))
-    server.on('connect', (req: IncomingMessage, socket: Socket) => {
-      const res = new ServerResponse(req)
-      res.shouldKeepAlive = false
-      res.assignSocket(socket)
-      res.once('finish', () => socket.end())
-      res.once('close', () => socket.destroySoon())
-      server.emit('request', req, res)
+    server.on('connect', (req: IncomingMessage, socket: TrackedSocket) => {
+      // Node hands the socket over with no error listener of its own: without one, a client that
+      // resets it would take the process down.
+      socket.on('error', () => socket.destroy())
+      // Nor does it end the connection when the client does: without this a half-closed socket
+      // (and every response still queued on it) would stay open for good.
+      socket.on('end', () => socket.end())
+      // Node has stopped reading it; anything the client sends after CONNECT is discarded, but
+      // read, or its hang-up would never be seen.
+      socket.resume()
+      const answer = () => {
+        if (socket.destroyed) return
+        const res = new ServerResponse(req)
+        res.shouldKeepAlive = false
+        res.assignSocket(socket)
+        res.once('finish', () => socket.end())
+        res.once('close', () => socket.destroySoon())
+        server.emit('request', req, res)
+      }
+      // Pipelined behind other requests: answered in order, once theirs have gone out.
+      const open = socket[OPEN]
+      if (open === undefined || open.size === 0) { answer(); return }
+      let left = open.size
+      for (const res of open) res.once('close', () => { if (--left === 0) setImmediate(answer) })
     })
   }
 
@@ -152,10 +168,10 @@ function normaliseTarget(req: TrackedRequest): ResidentError | null {
       url = '/'
     }
   }
-  if (BAD_PERCENT.test(url)) {
+  if (url.includes('%') && !decodable(url)) {
     // Escaped so the router accepts it (and the access log shows it); answered 400 before dispatch.
     reject ??= new ResidentError('RES_ERR_BAD_REQUEST', 'the URL has an invalid percent-encoding')
-    url = url.replace(PERCENT, '%25')
+    url = url.replace(/%/g, '%25')
   }
   if (req.url !== url) req.url = url
   if (reject === null && req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor >= 1) {
@@ -166,6 +182,19 @@ function normaliseTarget(req: TrackedRequest): ResidentError | null {
     reject = new ResidentError('RES_ERR_EXPECTATION_FAILED', `the server meets no expectation but 100-continue, got ${quote(expect)}`, { headers: { connection: 'close' } })
   }
   return reject
+}
+
+/** Whether the router can decode the path: `%` followed by two hex digits, making valid UTF-8. */
+function decodable(url: string): boolean {
+  const q = url.indexOf('?')
+  const path = q === -1 ? url : url.slice(0, q)
+  if (BAD_PERCENT.test(path)) return false
+  try {
+    decodeURI(path)
+    return true
+  } catch {
+    return false
+  }
 }
 
 function safeUrl(url: string): URL | null {

@@ -30,8 +30,11 @@ export async function exchange(base: string, data: string | Buffer, ms = 5000): 
   })
 }
 
-/** Splits a byte stream into responses (content-length and chunked bodies); a cut-off tail is dropped. */
-export function parseResponses(text: string): RawResponse[] {
+/**
+ * Splits a byte stream into responses (content-length and chunked bodies); a cut-off tail is
+ * dropped. `heads[i]` says the i-th request was a HEAD (its answer has no body whatever its headers say).
+ */
+export function parseResponses(text: string, heads: boolean[] = []): RawResponse[] {
   const out: RawResponse[] = []
   let at = 0
   while (at < text.length) {
@@ -46,7 +49,10 @@ export function parseResponses(text: string): RawResponse[] {
     }
     at = end + 4
     let body = ''
-    if (headers['transfer-encoding'] === 'chunked') {
+    const informational = status >= 100 && status < 200
+    if (informational || heads[out.length]) {
+      // no body
+    } else if (headers['transfer-encoding'] === 'chunked') {
       for (;;) {
         const eol = text.indexOf('\r\n', at)
         if (eol === -1) return out
@@ -62,7 +68,7 @@ export function parseResponses(text: string): RawResponse[] {
       body = text.slice(at, at + n)
       at += n
     }
-    if (status >= 100 && status < 200) continue
+    if (informational) continue
     out.push({ status, headers, body })
   }
   return out
