@@ -67,7 +67,7 @@ export default class Holder extends Extension {
     extensionsDir: dir, filtersDir: path.join(dir, 'no-filters'), idleTimeout: 0,
     memory: { budget: `${budgetMb}MB`, checkInterval: '1s' }, unload: { collectionGrace: '5s' },
   }, { cwd: dir })
-  const server = await buildServer(config, { executor, logger: pino({ level: 'error' }) })
+  const server = await buildServer(config, { executors: { inprocess: executor }, logger: pino({ level: 'error' }) })
   // Cold load as a request sees it: acquire() of an extension that was not resident (queueing,
   // lookup, build, evaluate, init, and any eviction work it waited behind).
   const { registry } = server

@@ -42,8 +42,8 @@ export default class Who extends Filter {
   onAuthenticate(req) { if (req.headers['x-user']) req.user = { name: req.headers['x-user'] } }
 }`)
   const sink = new Writable({ write(chunk, _e, done) { for (const l of String(chunk).split('\n')) if (l) logs.push(JSON.parse(l)); done() } })
-  const config = resolveConfig({ extensionsDir: ext, filtersDir: flt, requestTimeout: 1500, extensions: { probe: { config: { answer: 42 } } } }, { cwd: dir })
-  server = await buildServer(config, { logger: pino({ level: 'debug' }, sink), executor: new CgiExecutor({ cacheDir: path.join(dir, 'cache'), bodyLimit: config.bodyLimit }) })
+  const config = resolveConfig({ mode: 'cgi', extensionsDir: ext, filtersDir: flt, requestTimeout: 1500, extensions: { probe: { config: { answer: 42 } } } }, { cwd: dir })
+  server = await buildServer(config, { logger: pino({ level: 'debug' }, sink), executors: { cgi: new CgiExecutor({ cacheDir: path.join(dir, 'cache'), bodyLimit: config.bodyLimit }) } })
   base = await server.app.listen({ port: 0, host: '127.0.0.1' })
 })
 

@@ -10,11 +10,12 @@ import type { CommandRequest, Logger } from '../sdk/types.ts'
 import { cachedBuild } from '../loader/bundle-cache.ts'
 import { instantiate } from '../loader/instantiate.ts'
 import { mapErrorStack } from '../loader/stack.ts'
-import { commandTable, type CommandTable } from '../dispatch/commands.ts'
+import { commandTable, type CommandTable } from '../modes/commands.ts'
 import { parseBody, parseForm } from '../dispatch/body.ts'
-import { coerceParams, mergeInputs } from '../dispatch/params.ts'
+import { coerceParams, mergeInputs } from '../modes/params.ts'
 import { findCommand, isValidTarget } from '../dispatch/route.ts'
-import { errorBody, normaliseError } from '../server/error-reply.ts'
+import { errorRecordOf } from '../modes/results.ts'
+import { errorBody } from '../modes/send.ts'
 import { BadResultError, formatCgiHead, resultParts } from '../modes/cgi/result.ts'
 
 /**
@@ -141,7 +142,8 @@ export async function runCgiRequest(entry: string, io: CgiIo): Promise<number> {
       loaded = await instantiate<Extension, CommandTable>(
         { name, entry, generation: 1, config, log: root.child({ extension: name }) }, EXTENSION_BASE, 'Extension', commandTable, build)
     } catch (e) {
-      throw new ResidentError('RES_ERR_LOAD_FAILED', `extension "${name}" failed to load: ${(e as Error).message}`, { cause: e })
+      // The reason goes to the log (stderr), as in the server; the client learns only that it failed.
+      throw new ResidentError('RES_ERR_LOAD_FAILED', `extension "${name}" failed to load`, { cause: e })
     }
     const info = findCommand(loaded.inspected, target.command)
     if (!info) {
@@ -192,12 +194,12 @@ export async function runCgiRequest(entry: string, io: CgiIo): Promise<number> {
     }
     return 0
   } catch (e) {
-    const n = normaliseError(e, env.NODE_ENV === 'development')
-    if (n.internal) root.error({ err: mapErrorStack(e) }, `${method} ${name} failed: ${n.code}: ${(e as Error)?.message ?? String(e)}`)
+    const n = errorRecordOf(e, env.NODE_ENV === 'development')
+    if (n.status >= 500) root.error({ err: mapErrorStack(e) }, `${method} ${name} failed: ${n.code}: ${(e as Error)?.message ?? String(e)}`)
     const headers: Array<[string, string]> = Object.entries(n.headers)
     headers.push(['content-type', 'application/json; charset=utf-8'])
     await writeAll(formatCgiHead(n.status, headers))
-    if (method !== 'HEAD') await writeAll(JSON.stringify(errorBody(n, id, e, env.NODE_ENV === 'development')))
+    if (method !== 'HEAD') await writeAll(JSON.stringify(errorBody(n, id, env.NODE_ENV === 'development')))
     return 0
   } finally {
     controller.abort(new Error('the CGI request ended'))

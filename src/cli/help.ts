@@ -22,6 +22,8 @@ Options for serve:
   -c, --config <file>     config file (default ./resident.config.json when present)
   -e, --extensions <dir>  extensions folder (default ./extensions)
   -f, --filters <dir>     filters folder (default ./filters)
+  -m, --mode <mode>       run every extension in this mode: inprocess, worker, fastcgi, cgi
+                          (default: the config's "mode" and "extensions.<name>.mode")
   -w, --workers <n|auto>  run n server processes (node:cluster; auto = one per core); default 0 = this process
   -h, --help              show this help
 

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-import { isModuleName } from '../loader/discover.ts'
+import { isModuleName } from '../config/names.ts'
 import { UsageError } from './args.ts'
 import { extensionFiles, filterFiles, projectFiles } from './templates.ts'
 

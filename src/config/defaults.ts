@@ -1,3 +1,4 @@
+import { defaultWorker } from './modes.ts'
 import type { PoolSettings, ResidentConfig } from './types.ts'
 
 /** The fastcgi mode's pool unless `pool` or `extensions.<name>.pool` says otherwise. */
@@ -21,6 +22,8 @@ export const defaults: Omit<ResidentConfig, 'extensionsDir' | 'filtersDir' | 'fi
   logLevel: 'info',
   development: false,
   admin: { token: null },
+  mode: 'inprocess',
+  worker: defaultWorker,
   extensions: {},
   filters: { order: [], modules: {} },
   fastcgi: { apps: {} },

@@ -1,5 +1,5 @@
 import { resolvePackageEntry } from './package-entry.ts'
-import { isModuleName } from '../loader/discover.ts'
+import { isModuleName } from './names.ts'
 import type { FilterSettings, FiltersConfig } from './types.ts'
 
 const SECTION_KEYS = new Set(['order', 'modules'])

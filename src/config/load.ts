@@ -4,13 +4,14 @@ import { ResidentError } from '../errors.ts'
 import { DEFAULT_CONFIG_FILE, defaults } from './defaults.ts'
 import { resolveFiltersConfig } from './filters.ts'
 import { resolvePackageEntry } from './package-entry.ts'
-import { isModuleName } from '../loader/discover.ts'
+import { isModuleName } from './names.ts'
 import { resolveFastcgi } from './fastcgi.ts'
 import { resolveCgiConfig } from './cgi.ts'
 import type { ExtensionSettings, ResidentConfig } from './types.ts'
 import { parseDuration, parseSize } from './units.ts'
 import { resolveLimits } from './limits.ts'
 import { RESIDENCY_KEYS, resolveExtensionIdle, resolveResidency } from './residency.ts'
+import { MODE_KEYS, resolveMode, resolveWorker } from './modes.ts'
 import { OPERATIONS_KEYS, resolveOperations } from './operations.ts'
 
 export type ConfigInput = Record<string, unknown>
@@ -19,7 +20,7 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 const TOP_LEVEL = new Set([
   '$schema', 'host', 'port', 'extensionsDir', 'filtersDir', 'bodyLimit', 'requestTimeout', 'drainTimeout', 'requestIdHeader',
   'logLevel', 'development', 'admin', 'extensions', 'filters', 'fastcgi', 'cgi', 'limits',
-  ...RESIDENCY_KEYS, ...OPERATIONS_KEYS,
+  ...RESIDENCY_KEYS, ...MODE_KEYS, ...OPERATIONS_KEYS,
 ])
 
 /** Reads `file` (or ./resident.config.json when present) and returns its JSON, or {} when absent. */
@@ -85,6 +86,8 @@ export function resolveConfig(input: ConfigInput, options: { cwd?: string; file?
     }
   }
 
+  const mode = resolveMode('mode', input.mode, problems) ?? defaults.mode
+  const worker = resolveWorker('worker', input.worker, defaults.worker, problems)
   const extensions: Record<string, ExtensionSettings> = {}
   const extInput = input.extensions ?? {}
   if (typeof extInput !== 'object' || extInput === null || Array.isArray(extInput)) problems.push('"extensions" must be an object keyed by extension name')
@@ -103,7 +106,13 @@ export function resolveConfig(input: ConfigInput, options: { cwd?: string; file?
           try { entry = resolvePackageEntry(s.package, base) } catch (e) { problems.push(`"extensions.${name}.package": ${(e as Error).message}`) }
         }
       }
-      extensions[name] = { config: config as Record<string, unknown>, idleTimeout: resolveExtensionIdle(name, s.idleTimeout, problems), entry }
+      extensions[name] = {
+        config: config as Record<string, unknown>,
+        idleTimeout: resolveExtensionIdle(name, s.idleTimeout, problems),
+        mode: resolveMode(`extensions.${name}.mode`, s.mode, problems) ?? null,
+        worker: s.worker === undefined ? null : resolveWorker(`extensions.${name}.worker`, s.worker, worker, problems),
+        entry,
+      }
     }
   }
 
@@ -121,6 +130,8 @@ export function resolveConfig(input: ConfigInput, options: { cwd?: string; file?
     logLevel: logLevel as ResidentConfig['logLevel'],
     development: development === true,
     admin: { token },
+    mode,
+    worker,
     extensions,
     filters: resolveFiltersConfig(input.filters, base, problems),
     fastcgi: resolveFastcgi(input.fastcgi, base, bodyLimit, problems),
@@ -137,7 +148,7 @@ export function resolveConfig(input: ConfigInput, options: { cwd?: string; file?
   return config
 }
 
-const EXTENSION_KEYS = new Set(['config', 'idleTimeout', 'package'])
+const EXTENSION_KEYS = new Set(['config', 'idleTimeout', 'mode', 'worker', 'package'])
 
 const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/
 

@@ -1,8 +1,26 @@
+import type { Mode } from './modes.ts'
+
+/** The worker mode's pool of one extension: `worker` at the top level, `extensions.<name>.worker` over it. */
+export interface WorkerSettings {
+  /** Workers per extension; each keeps its own state, as the processes of a FastCGI pool do. */
+  pool: number
+  /** Node's `resourceLimits` for each worker (MB); reaching the heap limit replaces the worker. */
+  resourceLimits: { maxOldGenerationSizeMb?: number; maxYoungGenerationSizeMb?: number; codeRangeSizeMb?: number; stackSizeMb?: number }
+  /** ArrayBuffers and Buffers a worker may hold (bytes), which the heap limit does not cap; null = no limit. */
+  maxExternal: number | null
+  /** After a deadline, how long a worker gets to acknowledge the cancel before it is judged hung and replaced (ms). */
+  hangGrace: number
+}
+
 export interface ExtensionSettings {
   /** Passed to the extension as `this.host.config`. */
   config: Record<string, unknown>
   /** Overrides the top-level idleTimeout for this extension (ms; 0 = never); null = inherit. */
   idleTimeout: number | null
+  /** Where this extension runs; null = the top-level `mode`. */
+  mode: Mode | null
+  /** Its worker pool (the top-level `worker` with this extension's keys over it); null = the top-level one. */
+  worker: WorkerSettings | null
   /** The entry file when the extension is not a file in extensionsDir (`package`: an installed npm package). */
   entry: string | null
 }
@@ -185,6 +203,10 @@ export interface ResidentConfig {
   limits: LimitSettings
   unload: UnloadSettings
   rapidFail: RapidFailSettings
+  /** Where extensions run unless `extensions.<name>.mode` says otherwise. */
+  mode: Mode
+  /** Worker-mode settings for every extension in worker mode (each may override them). */
+  worker: WorkerSettings
   /** Per-extension settings, by extension name. */
   extensions: Record<string, ExtensionSettings>
   /** The filter chain: order and per-filter settings. */

@@ -1,5 +1,5 @@
 import { ResidentError } from '../errors.ts'
-import { setOwn } from './params.ts'
+import { setOwn } from '../modes/params.ts'
 
 export interface ParsedBody { body: unknown; contentType: string | null }
 

@@ -1,6 +1,6 @@
 import { ResidentError } from '../errors.ts'
-import { isModuleName } from '../loader/discover.ts'
-import type { CommandInfo, CommandTable } from './commands.ts'
+import { isModuleName } from '../config/names.ts'
+import type { CommandInfo, CommandTable } from '../modes/commands.ts'
 
 export interface Target {
   extension: string

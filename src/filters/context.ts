@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Logger as PinoLogger } from 'pino'
-import { requestLogger } from '../server/lazy-logger.ts'
+import { requestLogger } from '../log/request-logger.ts'
 import type { FilterRequest, FilterResponse } from '../sdk/filter.ts'
 import type { Headers, Logger } from '../sdk/types.ts'
 import type { FilterChain } from './chain.ts'

@@ -4,8 +4,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Logger as PinoLogger } from 'pino'
 import { ResidentError } from '../errors.ts'
 import type { AccessLogEntry, EndOfRequest } from '../sdk/filter.ts'
-import { sendResult } from '../dispatch/respond.ts'
-import { errorBody, normaliseError } from '../server/error-reply.ts'
+import { errorRecordOf, fromWebResponse } from '../modes/results.ts'
+import { errorBody, sendOutcome } from '../modes/send.ts'
 import { RequestContext, ResponseView } from './context.ts'
 import type { FilterManager } from './manager.ts'
 import { runObservers, runSteps, type Outcome } from './run.ts'
@@ -112,16 +112,16 @@ function finishSend(view: ResponseView, reply: FastifyReply, res: Outcome, done:
 
 /** A throw on the response side: the response becomes the error's JSON body (headers are not sent yet). */
 function failSend(request: FastifyRequest, reply: FastifyReply, payload: unknown, e: unknown, done: SendDone): void {
-  const n = normaliseError(e, false)
+  const n = errorRecordOf(e, false)
   if (payload instanceof Readable) payload.destroy()
   for (const [k, v] of Object.entries(n.headers)) reply.header(k, v)
   reply.code(n.status).header('content-type', 'application/json; charset=utf-8').removeHeader('content-length')
-  done(null, JSON.stringify(errorBody(n, request.id, e, false)))
+  done(null, JSON.stringify(errorBody(n, request.id, false)))
 }
 
 /** A Response a request-side filter answered with: sent now; the remaining hooks and the handler are skipped. */
 function finishWith(reply: FastifyReply, res: Response): void {
-  sendResult(reply, res)
+  sendOutcome(reply, fromWebResponse(res), false)
 }
 
 /** A Response a response-side filter answered with replaces status, headers and body. */

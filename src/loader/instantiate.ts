@@ -2,7 +2,7 @@ import path from 'node:path'
 import * as sdk from '../sdk/index.ts'
 import { extendsBase } from '../sdk/brand.ts'
 import type { Logger, UnloadReason } from '../sdk/types.ts'
-import { createHostHandle } from '../residency/host-handle.ts'
+import { createHostHandle } from './host-handle.ts'
 import type { BuildOutput } from './build.ts'
 import { evaluateBundle } from './evaluate.ts'
 import { mapErrorStack, registerSourceMap } from './stack.ts'
@@ -33,7 +33,7 @@ export interface Instantiated<T, P> {
 }
 
 /**
- * Builds a module (esbuild → vm.compileFunction in the main context), checks that its default
+ * Builds a module (esbuild → vm.compileFunction in the main context; `prebuilt` skips the build), checks that its default
  * export extends the base named by `brand`, lets `inspect` read the class, constructs it with its
  * host handle and runs init(). Extensions and filters load through this one path; on any failure
  * everything made so far is released and the error's stack is mapped to the sources.

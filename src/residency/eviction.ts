@@ -115,7 +115,7 @@ export class Evictor {
   }
 
   #estimateOf(slot: Slot): number {
-    return slot.heapGrowth ?? this.#averageGrowth()
+    return exactBytes(slot) ?? slot.heapGrowth ?? this.#averageGrowth()
   }
 
   /** What the loads under way are expected to add: memory that is coming whatever we measure now. */
@@ -165,11 +165,13 @@ export class Evictor {
       // One after another, least recently used first (each resolves once out of service; disposal goes on).
       for (const name of plan) {
         const estimate = candidates.find((c) => c.name === name)!.estimate
+        // A worker's memory comes back when it is terminated; only in-process bytes wait for a GC.
+        const exact = exactBytes(this.#registry.slots.get(name)!) !== null
         const r: AdvisoryResult = await this.#registry.unloadIfIdle(name, 'memory')
         if (r === 'unloaded') {
           evicted++
           this.evictions.memory++
-          this.#credit(estimate)
+          if (!exact) this.#credit(estimate)
           this.#log.info({ extension: name, reason: 'memory', signal: s.signal }, `evicting ${name} (memory pressure, least recently used)`)
         } else skip.add(name)
       }
@@ -220,7 +222,7 @@ export class Evictor {
     for (const slot of this.#registry.slots.values()) {
       const gen = slot.current
       if (!gen || slot.loading || gen.inflight > 0 || slot.waiting > 0 || skip.has(slot.name)) continue
-      out.push({ name: slot.name, lastActive: slot.lastActive, estimate: slot.heapGrowth || this.#averageGrowth() })
+      out.push({ name: slot.name, lastActive: slot.lastActive, estimate: exactBytes(slot) ?? (slot.heapGrowth || this.#averageGrowth()) })
     }
     return out
   }
@@ -236,6 +238,12 @@ export class Evictor {
       if (r === 'unloaded') this.evictions.idle++
     }
   }
+}
+
+/** What a generation holds when its mode measures it exactly (heap + external of a worker's isolates); null in process. */
+export function exactBytes(slot: Slot): number | null {
+  const m = slot.current?.module.memory?.()
+  return m ? m.heapUsed + m.external : null
 }
 
 const round2 = (n: number) => Math.round(n * 100) / 100

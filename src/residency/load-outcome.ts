@@ -31,7 +31,7 @@ export function loadFailure(slot: Slot, e: unknown, o: { log: Logger; reloading:
 export async function handOverState(slot: Slot, prev: Generation | null, next: Generation, o: { log: Logger; discard: (g: Generation) => Promise<void> }): Promise<void> {
   if (!prev || !prev.module.exportState || !next.module.importState) return
   try {
-    await next.module.importState(prev.module.exportState())
+    await next.module.importState(await prev.module.exportState())
   } catch (e) {
     slot.errors++
     slot.lastError = { message: `state carry-over failed: ${String((e as Error)?.message ?? e)}`, at: new Date() }

@@ -2,9 +2,11 @@ import { performance } from 'node:perf_hooks'
 import type { ResidentConfig } from '../config/types.ts'
 import { ResidentError } from '../errors.ts'
 import { findEntry } from '../loader/discover.ts'
-import type { Executor, Mode } from '../modes/executor.ts'
-import { listProcesses, type ModeProcess } from '../modes/processes.ts'
-import type { Logger, UnloadReason } from '../sdk/types.ts'
+import type { Logger as PinoLogger } from 'pino'
+import { modeOf, type Mode } from '../config/modes.ts'
+import type { Executors } from '../modes/executors.ts'
+import type { UnloadReason } from '../sdk/types.ts'
+import type { ModeProcess } from '../modes/processes.ts'
 import { Generation } from './generation.ts'
 import { Slot } from './slot.ts'
 import { CollectionWatcher } from './collection.ts'
@@ -21,8 +23,9 @@ export type { RegistryEvent } from './events.ts'
 
 export interface RegistryOptions {
   config: ResidentConfig
-  executor: Executor
-  log: Logger
+  /** One executor per mode; each extension's generations load through the one its mode names. */
+  executors: Executors
+  log: PinoLogger
 }
 
 /**
@@ -33,8 +36,8 @@ export interface RegistryOptions {
 export class Registry {
   readonly slots = new Map<string, Slot>()
   readonly #config: ResidentConfig
-  readonly #executor: Executor
-  readonly #log: Logger
+  readonly #executors: Executors
+  readonly #log: PinoLogger
   /** Proves retired generations were collected. */
   readonly collection: CollectionWatcher
   /** Idle and memory-pressure eviction. */
@@ -44,7 +47,7 @@ export class Registry {
 
   constructor(o: RegistryOptions) {
     this.#config = o.config
-    this.#executor = o.executor
+    this.#executors = o.executors
     this.#log = o.log
     this.#events = new RegistryEvents(o.log)
     this.collection = new CollectionWatcher({
@@ -55,10 +58,16 @@ export class Registry {
     this.evictor.start()
   }
 
-  get mode(): Mode { return this.#executor.mode }
+  /** The default mode (the config's top-level `mode`). */
+  get mode(): Mode { return this.#config.mode }
+
+  /** The mode `name` runs in: its current generation's, or the one its next load would use. */
+  modeOf(name: string): Mode {
+    return this.slots.get(name)?.current?.module.mode ?? modeOf(this.#config, name)
+  }
 
   /** The worker/pool processes of an out-of-process mode (none in process), for the dashboard. */
-  processes(): ModeProcess[] { return listProcesses(this.#executor) }
+  processes(): ModeProcess[] { return this.#executors.processes() }
 
   /** Calls `fn` on every install and removal (the hot-reload watcher follows loads this way). Returns an unsubscribe. */
   subscribe(fn: (e: RegistryEvent) => void): () => void {
@@ -175,15 +184,17 @@ export class Registry {
     const started = performance.now()
     const before = jsBytes()
     try {
-      const module = await this.#executor.load({
+      const executor = this.#executors.get(modeOf(this.#config, slot.name))
+      const module = await executor.load({
         name: slot.name, entry: slot.entry, generation: id,
-        config: this.#config.extensions[slot.name]?.config ?? {}, log,
+        config: this.#config.extensions[slot.name]?.config ?? {}, log, development: this.#config.development,
       })
       slot.lastError = null
       slot.rapid.recordSuccess()
       slot.loadMs = Math.round((performance.now() - started) * 100) / 100
-      slot.heapGrowth = Math.max(0, jsBytes() - before)
-      log.info({ ms: Math.round(slot.loadMs), commands: Object.values(module.table.commands).map((c) => c.name) }, `loaded ${slot.name} (generation ${id})`)
+      // A mode that measures exactly (a worker's isolate) says so; in process only the growth shows.
+      slot.heapGrowth = module.memory ? null : Math.max(0, jsBytes() - before)
+      log.info({ ms: Math.round(slot.loadMs), mode: module.mode, commands: Object.values(module.table.commands).map((c) => c.name) }, `loaded ${slot.name} (generation ${id})`)
       this.evictor.afterLoad()
       return new Generation(id, slot.name, module)
     } catch (e) {
@@ -250,9 +261,11 @@ export class Registry {
     return this.#serialise(slot, async () => {
       const gen = slot.current
       if (!gen || slot.loading) return 'none'
-      // Checked and acted on in the same turn: no request can lease it in between.
       if (gen.inflight > 0 || slot.waiting > 0) return 'busy'
-      if (!gen.module.canUnload(reason)) {
+      const willing = await gen.module.canUnload(reason)
+      // Asking took a turn (or a message to a worker): a request may have leased it meanwhile.
+      if (slot.current !== gen || gen.inflight > 0 || slot.waiting > 0 || slot.loading) return 'busy'
+      if (!willing) {
         if (slot.declines < this.#config.unload.maxDeclines) {
           slot.declines++
           this.#log.info({ extension: name, generation: gen.id, reason, declines: slot.declines }, `${name} declined a ${reason} unload (${slot.declines} of ${this.#config.unload.maxDeclines})`)
@@ -312,6 +325,6 @@ export class Registry {
     }
     await Promise.allSettled(pending)
     this.collection.close()
-    await this.#executor.close()
+    await this.#executors.close()
   }
 }

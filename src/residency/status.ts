@@ -42,10 +42,11 @@ export function hostStatus(registry: Registry, config: ResidentConfig) {
 /** One entry of the status JSON's `extensions` array (name, state, mode, generation, requests, lastUsed, retired are fixed). */
 export function extensionStatus(registry: Registry, slot: Slot) {
   const gen = slot.current
+  const exact = gen?.module.memory?.() ?? null
   return {
     name: slot.name,
     state: slot.state,
-    mode: registry.mode,
+    mode: registry.modeOf(slot.name),
     generation: gen?.id ?? null,
     loadedAt: gen ? wallClock(gen.loadedAtMs) : null,
     lastUsed: slot.lastUsed ? wallClock(slot.lastUsed) : null,
@@ -56,6 +57,10 @@ export function extensionStatus(registry: Registry, slot: Slot) {
     loadMs: slot.loadMs,
     /** heapUsed + external before vs after the load: other activity in the process blurs it. */
     heapGrowth: { bytes: slot.heapGrowth, estimate: true },
+    /** Exactly what the generation holds, in modes that can measure it (a worker's own isolate); null in process. */
+    memory: exact,
+    /** What its mode reports of itself (a worker pool: workers, restarts…); null in process. */
+    runtime: gen?.module.status?.() ?? null,
     idleTimeoutMs: registry.idleTimeoutOf(slot.name),
     draining: [...slot.draining].map((g) => ({ generation: g.id, reason: g.retired, inFlight: g.inflight })),
     unloads: { ...slot.unloads },

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { ResidentConfig } from '../config/types.ts'
 import { ResidentError } from '../errors.ts'
-import { isModuleName } from '../loader/discover.ts'
+import { isModuleName } from '../config/names.ts'
 import type { FilterManager } from '../filters/manager.ts'
 import type { Registry } from '../residency/registry.ts'
 import { checkAdmin } from './admin-guard.ts'

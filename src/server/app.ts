@@ -5,8 +5,9 @@ import { ResidentError } from '../errors.ts'
 import { Dispatcher } from '../dispatch/dispatcher.ts'
 import { installFilterHooks } from '../filters/hooks.ts'
 import { FilterManager } from '../filters/manager.ts'
+import type { Mode } from '../config/modes.ts'
 import type { Executor } from '../modes/executor.ts'
-import { InProcessExecutor } from '../modes/inprocess.ts'
+import { Executors } from '../modes/executors.ts'
 import { Registry } from '../residency/registry.ts'
 import { setEsbuildIdle } from '../loader/build.ts'
 import { replyWithError } from './error-reply.ts'
@@ -51,7 +52,8 @@ export interface ResidentServer {
 
 export interface ServerOptions {
   logger?: PinoLogger
-  executor?: Executor
+  /** Ready-made executors in place of the built-in ones, by mode (benchmarks wrap one this way). */
+  executors?: Partial<Record<Mode, Executor>>
   /**
    * Install the filter hooks even when no filter is loaded at start-up, so that a reload can add
    * the first one (resident dev). Without it, a server that starts with no filter runs without
@@ -69,7 +71,7 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
   // Fastify gets no logger of its own: with one, it adds response listeners and a pino child to
   // every request (several µs each in bench/overhead), and a childLoggerFactory costs ≈ 1 µs more.
   // Its `request.log` stays its silent null logger; Resident's code logs through `requestLogger`,
-  // made where a line may be written (see lazy-logger.ts).
+  // made where a line may be written (see log/request-logger.ts).
   const log = options.logger ?? pino({ level: 'silent' })
   const app = Fastify({
     logger: false,
@@ -83,7 +85,9 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
     clientErrorHandler: (err, socket) => handleClientError(err, socket, log),
   }) as unknown as FastifyInstance
   setEsbuildIdle(config.unload.esbuildIdle)
-  const registry = new Registry({ config, executor: options.executor ?? new InProcessExecutor(), log })
+  const executors = new Executors({ config, log }, options.executors)
+  executors.check(config)
+  const registry = new Registry({ config, executors, log })
   const connections = new Connections(app.server)
   const budget = new RequestBudget(app.server, config.limits)
   let closing = false

@@ -1,6 +1,6 @@
 import type { Extension } from '../sdk/extension.ts'
 import type { ExtensionHost, Logger, UnloadReason } from '../sdk/types.ts'
-import { createHostHandle } from '../residency/host-handle.ts'
+import { createHostHandle } from '../loader/host-handle.ts'
 import { capturingLogger, type LogLine } from './log-sink.ts'
 
 export interface ExtensionUnderTest<T> {

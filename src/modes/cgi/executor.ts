@@ -4,10 +4,15 @@ import { mkdirSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { Readable } from 'node:stream'
-import type { CommandTable } from '../../dispatch/commands.ts'
 import { defaultCacheDir } from '../../loader/bundle-cache.ts'
-import type { CommandRequest } from '../../sdk/types.ts'
+import { requestLogger } from '../../log/request-logger.ts'
+import type { Logger } from '../../sdk/types.ts'
+import type { CommandTable } from '../commands.ts'
+import { cancelError } from '../command-request.ts'
 import type { Executor, LoadSpec, LoadedModule } from '../executor.ts'
+import type { CancelReason, Invocation } from '../invocation.ts'
+import { errorOutcome, type Outcome, type OutcomeHeaders } from '../outcome.ts'
+import { errorRecordOf } from '../results.ts'
 import { baseEnvironment, buildMetaVariables } from './meta.ts'
 import { runCgi, type CgiStarted } from './process.ts'
 import { ensureRunnerBundle } from './runner-bundle.ts'
@@ -66,15 +71,40 @@ export class CgiExecutor implements Executor {
     if (this.#options.bodyLimit !== undefined) base.RESIDENT_BODY_LIMIT = String(this.#options.bodyLimit)
     const { table, inputs } = await describe(runner, spec.entry, base)
     const options = this.#options
+    // The calls that cancel() can reach: the dispatcher's deadline and the client leaving abort
+    // their signal, which kills the process group. A streamed body stays reachable until it closes.
+    const live = new Map<string, Set<AbortController>>()
+    const forget = (id: string, c: AbortController) => {
+      const set = live.get(id)
+      set?.delete(c)
+      if (set?.size === 0) live.delete(id)
+    }
     return {
+      mode: 'cgi',
       table,
       inputs,
       // No code of the extension lives in this process.
       sentinel: null,
-      invoke(_command, _params, request) {
-        return invoke(runner, spec, base, options, request as CommandRequest)
+      async invoke(inv: Invocation): Promise<Outcome> {
+        const controller = new AbortController()
+        let set = live.get(inv.id)
+        if (!set) live.set(inv.id, set = new Set())
+        set.add(controller)
+        let outcome: Outcome
+        try {
+          outcome = await invoke(runner, spec, base, options, inv, controller.signal, requestLogger(spec.log, inv.id))
+        } catch (e) {
+          forget(inv.id, controller)
+          return errorOutcome(errorRecordOf(controller.signal.aborted ? controller.signal.reason : e, spec.development))
+        }
+        if (outcome.kind === 'stream') outcome.body.once('close', () => forget(inv.id, controller))
+        else forget(inv.id, controller)
+        return outcome
       },
-      canUnload: () => true,
+      cancel(id: string, reason: CancelReason) {
+        for (const c of live.get(id) ?? []) c.abort(cancelError(reason))
+      },
+      canUnload: async () => true,
       async dispose() {},
     }
   }
@@ -102,7 +132,7 @@ function describe(runner: string, entry: string, env: Record<string, string>): P
   })
 }
 
-async function invoke(runner: string, spec: LoadSpec, base: Record<string, string>, options: CgiModeOptions, request: CommandRequest): Promise<Response> {
+async function invoke(runner: string, spec: LoadSpec, base: Record<string, string>, options: CgiModeOptions, request: Invocation, signal: AbortSignal, log: Logger): Promise<Outcome> {
   const q = request.url.indexOf('?')
   const body = request.rawBody.length > 0 ? Buffer.from(request.rawBody.buffer, request.rawBody.byteOffset, request.rawBody.byteLength) : null
   const scriptName = `/${request.extension}`
@@ -143,25 +173,30 @@ async function invoke(runner: string, spec: LoadSpec, base: Record<string, strin
       body,
       // The dispatcher's deadline and the client leaving abort the signal, which kills the process group.
       limits: { maxHeaderBytes: options.maxHeaderBytes ?? 64 * 1024, maxOutputBytes: options.maxOutputBytes ?? Number.MAX_SAFE_INTEGER, timeout: 0 },
-      signal: request.signal,
-      log: request.log,
+      signal,
+      log,
     })
   } catch (e) {
-    if (request.signal.aborted) throw request.signal.reason
+    if (signal.aborted) throw signal.reason
     throw e
   }
-  const headers = new Headers()
-  for (const [k, v] of started.head.headers) headers.append(k, v)
-  const init = { status: started.head.status, statusText: started.head.reason ?? undefined, headers }
-  if (started.head.status === 204 || started.head.status === 304 || request.method === 'HEAD') {
-    started.body.resume()
-    return new Response(null, init)
+  const headers: OutcomeHeaders = {}
+  for (const [name, v] of started.head.headers) {
+    const k = name.toLowerCase()
+    const prev = headers[k]
+    headers[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v]
   }
-  return new Response(await bodyOf(started.body) as unknown as BodyInit, init)
+  const status = started.head.status
+  if (status === 204 || status === 304 || request.method === 'HEAD') {
+    started.body.resume()
+    return { kind: 'body', status, headers, body: null }
+  }
+  const out = await bodyOf(started.body)
+  return Buffer.isBuffer(out) ? { kind: 'body', status, headers, body: out } : { kind: 'stream', status, headers, body: out }
 }
 
-/** The whole body when it is short (the usual case: no web stream to make), else a stream of it. */
-function bodyOf(stream: Readable): Promise<Buffer | ReadableStream> {
+/** The whole body when it is short (the usual case), else the stream itself, pulled by the response. */
+function bodyOf(stream: Readable): Promise<Buffer | Readable> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
     let size = 0
@@ -173,7 +208,7 @@ function bodyOf(stream: Readable): Promise<Buffer | ReadableStream> {
       stream.off('end', onEnd)
       stream.pause()
       stream.unshift(Buffer.concat(chunks, size))
-      resolve(Readable.toWeb(stream) as unknown as ReadableStream)
+      resolve(stream)
     }
     const onEnd = () => resolve(Buffer.concat(chunks, size))
     stream.on('data', onData)

@@ -37,7 +37,7 @@ export class BadResultError extends Error {
 }
 
 /**
- * The same mapping the in-process dispatcher applies (dispatch/respond.ts): object or array →
+ * The same mapping the in-process executor applies (modes/results.ts): object or array →
  * JSON; string → text; bytes → octet-stream; Readable or async iterable → streamed; web Response →
  * its status, headers and body; undefined → 204.
  */
