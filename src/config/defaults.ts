@@ -24,6 +24,7 @@ export const defaults: Omit<ResidentConfig, 'extensionsDir' | 'filtersDir' | 'fi
   admin: { token: null },
   mode: 'inprocess',
   worker: defaultWorker,
+  pool: POOL_DEFAULTS,
   extensions: {},
   filters: { order: [], modules: {} },
   fastcgi: { apps: {} },

@@ -12,6 +12,8 @@ import { parseDuration, parseSize } from './units.ts'
 import { resolveLimits } from './limits.ts'
 import { RESIDENCY_KEYS, resolveExtensionIdle, resolveResidency } from './residency.ts'
 import { MODE_KEYS, resolveMode, resolveWorker } from './modes.ts'
+import { POOL_KEYS, resolveExternalFastcgi, resolvePool } from './pool.ts'
+import { POOL_DEFAULTS } from './defaults.ts'
 import { OPERATIONS_KEYS, resolveOperations } from './operations.ts'
 
 export type ConfigInput = Record<string, unknown>
@@ -20,7 +22,7 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 const TOP_LEVEL = new Set([
   '$schema', 'host', 'port', 'extensionsDir', 'filtersDir', 'bodyLimit', 'requestTimeout', 'drainTimeout', 'requestIdHeader',
   'logLevel', 'development', 'admin', 'extensions', 'filters', 'fastcgi', 'cgi', 'limits',
-  ...RESIDENCY_KEYS, ...MODE_KEYS, ...OPERATIONS_KEYS,
+  ...RESIDENCY_KEYS, ...MODE_KEYS, ...POOL_KEYS, ...OPERATIONS_KEYS,
 ])
 
 /** Reads `file` (or ./resident.config.json when present) and returns its JSON, or {} when absent. */
@@ -88,6 +90,7 @@ export function resolveConfig(input: ConfigInput, options: { cwd?: string; file?
 
   const mode = resolveMode('mode', input.mode, problems) ?? defaults.mode
   const worker = resolveWorker('worker', input.worker, defaults.worker, problems)
+  const pool = resolvePool('pool', input.pool, POOL_DEFAULTS, problems)
   const extensions: Record<string, ExtensionSettings> = {}
   const extInput = input.extensions ?? {}
   if (typeof extInput !== 'object' || extInput === null || Array.isArray(extInput)) problems.push('"extensions" must be an object keyed by extension name')
@@ -111,6 +114,8 @@ export function resolveConfig(input: ConfigInput, options: { cwd?: string; file?
         idleTimeout: resolveExtensionIdle(name, s.idleTimeout, problems),
         mode: resolveMode(`extensions.${name}.mode`, s.mode, problems) ?? null,
         worker: s.worker === undefined ? null : resolveWorker(`extensions.${name}.worker`, s.worker, worker, problems),
+        pool: s.pool === undefined ? null : resolvePool(`extensions.${name}.pool`, s.pool, pool, problems),
+        fastcgi: resolveExternalFastcgi(`extensions.${name}.fastcgi`, s.fastcgi, problems),
         entry,
       }
     }
@@ -132,6 +137,7 @@ export function resolveConfig(input: ConfigInput, options: { cwd?: string; file?
     admin: { token },
     mode,
     worker,
+    pool,
     extensions,
     filters: resolveFiltersConfig(input.filters, base, problems),
     fastcgi: resolveFastcgi(input.fastcgi, base, bodyLimit, problems),
@@ -148,7 +154,7 @@ export function resolveConfig(input: ConfigInput, options: { cwd?: string; file?
   return config
 }
 
-const EXTENSION_KEYS = new Set(['config', 'idleTimeout', 'mode', 'worker', 'package'])
+const EXTENSION_KEYS = new Set(['config', 'idleTimeout', 'mode', 'worker', 'pool', 'fastcgi', 'package'])
 
 const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/
 

@@ -21,6 +21,10 @@ export interface ExtensionSettings {
   mode: Mode | null
   /** Its worker pool (the top-level `worker` with this extension's keys over it); null = the top-level one. */
   worker: WorkerSettings | null
+  /** Its fastcgi-mode pool (the top-level `pool` with this extension's keys over it); null = the top-level one. */
+  pool: PoolSettings | null
+  /** A pool someone else runs: `extensions.<name>.fastcgi.address`; null = Resident runs the pool. */
+  fastcgi: ExternalFastcgi | null
   /** The entry file when the extension is not a file in extensionsDir (`package`: an installed npm package). */
   entry: string | null
 }
@@ -150,6 +154,9 @@ export interface PoolSettings {
 }
 
 
+/** `extensions.<name>.fastcgi`: the addresses of fcgi-workers someone else runs. */
+export interface ExternalFastcgi { addresses: string[]; maxConns: number | undefined }
+
 /** One FastCGI app served under a URL prefix: `fastcgi.apps["/php/"]`. */
 export interface FastcgiAppSettings {
   /** The URL prefix, starting and ending with "/". */
@@ -207,6 +214,8 @@ export interface ResidentConfig {
   mode: Mode
   /** Worker-mode settings for every extension in worker mode (each may override them). */
   worker: WorkerSettings
+  /** fastcgi-mode pool settings for every extension in that mode (each may override them). */
+  pool: PoolSettings
   /** Per-extension settings, by extension name. */
   extensions: Record<string, ExtensionSettings>
   /** The filter chain: order and per-filter settings. */

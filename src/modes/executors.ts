@@ -5,6 +5,7 @@ import { ResidentError } from '../errors.ts'
 import type { Executor } from './executor.ts'
 import { CgiExecutor } from './cgi/executor.ts'
 import { InProcessExecutor } from './inprocess.ts'
+import { FastcgiExecutor } from './fastcgi/executor.ts'
 import { listProcesses, type ModeProcess } from './processes.ts'
 
 /** What an executor may need from the server: the live config (read afresh on every load) and the logger. */
@@ -18,7 +19,8 @@ export type ExecutorFactory = (ctx: ExecutorContext) => Executor
 /** The modes this build can run, one factory each. A new mode adds its line here (see docs/architecture/modes.md). */
 export const FACTORIES: Partial<Record<Mode, ExecutorFactory>> = {
   inprocess: () => new InProcessExecutor(),
-  cgi: (ctx) => new CgiExecutor({ bodyLimit: ctx.config.bodyLimit }),
+  fastcgi: (ctx) => new FastcgiExecutor(ctx),
+  cgi: (ctx) => new CgiExecutor({ bodyLimit: ctx.config.bodyLimit, maxOutputBytes: ctx.config.cgi.maxOutput, maxHeaderBytes: ctx.config.cgi.maxHeaderSize, passEnv: ctx.config.cgi.passEnv }),
 }
 
 /** The executors of one server, one per mode in use, each made on first use. */

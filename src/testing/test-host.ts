@@ -68,6 +68,11 @@ export async function createTestHost(o: TestHostOptions = {}): Promise<TestHost>
   const input: Record<string, unknown> = { logLevel: 'info', ...o.config }
   input.extensionsDir = folder(o.extensions, 'extensionsDir')
   input.filtersDir = folder(o.filters, 'filtersDir')
+  // Every named extension gets its settings from the config's own validation (defaults included).
+  if (typeof o.extensions === 'object') {
+    const given = (o.config?.extensions ?? {}) as Record<string, unknown>
+    input.extensions = { ...Object.fromEntries(Object.keys(o.extensions).map((n) => [n, {}])), ...given }
+  }
   let config
   try {
     config = resolveConfig(input, { cwd })
@@ -77,8 +82,7 @@ export async function createTestHost(o: TestHostOptions = {}): Promise<TestHost>
   }
   if (typeof o.extensions === 'object') {
     for (const [name, file] of Object.entries(o.extensions)) {
-      const s = config.extensions[name] ?? { config: {}, idleTimeout: null, entry: null }
-      config.extensions[name] = { ...s, entry: path.resolve(cwd, file) }
+      config.extensions[name] = { ...config.extensions[name]!, entry: path.resolve(cwd, file) }
     }
   }
   if (typeof o.filters === 'object') {

@@ -11,9 +11,11 @@ import type { CommandTable } from '../commands.ts'
 import { cancelError } from '../command-request.ts'
 import type { Executor, LoadSpec, LoadedModule } from '../executor.ts'
 import type { CancelReason, Invocation } from '../invocation.ts'
-import { errorOutcome, type Outcome, type OutcomeHeaders } from '../outcome.ts'
+import { errorOutcome, type ErrorRecord, type Outcome, type OutcomeHeaders } from '../outcome.ts'
 import { errorRecordOf } from '../results.ts'
-import { baseEnvironment, buildMetaVariables } from './meta.ts'
+import { baseEnvironment } from './meta.ts'
+import { encodeFrame } from './frame.ts'
+import { CANCEL_SIGNALS, ERROR_RECORD_HEADER, framedInvocation } from './invocation-runner.ts'
 import { runCgi, type CgiStarted } from './process.ts'
 import { ensureRunnerBundle } from './runner-bundle.ts'
 
@@ -69,7 +71,11 @@ export class CgiExecutor implements Executor {
     base.RESIDENT_EXTENSION_NAME = spec.name
     base.RESIDENT_EXTENSION_CONFIG = JSON.stringify(spec.config)
     if (this.#options.bodyLimit !== undefined) base.RESIDENT_BODY_LIMIT = String(this.#options.bodyLimit)
+    base.RESIDENT_GENERATION = String(spec.generation)
+    if (spec.development) base.NODE_ENV = 'development'
     const { table, inputs } = await describe(runner, spec.entry, base)
+    // Requests hand their runner the invocation as a frame on stdin.
+    base.RESIDENT_FRAME = '1'
     const options = this.#options
     // The calls that cancel() can reach: the dispatcher's deadline and the client leaving abort
     // their signal, which kills the process group. A streamed body stays reachable until it closes.
@@ -132,53 +138,44 @@ function describe(runner: string, entry: string, env: Record<string, string>): P
   })
 }
 
+/** The signal for a cancellation, from the reason the call's controller was aborted with (see cancelError). */
+function signalFor(reason: unknown): NodeJS.Signals {
+  const code = (reason as { code?: unknown } | null)?.code
+  return code === 'RES_ERR_TIMEOUT' ? CANCEL_SIGNALS.timeout : code === 'RES_ERR_UNAVAILABLE' ? CANCEL_SIGNALS.shutdown : CANCEL_SIGNALS['client-gone']
+}
+
+/** How long a cancelled runner has, after its signal, before its process group is killed. */
+const CANCEL_GRACE_MS = 1000
+
 async function invoke(runner: string, spec: LoadSpec, base: Record<string, string>, options: CgiModeOptions, request: Invocation, signal: AbortSignal, log: Logger): Promise<Outcome> {
-  const q = request.url.indexOf('?')
-  const body = request.rawBody.length > 0 ? Buffer.from(request.rawBody.buffer, request.rawBody.byteOffset, request.rawBody.byteLength) : null
-  const scriptName = `/${request.extension}`
-  const env = buildMetaVariables({
-    method: request.method,
-    scriptName,
-    pathInfo: `/${request.command}`,
-    pathTranslated: null,
-    queryString: q === -1 ? '' : request.url.slice(q + 1),
-    requestUri: request.url,
-    headers: request.headers,
-    contentLength: body === null ? null : body.length,
-    remoteAddr: request.clientAddress,
-    remotePort: null,
-    serverAddr: '',
-    serverPort: 0,
-    serverName: String(request.headers.host ?? '').replace(/:\d+$/, ''),
-    serverProtocol: 'HTTP/1.1',
-    scheme: 'http',
-    serverSoftware: 'Resident',
-    scriptFilename: spec.entry,
-  }, base, {
-    // The runner is Resident's own: it may see what the in-process command would.
-    passAuthorization: true,
-    extra: {
-      RESIDENT_REQUEST_ID: request.id,
-      ...(request.user === undefined ? {} : { RESIDENT_USER: JSON.stringify(request.user) }),
-    },
-  })
   let started: CgiStarted
   try {
     started = await runCgi({
       name: `${spec.name} (cgi mode)`,
       program: process.execPath,
       args: [runner, spec.entry],
-      env,
+      env: base,
       cwd: path.dirname(spec.entry),
-      body,
-      // The dispatcher's deadline and the client leaving abort the signal, which kills the process group.
+      // The invocation whole, as plain data: the command sees exactly the request it would in process.
+      body: encodeFrame(framedInvocation(request), request.rawBody),
       limits: { maxHeaderBytes: options.maxHeaderBytes ?? 64 * 1024, maxOutputBytes: options.maxOutputBytes ?? Number.MAX_SAFE_INTEGER, timeout: 0 },
+      // The dispatcher's deadline and the client leaving abort the signal: the runner gets the
+      // reason's signal and a grace to let the command see its abort, then its group is killed.
       signal,
+      gentle: { signalFor, graceMs: CANCEL_GRACE_MS },
       log,
     })
   } catch (e) {
     if (signal.aborted) throw signal.reason
     throw e
+  }
+  if (started.head.headers.some(([k]) => k === ERROR_RECORD_HEADER)) {
+    const text = await bodyOf(started.body)
+    try {
+      return errorOutcome(JSON.parse(Buffer.isBuffer(text) ? text.toString('utf8') : '') as ErrorRecord)
+    } catch {
+      return errorOutcome({ status: 502, code: 'RES_ERR_CGI_BAD_OUTPUT', message: `${spec.name} (cgi mode): the error record is not JSON`, headers: {} })
+    }
   }
   const headers: OutcomeHeaders = {}
   for (const [name, v] of started.head.headers) {
