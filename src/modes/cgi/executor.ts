@@ -36,9 +36,12 @@ const WHOLE_BODY = 64 * 1024
 
 /**
  * The cgi mode: each request runs in a process of its own, which loads the extension, runs one
- * command and exits: `node <runner> <entry>`, spoken to in CGI (meta-variables and stdin in, a
- * CGI response out: the same codec as the gateway and `resident cgi`). Nothing survives between
- * requests: no instance state, no timers, no caches; init() and dispose() run for every request.
+ * command and exits: `node <runner> <entry>`. The invocation goes in whole on stdin (a frame: one
+ * JSON line, then the raw body), so the command sees the request it would in process; the outcome
+ * comes back as a CGI response (the codec the gateway and `resident cgi` use), a failure as its
+ * error record. Nothing survives between requests: no instance state, no timers, no caches;
+ * init() and dispose() run for every request. cancel() signals the runner's process group
+ * (SIGHUP, SIGALRM or SIGTERM by reason) and kills it a second later if it is still there.
  *
  * load() asks a runner to describe the extension (`--describe`): that builds the bundle into the
  * disk cache, so requests never run esbuild, and gives the host the command table to route by
