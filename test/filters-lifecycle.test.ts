@@ -171,7 +171,7 @@ export default class P extends Filter { static priority = 'urgent' }` } })).reje
     expect(() => resolveConfig({ filters: { bogus: 1 } })).toThrow(/filters.bogus/)
     expect(() => resolveConfig({ filters: { modules: { a: { config: 3 } } } })).toThrow(/filters.modules.a.config/)
     expect(() => resolveConfig({ filters: { modules: { a: { colour: 'red' } } } })).toThrow(/filters.modules.a.colour/)
-    expect(() => resolveConfig({ filters: { modules: { a: { package: 'no-such-package-xyz' } } } })).toThrow(/cannot find package/)
+    expect(() => resolveConfig({ filters: { modules: { a: { package: 'no-such-package-xyz' } } } })).toThrow(/package "no-such-package-xyz" is not installed/)
     const ok = resolveConfig({ filters: { order: ['b', 'a'], modules: { a: { config: { x: 1 }, enabled: false } } } })
     expect(ok.filters).toEqual({ order: ['b', 'a'], modules: { a: { config: { x: 1 }, entry: null, enabled: false } } })
   })

@@ -39,6 +39,16 @@ export function parseFlags(args: string[], options: NonNullable<ParseArgsConfig[
   }
 }
 
+/** `resident new`'s arguments: positionals, and `--sdk <spec>` (what the project's package.json depends on). */
+export function parseNewArgs(args: string[]): { values: { sdk?: string; help?: boolean }; positionals: string[] } {
+  try {
+    const r = parseArgs({ args, options: { sdk: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: true })
+    return { values: r.values as { sdk?: string; help?: boolean }, positionals: r.positionals }
+  } catch (e) {
+    throw new UsageError((e as Error).message)
+  }
+}
+
 /** Config input from flags and the environment (flags win over PORT/HOST, which win over the file). */
 export function flagsToConfig(flags: ServeFlags, env: NodeJS.ProcessEnv): Record<string, unknown> {
   const out: Record<string, unknown> = {}

@@ -43,7 +43,7 @@ export async function startServer(o: StartOptions): Promise<{ server: ResidentSe
 
 async function logBanner(server: ResidentServer, config: ResidentConfig, url: string, development: boolean): Promise<void> {
   const rel = (p: string) => path.relative(process.cwd(), p) || '.'
-  const names = await listModules(config.extensionsDir)
+  const names = [...new Set([...await listModules(config.extensionsDir), ...Object.keys(config.extensions).filter((n) => config.extensions[n]!.entry)])].sort()
   const lines = [`Resident listening on ${url}`, `  extensions (${rel(config.extensionsDir)}), default mode ${config.mode}: ${names.length === 0 ? 'none' : ''}`]
   const width = Math.max(0, ...names.map((n) => n.length))
   for (const n of names) lines.push(`    ${`${url}/${n}/`.padEnd(url.length + width + 3)}  ${modeOf(config, n)}`)

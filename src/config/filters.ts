@@ -1,5 +1,4 @@
-import { createRequire } from 'node:module'
-import path from 'node:path'
+import { resolvePackageEntry } from './package-entry.ts'
 import { isModuleName } from './names.ts'
 import type { FilterSettings, FiltersConfig } from './types.ts'
 
@@ -32,7 +31,6 @@ export function resolveFiltersConfig(input: unknown, base: string, problems: str
     problems.push('"filters.modules" must be an object keyed by filter name')
     return out
   }
-  const req = createRequire(path.join(base, 'resident.config.json'))
   for (const [name, raw] of Object.entries(modules as Record<string, unknown>)) {
     const at = `filters.modules.${name}`
     if (!isModuleName(name)) { problems.push(`"${at}": a filter name must match [a-z0-9][a-z0-9-]*`); continue }
@@ -51,7 +49,7 @@ export function resolveFiltersConfig(input: unknown, base: string, problems: str
     if (m.package !== undefined) {
       if (typeof m.package !== 'string' || m.package === '') problems.push(`"${at}.package" must be an npm package name`)
       else {
-        try { settings.entry = req.resolve(m.package) } catch { problems.push(`"${at}.package": cannot find package "${m.package}" from ${base}`) }
+        try { settings.entry = resolvePackageEntry(m.package, base) } catch (e) { problems.push(`"${at}.package": ${(e as Error).message}`) }
       }
     }
     out.modules[name] = settings

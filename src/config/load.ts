@@ -4,6 +4,8 @@ import { ResidentError } from '../errors.ts'
 import { ownData } from '../own.ts'
 import { DEFAULT_CONFIG_FILE, defaults } from './defaults.ts'
 import { resolveFiltersConfig } from './filters.ts'
+import { resolvePackageEntry } from './package-entry.ts'
+import { isModuleName } from './names.ts'
 import { resolveFastcgi } from './fastcgi.ts'
 import { resolveCgiConfig } from './cgi.ts'
 import type { ExtensionSettings, ResidentConfig } from './types.ts'
@@ -110,6 +112,14 @@ export function resolveConfig(given: ConfigInput, options: { cwd?: string; file?
       for (const k of Object.keys(s)) if (!EXTENSION_KEYS.has(k)) problems.push(`unknown setting "extensions.${name}.${k}"`)
       const config = s.config ?? {}
       if (typeof config !== 'object' || config === null || Array.isArray(config)) problems.push(`"extensions.${name}.config" must be an object`)
+      if (!isModuleName(name)) problems.push(`"extensions.${name}": an extension name must match [a-z0-9][a-z0-9-]*`)
+      let entry: string | null = null
+      if (s.package !== undefined) {
+        if (typeof s.package !== 'string') problems.push(`"extensions.${name}.package" must be an npm package name`)
+        else {
+          try { entry = resolvePackageEntry(s.package, base) } catch (e) { problems.push(`"extensions.${name}.package": ${(e as Error).message}`) }
+        }
+      }
       extensions[name] = {
         config: config as Record<string, unknown>,
         idleTimeout: resolveExtensionIdle(name, s.idleTimeout, problems),
@@ -117,6 +127,7 @@ export function resolveConfig(given: ConfigInput, options: { cwd?: string; file?
         worker: s.worker === undefined ? null : resolveWorker(`extensions.${name}.worker`, s.worker, worker, problems),
         pool: s.pool === undefined ? null : resolvePool(`extensions.${name}.pool`, s.pool, pool, problems),
         fastcgi: resolveExternalFastcgi(`extensions.${name}.fastcgi`, s.fastcgi, problems),
+        entry,
       }
     }
   }
@@ -161,7 +172,7 @@ export function resolveConfig(given: ConfigInput, options: { cwd?: string; file?
 
 const positiveDuration = (v: unknown) => { const n = parseDuration(v); return n !== undefined && n > 0 ? n : undefined }
 
-const EXTENSION_KEYS = new Set(['config', 'idleTimeout', 'mode', 'worker', 'pool', 'fastcgi'])
+const EXTENSION_KEYS = new Set(['config', 'idleTimeout', 'mode', 'worker', 'pool', 'fastcgi', 'package'])
 
 const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/
 

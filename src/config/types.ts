@@ -25,6 +25,8 @@ export interface ExtensionSettings {
   pool: PoolSettings | null
   /** A pool someone else runs: `extensions.<name>.fastcgi.address`; null = Resident runs the pool. */
   fastcgi: ExternalFastcgi | null
+  /** The entry file when the extension is not a file in extensionsDir (`package`: an installed npm package). */
+  entry: string | null
 }
 
 /** Memory-pressure eviction. Watermarks are fractions of each signal's limit (heap limit, budget, cgroup). */

@@ -11,6 +11,8 @@ import { ownData } from '../own.ts'
 // JSON is data, not code: it is bundled wherever it comes from.
 
 const SDK = /^resident-host(\/.*)?$/
+// The SDK's name before it was published: on npm that name belongs to someone else.
+const OLD_NAME = /^resident(\/.*)?$/
 const RELATIVE = /^(\.{1,2}(\/|$)|\/)/
 
 // esbuild checks every object it is handed with `for…in`: each one is prototype-less, so a
@@ -30,6 +32,9 @@ export function externalPackages(): esbuild.Plugin {
 async function resolveOne(build: esbuild.PluginBuild, args: esbuild.OnResolveArgs): Promise<esbuild.OnResolveResult | undefined> {
   if (args.pluginData === SKIP || RELATIVE.test(args.path) || args.kind === 'entry-point') return undefined
   if (SDK.test(args.path)) return { path: args.path, external: true }
+  if (OLD_NAME.test(args.path)) {
+    return { errors: [{ text: `"${args.path}" is not Resident's SDK (on npm, "resident" is an unrelated package): import from "resident-host" instead` }] }
+  }
   if (isBuiltin(args.path)) return { path: args.path.startsWith('node:') ? args.path : `node:${args.path}`, external: true }
   if (/^[a-z][a-z0-9+.-]+:/i.test(args.path)) return { path: args.path, external: true }
   const found = await build.resolve(args.path, bare({ kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: SKIP }))

@@ -12,7 +12,7 @@ import { cancelError, InvokedRequest, LiveRequests } from './command-request.ts'
 import type { Executor, LoadSpec, LoadedModule } from './executor.ts'
 import type { Invocation } from './invocation.ts'
 import { errorOutcome, type Outcome } from './outcome.ts'
-import { errorRecordOf, outcomeOf } from './results.ts'
+import { commandOutcome, errorRecordOf } from './results.ts'
 
 type Methods = Record<string, (params: unknown, request: unknown) => unknown>
 
@@ -89,14 +89,21 @@ class InProcessModule implements LoadedModule {
       return Promise.resolve(result).then(
         (value) => {
           const late = this.#polluted(inv.command, before)
-          return late === null ? this.#settled(request, outcomeOf(value)) : this.#settled(request, errorOutcome(errorRecordOf(late, this.#development)))
+          if (late !== null) return this.#settled(request, errorOutcome(errorRecordOf(late, this.#development)))
+          const outcome = commandOutcome(value, request, this.#development)
+          return isThenable(outcome) ? outcome.then((o) => this.#settled(request, o)) : this.#settled(request, outcome)
         },
         (e: unknown) => {
           this.#live.delete(request)
           return errorOutcome(errorRecordOf(e, this.#development))
         })
     }
-    const outcome = outcomeOf(result)
+    const outcome = commandOutcome(result, request, this.#development)
+    if (isThenable(outcome)) {
+      // An async generator: its first chunk is on its way.
+      this.#live.add(request)
+      return outcome.then((o) => this.#settled(request, o))
+    }
     if (outcome.kind === 'stream') this.#follow(request, outcome.body)
     return outcome
   }

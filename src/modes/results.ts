@@ -4,6 +4,7 @@ import { errors, isResidentError } from '../errors.ts'
 import { mapErrorStack } from '../loader/stack.ts'
 import { FRAMING_HEADERS, headersProblem } from '../headers.ts'
 import { isHttpError } from '../sdk/http-error.ts'
+import { isAsyncIterable, objectStreamOutcome, type StreamRequest } from './object-stream.ts'
 import type { ErrorRecord, Outcome, OutcomeHeaders } from './outcome.ts'
 
 // Shared header sets: the common results allocate no header object of their own. Never mutated
@@ -14,9 +15,6 @@ const BYTES_HEADERS: OutcomeHeaders = { 'content-type': 'application/octet-strea
 const NO_HEADERS: OutcomeHeaders = {}
 const NO_CONTENT: Outcome = Object.freeze({ kind: 'body', status: 204, headers: NO_HEADERS, body: null })
 
-function isAsyncIterable(v: object): v is AsyncIterable<unknown> {
-  return typeof (v as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function'
-}
 
 function isWebResponse(v: object): v is Response {
   return v instanceof Response ||
@@ -39,6 +37,18 @@ export function outcomeOf(result: unknown): Outcome {
   } catch (e) {
     return badResult(`the command's result cannot be sent: ${(e as Error).message}`)
   }
+}
+
+/**
+ * outcomeOf, knowing the request: an async iterable's outcome waits for its first chunk, which
+ * decides text, NDJSON or Server-Sent Events (object-stream.ts). The in-process executor's path.
+ */
+export function commandOutcome(result: unknown, request: StreamRequest, development: boolean): Outcome | Promise<Outcome> {
+  if (typeof result === 'object' && result !== null && Object.getPrototypeOf(result) !== Object.prototype &&
+      !(result instanceof Readable) && !isWebResponse(result) && isAsyncIterable(result)) {
+    return objectStreamOutcome(result, request).catch((e: unknown): Outcome => ({ kind: 'error', error: errorRecordOf(e, development) }))
+  }
+  return outcomeOf(result)
 }
 
 function convert(result: unknown): Outcome {

@@ -89,6 +89,11 @@ export class Registry {
     return this.tryAcquire(name) ?? this.#acquireSlow(name)
   }
 
+  /** The extension's entry: its npm package (`extensions.<name>.package`), else its file in extensionsDir. */
+  async #entryOf(name: string): Promise<string | null> {
+    return this.#config.extensions[name]?.entry ?? await findEntry(this.#config.extensionsDir, name)
+  }
+
   /** The fast path of acquire(): a lease on the resident generation, or null when it must load. */
   tryAcquire(name: string): Generation | null {
     const slot = this.slots.get(name)
@@ -99,7 +104,7 @@ export class Registry {
   async #acquireSlow(name: string): Promise<Generation | null> {
     let slot = this.slots.get(name)
     if (!slot?.loading) {
-      const entry = await findEntry(this.#config.extensionsDir, name)
+      const entry = await this.#entryOf(name)
       if (!entry) {
         this.#forget(name)
         return null
@@ -293,7 +298,7 @@ export class Registry {
     const s = this.#slot(name, '')
     s.rapid.recordSuccess()
     return this.#serialise(s, async () => {
-      const entry = await findEntry(this.#config.extensionsDir, name)
+      const entry = await this.#entryOf(name)
       if (!entry) {
         this.#forget(name)
         throw new ResidentError('RES_ERR_NOT_FOUND', `no extension named "${name}"`)

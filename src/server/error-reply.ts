@@ -28,7 +28,13 @@ export function normaliseError(e: unknown, development: boolean): ErrorRecord {
 /** Fastify's error handler: every failure becomes `{ error: { code, message, requestId } }`. */
 export function replyWithError(e: unknown, request: FastifyRequest, reply: FastifyReply, development: boolean, log: PinoLogger): FastifyReply {
   const record = normaliseError(e, development)
-  if (record.status >= 500) requestLogger(log, request.id).error({ err: e }, `${request.method} ${request.url} failed: ${record.code}`)
+  if (record.status >= 500) {
+    // Why a load failed was logged in full when it failed (the build error with its code frame, or
+    // the stack of init()): the request's line only points there, so a failed request is short.
+    if (record.code === 'RES_ERR_LOAD_FAILED' || record.code === 'RES_ERR_EXTENSION_FAILED') {
+      requestLogger(log, request.id).error(`${request.method} ${request.url} failed: ${record.code} (${errors[record.code].message.toLowerCase()}; why was logged when it failed to load)`)
+    } else requestLogger(log, request.id).error({ err: e }, `${request.method} ${request.url} failed: ${record.code}`)
+  }
   if (reply.sent || reply.raw.headersSent) {
     reply.raw.destroy()
     return reply
