@@ -144,7 +144,7 @@ function outcomeOf(status: number, aborted: boolean): EndOfRequest['outcome'] {
   return status >= 500 ? 'error' : status >= 400 ? 'client-error' : 'ok'
 }
 
-/** onEndOfRequest, then onLog; then the request lets go of its chain snapshot. */
+/** onEndOfRequest, then onLog; then the request lets go of its chain snapshot. Synchronous while the filters are. */
 function endOfRequest(ctx: RequestContext, reply: FastifyReply): void {
   const chain = ctx.chain
   if (chain.onEndOfRequest.length === 0 && chain.onLog.length === 0) { chain.release(); return }
@@ -152,20 +152,25 @@ function endOfRequest(ctx: RequestContext, reply: FastifyReply): void {
   const status = reply.statusCode
   const durationMs = Math.round((performance.now() - ctx.startTime) * 1000) / 1000
   const outcome = outcomeOf(status, aborted)
-  const run = async () => {
-    if (chain.onEndOfRequest.length > 0) {
-      const end: EndOfRequest = { status, durationMs, outcome, aborted }
-      await runObservers(chain.onEndOfRequest, 'onEndOfRequest', ctx, end)
+  const log = (): void | Promise<void> => {
+    if (chain.onLog.length === 0) return
+    const length = reply.getHeader('content-length')
+    const entry: AccessLogEntry = {
+      time: new Date().toISOString(), requestId: ctx.id, method: ctx.method, url: ctx.url, originalUrl: ctx.originalUrl,
+      status, durationMs, outcome, clientAddress: ctx.clientAddress, userAgent: ctx.headers['user-agent'] as string | undefined,
+      contentLength: length === undefined ? undefined : Number(length), user: ctx.user,
     }
-    if (chain.onLog.length > 0) {
-      const length = reply.getHeader('content-length')
-      const entry: AccessLogEntry = {
-        time: new Date().toISOString(), requestId: ctx.id, method: ctx.method, url: ctx.url, originalUrl: ctx.originalUrl,
-        status, durationMs, outcome, clientAddress: ctx.clientAddress, userAgent: ctx.headers['user-agent'] as string | undefined,
-        contentLength: length === undefined ? undefined : Number(length), user: ctx.user,
-      }
-      await runObservers(chain.onLog, 'onLog', ctx, entry)
-    }
+    return runObservers(chain.onLog, 'onLog', ctx, entry)
   }
-  run().catch((e: unknown) => ctx.log.error({ err: e }, 'end-of-request filters failed')).finally(() => chain.release())
+  let pending: void | Promise<void> = undefined
+  try {
+    pending = chain.onEndOfRequest.length > 0
+      ? runObservers(chain.onEndOfRequest, 'onEndOfRequest', ctx, { status, durationMs, outcome, aborted } satisfies EndOfRequest)
+      : undefined
+    pending = pending === undefined ? log() : pending.then(log)
+  } catch (e) {
+    ctx.log.error({ err: e }, 'end-of-request filters failed')
+  }
+  if (pending === undefined) { chain.release(); return }
+  pending.catch((e: unknown) => ctx.log.error({ err: e }, 'end-of-request filters failed')).finally(() => chain.release())
 }
