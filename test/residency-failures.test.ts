@@ -55,7 +55,7 @@ describe('a 504 ends the lease', () => {
     expect([a.json().error.requestId, b.json().error.requestId]).toContain(s.lastError!.requestId)
     // The unload does not wait for them (drainTimeout is 30 s): dispose runs now.
     const started = performance.now()
-    const r = await t.inject({ method: 'POST', url: '/_resident/extensions/hang/unload' })
+    const r = await t.inject({ method: 'POST', url: '/_resident/extensions/hang/unload', headers: { 'x-resident-admin': '1' } })
     expect(r.json()).toEqual({ name: 'hang', unloaded: true })
     expect(performance.now() - started).toBeLessThan(10_000)
     expect(h.disposed).toEqual(['admin'])
@@ -131,7 +131,7 @@ export default class B extends Extension { ping() { return 'pong' } }`
   it('a reload of an extension not loaded yet uses the configured settings', async () => {
     // maxFailures 1: the first failed load marks it failed. The defaults (3) would not.
     t = await startTestServer({ extensions: { 'b.ts': BROKEN }, config: { rapidFail: { maxFailures: 1, backoff: '1h', maxBackoff: '1h' } } })
-    expect((await t.inject({ method: 'POST', url: '/_resident/extensions/b/reload' })).statusCode).toBe(500)
+    expect((await t.inject({ method: 'POST', url: '/_resident/extensions/b/reload', headers: { 'x-resident-admin': '1' } })).statusCode).toBe(500)
     const r = await t.inject('/b/ping')
     expect(r.statusCode).toBe(503)
     expect(r.json().error.code).toBe('RES_ERR_EXTENSION_FAILED')
@@ -142,7 +142,7 @@ export default class B extends Extension { ping() { return 'pong' } }`
     expect((await t.inject('/b/ping')).statusCode).toBe(500)
     expect((await t.inject('/b/ping')).statusCode).toBe(503)
     t.writeExtension('b.ts', FIXED)
-    const r = await t.inject({ method: 'POST', url: '/_resident/extensions/b/reload' })
+    const r = await t.inject({ method: 'POST', url: '/_resident/extensions/b/reload', headers: { 'x-resident-admin': '1' } })
     expect(r.statusCode).toBe(200)
     expect((await t.inject('/b/ping')).body).toBe('pong')
     expect((await ext('b'))!).toMatchObject({ state: 'resident', failed: null })

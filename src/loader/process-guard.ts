@@ -1,3 +1,5 @@
+import { isMainThread } from 'node:worker_threads'
+
 // The `process` an extension's (or filter's) own code sees. In-process extensions are trusted code
 // (see docs/operators/security.md): this is a guard rail against the calls that would end or
 // reconfigure the whole host by accident, not a sandbox. Packages the code imports, and
@@ -61,7 +63,15 @@ overrides.removeAllListeners = function removeAllListeners(event?: string | symb
   return guardedProcess
 }
 
-const READ_ONLY = new Set<string | symbol>(['exitCode'])
+// In a worker thread (the worker mode) process.exit() and exitCode end only that thread, which the
+// host replaces: that is the isolation the mode exists for. abort() and kill() of the pid still
+// reach the whole process, so they stay guarded there too.
+if (!isMainThread) {
+  delete overrides.exit
+  delete overrides.reallyExit
+}
+
+const READ_ONLY = new Set<string | symbol>(isMainThread ? ['exitCode'] : [])
 
 /** One shared guarded `process`: every other property reads and writes through to the real one. */
 export const guardedProcess: NodeJS.Process = new Proxy(process, {

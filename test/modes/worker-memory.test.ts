@@ -51,7 +51,7 @@ describe('worker mode: memory', () => {
     expect(loaded.memory!.heapUsed).toBeGreaterThan(0)
     const grown = rssMb()
     expect(grown - before).toBeGreaterThan(48)
-    const r = await t.inject({ method: 'POST', url: '/_resident/extensions/holder/unload' })
+    const r = await t.inject({ method: 'POST', url: '/_resident/extensions/holder/unload', headers: { 'x-resident-admin': '1' } })
     expect(r.json()).toMatchObject({ unloaded: true })
     await waitFor(() => rssMb() < grown - 40, `RSS back down from ${grown.toFixed(0)} MB (now ${rssMb().toFixed(0)} MB)`)
     expect((await ext('holder'))!.state).toBe('unloaded')
