@@ -91,14 +91,18 @@ export class WorkerPool implements LoadedModule {
   invoke(inv: Invocation): Promise<Outcome> {
     const member = this.#pick()
     if (member) return member.thread.invoke(inv)
-    if (this.#starting) return this.#starting.then(() => this.invoke(inv))
+    // Every worker is starting, or suspect of a hang: wait for the first to be usable. A request
+    // whose deadline passed meanwhile has had its 504; it is not run late.
+    const waits = this.#members.filter((m) => m.ready && m.thread.suspect).map((m) => m.thread.verdict())
+    if (this.#starting) waits.push(this.#starting)
+    if (waits.length > 0) return Promise.race(waits).then(() => inv.deadline !== 0 && Date.now() > inv.deadline ? expired() : this.invoke(inv))
     return Promise.resolve(this.#unavailable())
   }
 
   #pick(): Member | null {
     let best: Member | null = null
     for (const m of this.#members) {
-      if (!m.ready || m.thread.exited) continue
+      if (!m.ready || m.thread.exited || m.thread.suspect) continue
       if (best === null || m.thread.inFlight < best.thread.inFlight) best = m
     }
     return best
@@ -270,4 +274,9 @@ export class WorkerPool implements LoadedModule {
       maxExternal: this.#o.settings.maxExternal,
     }
   }
+}
+
+/** What a request that waited past its deadline for a usable worker gets (the client already has its 504). */
+function expired(): Outcome {
+  return { kind: 'error', error: { status: 504, code: 'RES_ERR_TIMEOUT', message: 'the request waited for a worker past its deadline', headers: {} } }
 }

@@ -51,6 +51,12 @@ export class WorkerThread {
   requests = 0
   /** Requests (and lifecycle calls) running on this worker now. */
   get inFlight(): number { return this.#calls.size }
+  /**
+   * A call on it passed its deadline and the worker has not yet shown that its event loop turns:
+   * it may be spinning, so no new request should queue behind it until the verdict.
+   */
+  get suspect(): boolean { return this.#awaitingAlive.size > 0 && !this.exited }
+  readonly #verdict: Array<() => void> = []
 
   constructor(script: URL | string, init: Omit<WorkerInit, 'stats'>, settings: WorkerSettings, log: PinoLogger, onExit: (thread: WorkerThread, exit: ThreadExit) => void) {
     const stats = new SharedArrayBuffer(3 * Float64Array.BYTES_PER_ELEMENT)
@@ -79,6 +85,8 @@ export class WorkerThread {
       settle.reject(new Error(`the worker stopped before it was ready: ${exit.message}`))
       this.#failAll(exit)
       this.#onExit(this, exit)
+      // After the pool heard of the exit (and scheduled the replacement those waiting will use).
+      this.#cleared()
     })
   }
 
@@ -146,6 +154,16 @@ export class WorkerThread {
 
   readonly #awaitingAlive = new Set<number>()
 
+  /** Resolves once the worker is no longer suspect: it answered the cancellation, or it exited. */
+  verdict(): Promise<void> {
+    if (!this.suspect) return Promise.resolve()
+    return new Promise((resolve) => { this.#verdict.push(resolve) })
+  }
+
+  #cleared(): void {
+    for (const resolve of this.#verdict.splice(0)) resolve()
+  }
+
   /** Asks the worker to run a lifecycle method; rejects if it fails or the worker exits first. */
   call(op: LifecycleOp, arg?: unknown): Promise<unknown> {
     if (this.exited) return Promise.reject(new Error('the worker has exited'))
@@ -197,7 +215,10 @@ export class WorkerThread {
         call?.stream?.fail(Object.assign(new Error(m.error.message), { code: m.error.code, stack: m.error.stack }))
         return
       }
-      case 'alive': this.#awaitingAlive.delete(m.seq); return
+      case 'alive':
+        this.#awaitingAlive.delete(m.seq)
+        if (this.#awaitingAlive.size === 0) this.#cleared()
+        return
       case 'reply': {
         const p = this.#lifecycle.get(m.seq)
         if (!p) return
