@@ -69,3 +69,27 @@ describe('buffered access log', () => {
     expect(accessLines(file).map((l) => l.access!.url)).toEqual(['/hello/greet?name=after'])
   })
 })
+
+describe('the buffered destination on other exits', () => {
+  it('writes what is buffered when the process exits by process.exit(), in order, whether or not a write is in flight', async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'resident-log-exit-'))
+    const file = path.join(dir, 'out.log')
+    // 20,000 lines through a 16 KB buffer: writes are in flight while lines keep coming, and the
+    // process exits with some still buffered. Every line must be in the file, in order.
+    const script = `import { createLogger } from ${JSON.stringify(path.join(repo, 'dist/server/logger.js'))}
+import { existsSync } from 'node:fs'
+const log = createLogger({ logLevel: 'info', log: { file: ${JSON.stringify(file)}, buffer: 16384, flushInterval: 3600000 } }, false)
+// The file opens asynchronously (a server logs its banner long before it can exit).
+while (!existsSync(${JSON.stringify(file)})) await new Promise((r) => setTimeout(r, 5))
+await new Promise((r) => setTimeout(r, 20))
+for (let i = 0; i < 20000; i++) log.info({ i }, 'line')
+process.exit(0)
+`
+    writeFileSync(path.join(dir, 'exit.mjs'), script)
+    const { execFileSync } = await import('node:child_process')
+    execFileSync(process.execPath, [path.join(dir, 'exit.mjs')])
+    const seen = readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { i: number }).i)
+    expect(seen.length).toBe(20000)
+    expect(seen).toEqual(Array.from({ length: 20000 }, (_, i) => i))
+  })
+})
