@@ -93,3 +93,20 @@ process.exit(0)
     expect(seen).toEqual(Array.from({ length: 20000 }, (_, i) => i))
   })
 })
+
+describe('flushLogs', () => {
+  it('resolves only once every buffered line is in the file', async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'resident-log-flush-'))
+    const file = path.join(dir, 'out.log')
+    const { createLogger, flushLogs } = await import('../src/server/logger.ts')
+    const log = createLogger({ logLevel: 'info', log: { file, buffer: 16384, flushInterval: 3_600_000 } }, false)
+    await waitFor(() => { try { readFileSync(file); return true } catch { return false } }, 'the log file to open')
+    // 4 MB of lines: many 16 KB writes, most still to go when flushLogs is called.
+    const pad = 'x'.repeat(180)
+    for (let i = 0; i < 20_000; i++) log.info({ i, pad }, 'line')
+    await flushLogs()
+    const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean)
+    expect(lines.length).toBe(20_000)
+    expect((JSON.parse(lines.at(-1)!) as { i: number }).i).toBe(19_999)
+  })
+})

@@ -108,11 +108,20 @@ export function reopenLogFiles(): number {
   return n
 }
 
-/** Writes every buffered line and waits for the writes (before a deliberate exit). */
+/**
+ * Writes every buffered line and waits for the writes (before a deliberate exit). sonic-boom's
+ * own flush(cb) answers at once when it writes eagerly (minLength 0, as here), so this waits for
+ * its 'drain', which it emits when nothing is left to write.
+ */
 export async function flushLogs(): Promise<void> {
   await Promise.all([...open].map((e) => new Promise<void>((resolve) => {
-    if (e.stream.destroyed) { resolve(); return }
+    const stream = e.stream as SonicBoom & { _writing?: boolean }
+    if (stream.destroyed) { resolve(); return }
     e.drain()
-    e.stream.flush((err) => { if (err) { try { e.stream.flushSync() } catch { /* nothing more to do */ } } resolve() })
+    if (!stream._writing) { resolve(); return }
+    const done = () => { stream.off('drain', done); stream.off('error', done); stream.off('close', done); resolve() }
+    stream.on('drain', done)
+    stream.on('error', done)
+    stream.on('close', done)
   })))
 }
