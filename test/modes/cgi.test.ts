@@ -5,5 +5,6 @@ behaviourSuite('cgi', {
   skip: {
     state: 'a CGI process serves one request: no state survives it',
     lifecycle: "init() and dispose('shutdown') run in each request's own process; an unload has no instance left to dispose",
+    objects: 'the cgi runner does not yet turn a stream of objects into NDJSON or SSE (the author kit issue makes that mode-neutral)',
   },
 })
