@@ -50,6 +50,13 @@ function prepare(): string {
   mkdirSync(path.join(dir, 'cache'))
   writeFileSync(path.join(www, 'hello.js'), PLAIN_SCRIPT)
   writeFileSync(path.join(www, 'hello.php'), PHP_SCRIPT)
+  // The same programs, each in a session of its own, as Resident starts every program (a process
+  // group it can kill): with the kernel's autogroup scheduling (sched_autogroup_enabled) a session
+  // is also a scheduling group, so on a busy machine each such process gets the CPU share of a
+  // whole session, while lighttpd's programs share its one. `#!/usr/bin/setsid <interpreter>`.
+  writeFileSync(path.join(www, 'hello-own-session.cgi'), `#!/usr/bin/setsid ${process.execPath}\n${PLAIN_SCRIPT}`)
+  writeFileSync(path.join(www, 'hello-own-session.php.cgi'), `#!/usr/bin/setsid ${PHP_CGI}\n${PHP_SCRIPT}`)
+  for (const f of ['hello-own-session.cgi', 'hello-own-session.php.cgi']) chmodSync(path.join(www, f), 0o755)
   // lighttpd gives CGI programs no PATH: absolute paths.
   writeFileSync(path.join(www, 'resident.cgi'), `#!/bin/sh\nexec "${process.execPath}" "${path.join(root, 'bin/resident.js')}" cgi "${path.join(root, 'extensions/hello.ts')}"\n`)
   chmodSync(path.join(www, 'resident.cgi'), 0o755)
@@ -66,7 +73,7 @@ function freePort(): Promise<number> {
 }
 
 interface Running { url: string; child: ChildProcess }
-interface Target { path: string; start(dir: string): Promise<Running>; base?: string; goal?: number }
+interface Target { path: string; start(dir: string): Promise<Running>; base?: string; goal?: number; /** another baseline, for a second ratio */ alsoAgainst?: string }
 
 async function lighttpd(dir: string, assign: string): Promise<Running> {
   const port = await freePort()
@@ -100,10 +107,12 @@ function resident(role: string, dir: string): Promise<Running> {
 
 const targets: Record<string, Target> = {
   'lighttpd + node script': { path: '/hello.js?name=x', start: (dir) => lighttpd(dir, `".js" => "${process.execPath}"`) },
-  'resident cgi mode': { path: '/hello/greet?name=x', base: 'lighttpd + node script', goal: 1.0, start: (dir) => resident('cgi-mode', dir) },
+  'lighttpd + node, own session': { path: '/hello-own-session.cgi?name=x', start: (dir) => lighttpd(dir, '".cgi" => ""') },
+  'resident cgi mode': { path: '/hello/greet?name=x', base: 'lighttpd + node script', goal: 1.0, alsoAgainst: 'lighttpd + node, own session', start: (dir) => resident('cgi-mode', dir) },
   'lighttpd + resident cgi': { path: '/resident.cgi/greet?name=x', base: 'lighttpd + node script', start: (dir) => lighttpd(dir, '".cgi" => ""') },
   'lighttpd + php-cgi': { path: '/hello.php?name=x', start: (dir) => lighttpd(dir, `".php" => "${PHP_CGI}"`) },
-  'resident gateway + php-cgi': { path: '/www/hello.php?name=x', base: 'lighttpd + php-cgi', goal: 0.9, start: (dir) => resident('gateway', dir) },
+  'lighttpd + php, own session': { path: '/hello-own-session.php.cgi?name=x', start: (dir) => lighttpd(dir, '".cgi" => ""') },
+  'resident gateway + php-cgi': { path: '/www/hello.php?name=x', base: 'lighttpd + php-cgi', goal: 0.9, alsoAgainst: 'lighttpd + php, own session', start: (dir) => resident('gateway', dir) },
   'resident in process': { path: '/hello/greet?name=x', base: 'resident cgi mode', start: (dir) => resident('inprocess', dir) },
 }
 
@@ -239,15 +248,17 @@ async function main(): Promise<void> {
       const s = samples.get(name)!
       const t = targets[name]!
       const rps = median(s.map((x) => x.rps))
-      let ratio = ''
-      if (t.base) {
-        const b = samples.get(t.base)!
+      const ratios: string[] = []
+      for (const base of [t.base, t.alsoAgainst]) {
+        if (base === undefined) continue
+        const b = samples.get(base)!
         const byMedian = rps / median(b.map((x) => x.rps))
         const paired = median(s.map((x, i) => x.rps / b[i]!.rps))
-        ratio = `${byMedian.toFixed(2).padStart(13)}×  ${paired.toFixed(2).padStart(5)}×  ${t.base}`
-        if (t.goal !== undefined) verdicts.push(`${name}: target ≥ ${t.goal.toFixed(2)}× ${t.base} — ${byMedian >= t.goal ? 'met' : 'NOT met'} by the ratio of medians (${byMedian.toFixed(2)}×), ${paired >= t.goal ? 'met' : 'NOT met'} paired (${paired.toFixed(2)}×)`)
+        ratios.push(`${byMedian.toFixed(2).padStart(13)}×  ${paired.toFixed(2).padStart(5)}×  ${base}`)
+        if (t.goal !== undefined) verdicts.push(`${name}: target ≥ ${t.goal.toFixed(2)}× ${base} — ${byMedian >= t.goal ? 'met' : 'NOT met'} by the ratio of medians (${byMedian.toFixed(2)}×), ${paired >= t.goal ? 'met' : 'NOT met'} paired (${paired.toFixed(2)}×)`)
       }
-      console.log(`${name.padEnd(28)} ${rps.toFixed(0).padStart(7)} ${String(median(s.map((x) => x.p50))).padStart(5)} ${String(median(s.map((x) => x.p99))).padStart(5)}  ${ratio}`)
+      console.log(`${name.padEnd(28)} ${rps.toFixed(0).padStart(7)} ${String(median(s.map((x) => x.p50))).padStart(5)} ${String(median(s.map((x) => x.p99))).padStart(5)}  ${ratios[0] ?? ''}`)
+      for (const more of ratios.slice(1)) console.log(`${''.padEnd(48)}${more}`)
     }
     if (verdicts.length > 0) console.log(`\n${verdicts.join('\n')}`)
     await spawnLadder(dir, Number(opts.spawns))
