@@ -3,7 +3,7 @@
 // reports what it saw; nothing here knows how a mode runs them. Observations that must outlive a
 // command (init, dispose, an abort) are written by the extension to a file, since the extension may
 // run in another thread or process.
-import { readFileSync, copyFileSync, existsSync } from 'node:fs'
+import { readFileSync, copyFileSync, existsSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -11,10 +11,11 @@ import type { Mode } from '../../src/config/modes.ts'
 import type { ConfigInput } from '../../src/config/load.ts'
 import { startTestServer, type TestServer } from '../helpers/server.ts'
 import { waitFor } from '../helpers/poll.ts'
+import { ndjsonLines, readEventStream, type SseMessage } from '../helpers/sse.ts'
 
 /** The behaviours, by name: a mode that cannot show one skips it with the reason. */
 export type Behaviour =
-  | 'params' | 'errors' | 'results' | 'state' | 'lifecycle' | 'host' | 'streaming' | 'bodies' | 'request' | 'abort' | 'deadline'
+  | 'params' | 'errors' | 'results' | 'state' | 'lifecycle' | 'host' | 'streaming' | 'objects' | 'bodies' | 'request' | 'abort' | 'deadline'
 
 export interface BehaviourOptions {
   /** Config merged over the suite's own (e.g. the mode's settings). */
@@ -25,8 +26,8 @@ export interface BehaviourOptions {
 
 const EXAMPLES = path.resolve(import.meta.dirname, '../../extensions')
 
-const PROBE = `import { Extension, HttpError, param } from 'resident-host'
-import { appendFileSync } from 'node:fs'
+const PROBE = `import { Extension, HttpError, ServerSentEvent, param, sse } from 'resident-host'
+import { appendFileSync, existsSync } from 'node:fs'
 import { Readable } from 'node:stream'
 import path from 'node:path'
 
@@ -52,6 +53,41 @@ export default class Probe extends Extension {
   list() { return [1, 'two', null] }
   async *iter() { yield 'x'; yield 'y' }
   readable() { return Readable.from(['a', 'b', 'c']) }
+  // Streams of objects. A file beside the extensions folder (the test writes it) decides when the
+  // generator moves on, so "sent as yielded" is shown by order in any mode, thread or process.
+  async *objects(p) {
+    yield { n: 1 }
+    const gate = path.join(this.host.dir, '..', 'gate-' + p.gate)
+    while (!existsSync(gate)) await new Promise((r) => setTimeout(r, 10))
+    yield { n: 2 }
+    yield [3, 'three']
+  }
+  async *named() {
+    yield new ServerSentEvent({ event: 'greeting', id: '7', data: { hello: 'you' } })
+    yield 'two\\nlines'
+  }
+  ticks(p) { return sse(this.#ticks(p.gate), { keepAlive: 20 }) }
+  async *#ticks(name) {
+    yield { tick: 1 }
+    const gate = path.join(this.host.dir, '..', 'gate-' + name)
+    while (!existsSync(gate)) await new Promise((r) => setTimeout(r, 10))
+    yield { tick: 2 }
+  }
+  async *forever(p) {
+    try {
+      for (let i = 0; ; i++) {
+        yield { i }
+        await new Promise((r) => setTimeout(r, 10))
+      }
+    } finally {
+      this._note('closed ' + p.tag)
+    }
+  }
+  async *unsendable() {
+    yield { ok: 1 }
+    yield { big: 10n }
+    yield { never: true }
+  }
   web() {
     const h = new Headers({ 'x-custom': 'yes', 'content-type': 'text/x-made' })
     h.append('set-cookie', 'a=1')
@@ -70,7 +106,8 @@ export default class Probe extends Extension {
     return { id: req.id, method: req.method, url: req.url, path: req.path, query: req.query, extension: req.extension, command: req.command,
       client: req.clientAddress, user: req.user ?? null, accept: req.headers['x-probe'] ?? null, params }
   }
-  async wait(_p, req) {
+  async wait(p, req) {
+    if (p.tag) this._note('waiting ' + p.tag)
     await new Promise((resolve) => req.signal.addEventListener('abort', resolve))
     const r = req.signal.reason
     this._note('aborted ' + req.id + ' ' + (r && r.code ? r.code : r && r.message))
@@ -103,7 +140,10 @@ export function behaviourSuite(mode: Mode, options: BehaviourOptions = {}): void
         filters: { 'user.ts': USER_FILTER },
         config: {
           mode,
-          requestTimeout: '1s',
+          // Short enough for the deadline behaviour, long enough for a process per request on a
+          // loaded machine; streams (which outlive it here) get their own deadline.
+          requestTimeout: '3s',
+          limits: { streamTimeout: '2m' },
           ...options.config,
           extensions: { probe: { config: { greeting: 'hi' } } },
         },
@@ -206,6 +246,62 @@ export function behaviourSuite(mode: Mode, options: BehaviourOptions = {}): void
       expect(await res.text()).toBe('chunk 1 of 3\nchunk 2 of 3\nchunk 3 of 3\n')
     })
 
+    when('objects')('streams objects as NDJSON, or as Server-Sent Events when asked, and closes them when the client leaves', async () => {
+      const gate = (name: string) => writeFileSync(path.join(markers, `gate-${name}`), '')
+      const ndjson = await fetch(`${base}/probe/objects?gate=nd`)
+      expect(ndjson.headers.get('content-type')).toBe('application/x-ndjson; charset=utf-8')
+      const lines = ndjsonLines(ndjson.body!)
+      expect((await lines.next()).value).toEqual({ n: 1 })
+      // The generator waits for the gate: the first line arrived before the stream could end.
+      gate('nd')
+      const rest: unknown[] = []
+      for await (const l of lines) rest.push(l)
+      expect(rest).toEqual([{ n: 2 }, [3, 'three']])
+
+      const eventStream = await fetch(`${base}/probe/objects?gate=ev`, { headers: { accept: 'text/event-stream' } })
+      expect(eventStream.headers.get('content-type')).toBe('text/event-stream; charset=utf-8')
+      const got: SseMessage[] = []
+      const reading = readEventStream(eventStream.body!, { message: (m) => { got.push(m) } })
+      await waitFor(() => got.length === 1, 'the first event')
+      gate('ev')
+      await reading
+      expect(got.map((m) => JSON.parse(m.data))).toEqual([{ n: 1 }, { n: 2 }, [3, 'three']])
+
+      const named: SseMessage[] = []
+      await readEventStream((await fetch(`${base}/probe/named`, { headers: { accept: 'text/event-stream' } })).body!, { message: (m) => { named.push(m) } })
+      expect(named).toEqual([{ event: 'greeting', id: '7', data: '{"hello":"you"}' }, { event: 'message', id: '7', data: 'two\nlines' }])
+
+      const ticks = await fetch(`${base}/probe/ticks?gate=tk`)
+      expect(ticks.headers.get('content-type')).toBe('text/event-stream; charset=utf-8')
+      const tickData: unknown[] = []
+      const comments: string[] = []
+      const ticking = readEventStream(ticks.body!, { message: (m) => { tickData.push(JSON.parse(m.data)) }, comment: (c) => { comments.push(c) } })
+      await waitFor(() => tickData.length === 1 && comments.length >= 2, 'keep-alive comments while the generator waits')
+      expect(comments[0]).toBe('keep-alive')
+      gate('tk')
+      await ticking
+      expect(tickData).toEqual([{ tick: 1 }, { tick: 2 }])
+
+      const id = `objects-${mode}-${Date.now()}`
+      const controller = new AbortController()
+      const forever = await fetch(`${base}/probe/forever?tag=${id}`, { signal: controller.signal })
+      const items = ndjsonLines(forever.body!)
+      expect((await items.next()).value).toEqual({ i: 0 })
+      controller.abort()
+      await items.return(undefined).catch(() => undefined)
+      await waitFor(() => events().includes(`closed ${id}`), 'the generator\'s finally after the client left')
+    })
+
+    when('objects')('ends an object stream whose chunk cannot be sent with an error record, and logs the line of its yield', async () => {
+      const r = await fetch(`${base}/probe/unsendable`)
+      const got: unknown[] = []
+      for await (const l of ndjsonLines(r.body!)) got.push(l)
+      expect(got).toEqual([{ ok: 1 }, { error: { code: 'RES_ERR_BAD_RESULT', message: expect.stringContaining('chunk 2 of the stream from /probe/unsendable cannot be sent'), requestId: expect.any(String) } }])
+      const line = PROBE.split('\n').findIndex((l) => l.includes('yield { big: 10n }')) + 1
+      const logged = await waitFor(() => t.logs.find((l) => JSON.stringify(l).includes('chunk 2 of the stream from /probe/unsendable')), 'the log line')
+      expect(JSON.stringify(logged)).toContain(`probe.ts:${line}:`)
+    })
+
     when('bodies')('passes request bodies of every kind', async () => {
       const json = await t.inject({ method: 'POST', url: '/probe/body', payload: { a: [1, 2] } })
       expect(json.json()).toMatchObject({ contentType: 'application/json', body: { a: [1, 2] }, rawIsBuffer: true })
@@ -234,12 +330,12 @@ export function behaviourSuite(mode: Mode, options: BehaviourOptions = {}): void
     })
 
     when('abort')('aborts the command’s signal when the client goes away', async () => {
-      const id = `leave-${mode}-${Date.now()}`
-      await new Promise<void>((resolve) => {
-        const req = http.get(`${base}/probe/wait`, { headers: { 'x-request-id': id } })
-        req.on('error', () => resolve())
-        setTimeout(() => { req.destroy(); resolve() }, 150)
-      })
+      const tag = `leave-${mode}-${Date.now()}`
+      const req = http.get(`${base}/probe/wait?tag=${tag}`)
+      req.on('error', () => undefined)
+      // Leaves once the command runs (a process per request may take a while to start).
+      await waitFor(() => events().includes(`waiting ${tag}`), 'the command to start')
+      req.destroy()
       await waitFor(() => /^aborted .* the client closed the connection$/m.test(events()), 'the abort marker')
     })
 
