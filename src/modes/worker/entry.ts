@@ -76,7 +76,8 @@ async function pump(seq: number, outcome: Extract<Outcome, { kind: 'stream' }>):
   const state = live.get(seq)
   if (!state) { outcome.body.destroy(); return }
   if (state.cancelled) {
-    // Cancelled while its first chunk was awaited: the producer is closed, the host still answered.
+    // Cancelled while its first chunk was awaited: the producer is closed, and the host still
+    // gets an answer for the call (it waits for one).
     live.delete(seq)
     outcome.body.destroy()
     post({ t: 'outcome', seq, outcome: { kind: 'error', error: errorRecordOf(state.request.signal.reason, init.development) } })
@@ -123,11 +124,23 @@ function invoke(seq: number, inv: Invocation): void {
     sendOutcome(seq, { kind: 'error', error: errorRecordOf(e, init.development) })
     return
   }
-  // The same producer as every mode: a promise settles first, an async iterable waits for its
-  // first chunk (text, NDJSON or SSE), then its body streams under the host's credits.
-  const outcome = commandOutcome(result, request, init.development)
-  if (outcome instanceof Promise) outcome.then((o) => sendOutcome(seq, o), (e: unknown) => sendOutcome(seq, { kind: 'error', error: errorRecordOf(e, init.development) }))
-  else sendOutcome(seq, outcome)
+  const failed = (e: unknown) => sendOutcome(seq, { kind: 'error', error: errorRecordOf(e, init.development) })
+  // The same conversion as in process (results.ts): an async iterable of objects becomes NDJSON or
+  // Server-Sent Events here, in the worker, and crosses as bytes like any streamed body.
+  const settle = (value: unknown) => {
+    const outcome = commandOutcome(value, request, init.development)
+    if (outcome instanceof Promise) outcome.then((o) => sendOutcome(seq, o), failed)
+    else sendOutcome(seq, outcome)
+  }
+  if (isThenable(result)) {
+    Promise.resolve(result).then(settle, failed)
+    return
+  }
+  settle(result)
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function'
 }
 
 function cancel(seq: number, reason: 'client-gone' | 'timeout' | 'shutdown'): void {
