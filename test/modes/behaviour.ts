@@ -162,6 +162,8 @@ export function behaviourSuite(mode: Mode, options: BehaviourOptions = {}): void
         config: {
           mode,
           requestTimeout: '1s',
+          // Streams here outlive requestTimeout (a gate the test opens): their own deadline.
+          limits: { streamTimeout: '2m' },
           ...options.config,
           extensions: { probe: { config: { greeting: 'hi' } } },
         },
