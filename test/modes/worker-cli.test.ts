@@ -2,7 +2,7 @@
 // that says otherwise, the start-up listing and status, a hang, a crash and the heap limit with a
 // neighbour served meanwhile, an admin reload, ES modules, `resident dev` saving a file under load,
 // and a clean shutdown that runs dispose() in the worker.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -45,7 +45,7 @@ function project(files: Record<string, string>): string {
   return dir
 }
 
-interface Ext { name: string; mode: string; generation: number; memory: { heapUsed: number; heapTotal: number; external: number } | null
+interface Ext { name: string; mode: string; state: string; generation: number; memory: { heapUsed: number; heapTotal: number; external: number } | null
   runtime: { workers: Array<{ threadId: number }>; hangs: number; crashes: number; lastExit: { kind: string; message: string } | null } | null }
 
 const ADMIN = { 'x-resident-admin': '1' }
@@ -61,12 +61,13 @@ describe('resident serve --mode worker (real binary)', () => {
     dir = project({
       'extensions/fragile.ts': FRAGILE,
       'extensions/steady.ts': STEADY,
+      'extensions/idler.ts': STEADY,
       'filters/.keep': '',
       // The file says in process; --mode worker overrides it, for every extension.
       'resident.config.json': JSON.stringify({
         mode: 'inprocess', requestTimeout: '2s', rapidFail: { maxFailures: 50 },
         worker: { hangGrace: '200ms', resourceLimits: { maxOldGenerationSizeMb: 32 } },
-        extensions: { steady: { mode: 'inprocess' } },
+        extensions: { steady: { mode: 'inprocess' }, idler: { idleTimeout: '500ms' } },
       }),
     })
     server = await startCli(['serve', '-p', '0', '--mode', 'worker'], { cwd: dir, env: { NODE_ENV: '' } })
@@ -118,6 +119,16 @@ describe('resident serve --mode worker (real binary)', () => {
     const fragile = (await ext('fragile')).extensions.find((e) => e.name === 'fragile')!
     expect(fragile.runtime!.lastExit).toMatchObject({ kind: 'crash', message: 'it reached its heap limit' })
   }, 30_000)
+
+  it('unloads an idle worker extension by ending its thread', async () => {
+    const threads = () => readdirSync(`/proc/${server.child.pid}/task`).length
+    const before = threads()
+    expect((await get('/idler/ping')).status).toBe(200)
+    await waitFor(async () => (await ext('idler')).extensions.find((e) => e.name === 'idler')?.runtime?.workers.length === 1, 'the idler’s worker')
+    expect(threads()).toBe(before + 1)
+    await waitFor(async () => (await ext('idler')).extensions.find((e) => e.name === 'idler')?.state === 'unloaded', 'the idle unload', 30_000)
+    await waitFor(() => threads() === before, 'the worker thread gone')
+  }, 60_000)
 
   it('reloads through the admin API into a new worker', async () => {
     const first = (await get('/steady/ping')).body
