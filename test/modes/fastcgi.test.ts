@@ -66,6 +66,8 @@ export default class Spin extends Extension {
       expect(r.statusCode).toBe(504)
       expect(r.json().error.code).toBe('RES_ERR_TIMEOUT')
       await waitFor(() => { try { process.kill(pid, 0); return false } catch { return true } }, 'the hung worker to be killed')
+      // The replacement starts in about a second on a loaded machine, longer than the deadline here.
+      await waitFor(async () => JSON.stringify((await t.inject('/_resident/status')).json()).includes('"idle processes":1'), 'the replacement to listen')
       const next = await t.inject('/spin/which')
       expect(next.statusCode).toBe(200)
       expect((next.json() as { pid: number }).pid).not.toBe(pid)
