@@ -114,9 +114,12 @@ async function serve(role: string, dir: string): Promise<void> {
   ])
   const input: Record<string, unknown> = { extensionsDir: path.join(root, 'extensions'), filtersDir: path.join(dir, 'filters'), logLevel: 'silent' }
   if (role === 'gateway') input.cgi = { bin: { '/www/': path.join(dir, 'www') }, interpreters: { '.php': PHP_CGI } }
+  if (role === 'cgi-mode') input.mode = 'cgi'
   const config = resolveConfig(input, { cwd: root })
-  const executor = role === 'cgi-mode' ? new CgiExecutor({ cacheDir: path.join(dir, 'cache'), bodyLimit: config.bodyLimit }) : undefined
-  const server = await buildServer(config, { logger: pino({ level: 'silent' }), executor })
+  // The cgi mode's executor as the server would make it, with the run's own bundle cache.
+  const executors = role === 'cgi-mode' ? { cgi: new CgiExecutor({ cacheDir: path.join(dir, 'cache'), bodyLimit: config.bodyLimit }) } : undefined
+  const server = await buildServer(config, { logger: pino({ level: 'silent' }), executors })
+  if (role === 'cgi-mode' && (await server.app.inject('/hello/greet')).statusCode !== 200) throw new Error('the cgi mode does not serve hello.greet')
   const url = await server.app.listen({ port: 0, host: '127.0.0.1' })
   process.send!({ url })
 }

@@ -19,19 +19,22 @@ const { values: opts } = parseArgs({
 const root = process.cwd()
 // The built product, as bench/overhead runs it (a URL computed at run time keeps esbuild from bundling it).
 const dist = (file: string) => import(pathToFileURL(path.join(root, 'dist', file)).href)
-const [{ resolveConfig }, { Registry }, { InProcessExecutor }, { parseTarget, findCommand }, { coerceParams }, { RequestStats }] = await Promise.all([
-  dist('config/load.js'), dist('residency/registry.js'), dist('modes/inprocess.js'), dist('dispatch/route.js'), dist('dispatch/params.js'),
+const [{ resolveConfig }, { Registry }, { InProcessExecutor }, { parseTarget, findCommand }, { coerceParams }, { Executors }, { RequestStats }] = await Promise.all([
+  dist('config/load.js'), dist('residency/registry.js'), dist('modes/inprocess.js'), dist('dispatch/route.js'), dist('modes/params.js'), dist('modes/executors.js'),
   dist('residency/request-stats.js'),
 ])
 
 const config = resolveConfig({ extensionsDir: path.join(root, 'extensions'), logLevel: 'silent' }, { cwd: root })
-const registry = new Registry({ config, executor: new InProcessExecutor(), log: pino({ level: 'silent' }) })
+const log = pino({ level: 'silent' })
+const registry = new Registry({ config, executors: new Executors({ config, log }, { inprocess: new InProcessExecutor() }), log })
 const gen = await registry.acquire('hello')
 if (!gen) throw new Error('extensions/hello did not load')
 registry.release(gen)
 const info = findCommand(gen.module.table, 'greet')
 const url = '/hello/greet?name=x'
 const query = { name: 'x' }
+const headers = { host: '127.0.0.1:3000', 'user-agent': 'bench' }
+const EMPTY = new Uint8Array(0)
 
 let sink: unknown
 const stats = new RequestStats()
@@ -45,7 +48,13 @@ const steps: Record<string, () => void> = {
   'metrics record (in release)': () => { stats.record(latencies[(k++) & 7]!, 200) },
   'findCommand': () => { sink = findCommand(gen.module.table, 'greet') },
   'coerceParams': () => { sink = coerceParams(info.params, query) },
-  'invoke (hello.greet)': () => { sink = gen.module.invoke(info, query, null) },
+  // The invocation a request hands the executor, and the in-process call turning the result into an outcome.
+  'invocation + invoke': () => {
+    sink = gen.module.invoke({
+      id: 'r-1', extension: 'hello', command: info.name, method: 'GET', url, path: '/hello/greet', query, headers,
+      params: query, body: undefined, rawBody: EMPTY, contentType: null, clientAddress: '127.0.0.1', user: undefined, deadline: 0,
+    })
+  },
 }
 
 const iterations = Number(opts.iterations)

@@ -1,6 +1,10 @@
 // 64 extensions each holding 16 MB under a 256 MB RSS budget, random traffic across all of them for a
 // fixed time: peak RSS / budget, failed requests, evictions, cold-load p50/p99.
-// `node bench/run.js memory [--extensions 64] [--size-mb 16] [--budget-mb 256] [--duration 30] [--concurrency 1]`
+// `node bench/run.js memory [--extensions 64] [--size-mb 16] [--budget-mb 256] [--duration 30] [--concurrency 1]
+//   [--churn] [--churn-interval 25]`
+// --churn: one more client POSTs admin unload, load and reload to the extensions in turn while the
+// traffic runs (the interleavings that leaked generations); the run then also reports external
+// memory (ArrayBuffers) after a forced GC against its baseline, back-offs, and the generation ledger.
 // The server runs in a child process (its RSS is what counts); this process only sends requests.
 // Baseline for the latency ratio: warm requests to resident extensions, measured in the same run.
 import { fork, type ChildProcess } from 'node:child_process'
@@ -23,6 +27,8 @@ const { values } = parseArgs({
     'budget-mb': { type: 'string', default: '256' },
     duration: { type: 'string', default: '30' },
     concurrency: { type: 'string', default: '1' },
+    churn: { type: 'boolean', default: false },
+    'churn-interval': { type: 'string', default: '25' },
   },
 })
 const count = Number(values.extensions)
@@ -67,7 +73,7 @@ export default class Holder extends Extension {
     extensionsDir: dir, filtersDir: path.join(dir, 'no-filters'), idleTimeout: 0,
     memory: { budget: `${budgetMb}MB`, checkInterval: '1s' }, unload: { collectionGrace: '5s' },
   }, { cwd: dir })
-  const server = await buildServer(config, { executor, logger: pino({ level: 'error' }) })
+  const server = await buildServer(config, { executors: { inprocess: executor }, logger: pino({ level: 'error' }) })
   // Cold load as a request sees it: acquire() of an extension that was not resident (queueing,
   // lookup, build, evaluate, init, and any eviction work it waited behind).
   const { registry } = server
@@ -81,11 +87,29 @@ export default class Holder extends Extension {
   const rssAtStart = process.memoryUsage.rss()
   const address = await server.app.listen({ port: 0, host: '127.0.0.1' })
   process.send!({ address, rssAtStart })
-  process.on('message', async () => {
+  const external = () => {
+    if (typeof globalThis.gc === 'function') { globalThis.gc(); globalThis.gc() }
+    const m = process.memoryUsage()
+    return { arrayBuffers: m.arrayBuffers, external: m.external }
+  }
+  const ledger = () => {
+    const l = { created: 0, current: 0, loading: 0, draining: 0, retired: 0 }
+    for (const slot of registry.slots.values()) for (const [k, v] of Object.entries(slot.ledger)) l[k as keyof typeof l] += v
+    return l
+  }
+  process.on('message', async (msg) => {
+    if (msg === 'baseline') { process.send!(external()); return }
     const rss = process.memoryUsage.rss()
-    const evictions = { ...registry.evictor.evictions }
+    const evictions = { ...registry.evictor.evictions, backoffs: registry.evictor.backoffs }
+    // Let the churn's last retirements finish before the external memory is read.
+    for (let i = 0; i < 200; i++) {
+      const l = ledger()
+      if (l.loading + l.draining === 0) break
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    const mem = external()
     const collection = { ...registry.collection.totals, waiting: registry.collection.waiting, gcs: forcedGc.count, gcMs: forcedGc.ms, gcEviction: forcedGc.eviction, gcCollection: forcedGc.collection }
-    process.send!({ peak: Math.max(peakRss(), registry.evictor.peakRss), rss, evictions, collection, loads, cold })
+    process.send!({ peak: Math.max(peakRss(), registry.evictor.peakRss), rss, evictions, collection, loads, cold, mem, ledger: ledger() })
     await server.close()
     rmSync(dir, { recursive: true, force: true })
     process.exit(0)
@@ -117,11 +141,31 @@ async function parent(): Promise<void> {
     warm.push(performance.now() - t0)
   }
 
+  proc.send('baseline')
+  const baseline = await next() as { arrayBuffers: number; external: number }
+
   const latencies: number[] = []
   let failed = 0, total = 0
   const failures = new Map<number, number>()
   const end = Date.now() + duration
-  await Promise.all(Array.from({ length: concurrency }, async () => {
+  const admin = { total: 0, failed: 0 }
+  // The churn client: unload, load, reload, each extension in turn, one action every interval.
+  async function churn(): Promise<void> {
+    if (!values.churn) return
+    const actions = ['unload', 'load', 'reload'] as const
+    const interval = Number(values['churn-interval'])
+    for (let i = 0; Date.now() < end; i++) {
+      const n = name(i % count), action = actions[Math.floor(i / count) % 3]!
+      try {
+        const r = await fetch(`${address}/_resident/extensions/${n}/${action}`, { method: 'POST', headers: { 'x-resident-admin': '1' } })
+        await r.arrayBuffer()
+        if (r.status !== 200) admin.failed++
+      } catch { admin.failed++ }
+      admin.total++
+      await new Promise((r) => setTimeout(r, interval))
+    }
+  }
+  await Promise.all([...Array.from({ length: concurrency }, async () => {
     while (Date.now() < end) {
       const t0 = performance.now()
       let status = 0
@@ -134,24 +178,40 @@ async function parent(): Promise<void> {
       total++
       if (status !== 200) { failed++; failures.set(status, (failures.get(status) ?? 0) + 1) }
     }
-  }))
+  }), churn()])
   const done = next()
   proc.send('stop')
-  const r = await done as { peak: number; rss: number; evictions: { idle: number; memory: number }; collection: { watched: number; collected: number; retained: number; waiting: number; gcs: number; gcMs: number; gcEviction: number; gcCollection: number }; loads: number[]; cold: number[] }
+  const r = await done as { peak: number; rss: number; evictions: { idle: number; memory: number; backoffs: number }; mem: { arrayBuffers: number; external: number }; ledger: Record<string, number>; collection: { watched: number; collected: number; retained: number; waiting: number; gcs: number; gcMs: number; gcEviction: number; gcCollection: number }; loads: number[]; cold: number[] }
   const budget = budgetMb * 1024 ** 2
   const mb = (n: number) => (n / 1024 ** 2).toFixed(1)
   const f = (n: number) => n.toFixed(1)
   const ratio = r.peak / budget
   const coldP99 = pctl(r.cold, 0.99)
   console.log(`\nmemory bench: ${count} extensions × ${sizeMb} MB (${count * sizeMb} MB if all resident), budget ${budgetMb} MB, ` +
-    `${values.duration} s of random traffic, ${concurrency} concurrent`)
+    `${values.duration} s of random traffic, ${concurrency} concurrent${values.churn ? `, churn every ${values['churn-interval']} ms` : ''}`)
   console.log(`  server RSS: at start ${mb(rssAtStart)} MB, peak ${mb(r.peak)} MB → peak/budget ${ratio.toFixed(2)} (target ≤ 1.2) ${ratio <= 1.2 ? 'OK' : 'OVER'}`)
   console.log(`  requests: ${total}, failed ${failed}${failed ? ` ${JSON.stringify(Object.fromEntries(failures))}` : ''} (target 0) ${failed === 0 ? 'OK' : 'FAIL'}`)
-  console.log(`  evictions: ${r.evictions.memory} memory, ${r.evictions.idle} idle; loads ${r.loads.length}; forced GCs ${r.collection.gcs} (${r.collection.gcEviction} for eviction, ${r.collection.gcCollection} for collection proofs; ${f(r.collection.gcMs / Math.max(1, r.collection.gcs))} ms each)`)
+  const seconds = duration / 1000
+  console.log(`  evictions: ${r.evictions.memory} memory (${(r.evictions.memory / seconds).toFixed(1)}/s), ${r.evictions.idle} idle; back-offs ${r.evictions.backoffs}; loads ${r.loads.length}; forced GCs ${r.collection.gcs} (${r.collection.gcEviction} for eviction, ${r.collection.gcCollection} for collection proofs; ${f(r.collection.gcMs / Math.max(1, r.collection.gcs))} ms each)`)
   console.log(`  cold load as requests saw it (${r.cold.length}): p50 ${f(pctl(r.cold, 0.5))} ms, p99 ${f(coldP99)} ms (target p99 ≤ 50) ${coldP99 <= 50 ? 'OK' : 'OVER'}`)
   console.log(`    of which executor.load (build + evaluate + init): p50 ${f(pctl(r.loads, 0.5))} ms, p99 ${f(pctl(r.loads, 0.99))} ms`)
   console.log(`  request latency: p50 ${f(pctl(latencies, 0.5))} ms, p99 ${f(pctl(latencies, 0.99))} ms; warm baseline p50 ${f(pctl(warm, 0.5))} ms ` +
     `(ratio p50 ${(pctl(latencies, 0.5) / pctl(warm, 0.5)).toFixed(1)}×)`)
   console.log(`  collection proofs so far: ${r.collection.collected} collected, ${r.collection.retained} retained, ${r.collection.waiting} awaiting a verdict`)
-  process.exitCode = ratio <= 1.2 && failed === 0 && coldP99 <= 50 ? 0 : 1
+  // External memory: what the buffers of retired generations would keep if any escaped. Each
+  // resident extension holds sizeMb of ArrayBuffers (one was resident at the baseline), so what is
+  // left beyond the resident ones is compared with the baseline's.
+  const held = (n: number) => n * sizeMb * 1024 ** 2
+  const unheldAtBaseline = baseline.arrayBuffers - held(1)
+  const unheldAtEnd = r.mem.arrayBuffers - held(r.ledger.current!)
+  const grown = unheldAtEnd - unheldAtBaseline
+  const externalOk = grown <= held(1) / 2
+  console.log(`  external memory after a forced GC: arrayBuffers ${mb(baseline.arrayBuffers)} MB at the baseline (1 resident), ${mb(r.mem.arrayBuffers)} MB at the end ` +
+    `(${r.ledger.current} resident × ${sizeMb} MB); beyond the resident ones ${mb(unheldAtBaseline)} → ${mb(unheldAtEnd)} MB ` +
+    `(${grown >= 0 ? '+' : ''}${mb(grown)} MB; target back to baseline, within ${sizeMb / 2} MB) ${externalOk ? 'OK' : 'OVER'}`)
+  const l = r.ledger
+  const accounted = l.created === l.current + l.loading + l.draining + l.retired
+  console.log(`  generations: created ${l.created} = current ${l.current} + loading ${l.loading} + draining ${l.draining} + retired ${l.retired} ${accounted ? 'OK' : 'MISMATCH'}`)
+  if (values.churn) console.log(`  churn: ${admin.total} admin actions, ${admin.failed} failed`)
+  process.exitCode = ratio <= 1.2 && failed === 0 && coldP99 <= 50 && externalOk && accounted ? 0 : 1
 }

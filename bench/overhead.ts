@@ -4,7 +4,7 @@
 // autocannon drives them in alternation from this process, and the report gives medians and the
 // ratios from this one run.
 //
-//   npm run bench:overhead -- [--rounds 3] [--duration 5] [--connections 32]
+//   npm run bench:overhead -- [--rounds 3] [--duration 5] [--connections 32] [--only 'resident;npm start config']
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -24,6 +24,8 @@ const { values: opts } = parseArgs({
     rounds: { type: 'string', default: '3' },
     duration: { type: 'string', default: '5' },
     connections: { type: 'string', default: '32' },
+    /** Target names to run, separated by semicolons (bare fastify, the baseline, always runs). */
+    only: { type: 'string' },
   },
 })
 
@@ -67,10 +69,11 @@ const targets: Record<string, Target> = {
   // request ids, memory budget) and the logger `resident serve` makes, buffered as configured. The
   // log goes to a file here, as it would in production (standard output is this terminal).
   'npm start config': { ...shippedConfig({}), goal: 0.85 },
-  'npm start config, unbuffered log': shippedConfig({ buffer: 0 }),
+  'npm start config, log unbuffered': shippedConfig({ buffer: 0 }),
+  'npm start config w/o access-log': shippedConfig({}, ['access-log']),
 }
 
-function shippedConfig(log: Record<string, unknown>): Target {
+function shippedConfig(log: Record<string, unknown>, disable: string[] = []): Target {
   return {
     path: '/hello/greet?name=x',
     async start() {
@@ -79,9 +82,11 @@ function shippedConfig(log: Record<string, unknown>): Target {
       process.once('SIGTERM', () => process.exit(0))
       const { readConfigFile, resolveConfig, buildServer, createLogger } = await product()
       const { input, file } = readConfigFile(undefined, root)
-      const config = resolveConfig({ ...input, log: { ...(input.log as object), file: path.join(dir, 'resident.log'), ...log } }, { cwd: root, file })
+      const filters = input.filters as { modules?: Record<string, unknown> }
+      const modules = { ...filters.modules, ...Object.fromEntries(disable.map((n) => [n, { enabled: false }])) }
+      const config = resolveConfig({ ...input, filters: { ...filters, modules }, log: { ...(input.log as object), file: path.join(dir, 'resident.log'), ...log } }, { cwd: root, file })
       const server = await buildServer(config, { logger: createLogger(config, false) })
-      if (server.filters.current.filters.length !== 5) throw new Error('expected the five example filters')
+      if (server.filters.current.filters.length !== 5 - disable.length) throw new Error(`expected ${5 - disable.length} of the example filters`)
       return server.app.listen({ port: 0, host: '127.0.0.1' })
     },
   }
@@ -166,7 +171,8 @@ async function main(): Promise<void> {
   const rounds = Number(opts.rounds)
   const duration = Number(opts.duration)
   const connections = Number(opts.connections)
-  const names = Object.keys(targets)
+  const only = opts.only?.split(';').map((x) => x.trim())
+  const names = Object.keys(targets).filter((n, i) => i === 0 || !only || only.includes(n))
   const samples = new Map<string, Sample[]>(names.map((n) => [n, []]))
   // Every round starts every server afresh: how V8 optimises a process's hot path differs from one
   // process to the next by more than the differences measured here, and one process per target

@@ -14,7 +14,9 @@ if (!entry || !existsSync(entry)) {
   process.stderr.write(`usage: node bench/run.js <name> [args]   (bench/<name>.ts)\n`)
   process.exit(2)
 }
-const outdir = path.join(root, '.bench-tmp')
+// Two levels below the root, like src/<dir>/ and dist/<dir>/: modules that find package.json at
+// `../../package.json` from their own URL find it from the bundle too.
+const outdir = path.join(root, '.bench-tmp', name)
 mkdirSync(outdir, { recursive: true })
 const outfile = path.join(outdir, `${name}.mjs`)
 await esbuild.build({

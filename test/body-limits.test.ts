@@ -2,7 +2,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { checkJsonShape } from '../src/dispatch/body.ts'
-import { isDecimal } from '../src/dispatch/params.ts'
+import { isDecimal } from '../src/modes/params.ts'
 import { startTestServer, type TestServer } from './helpers/server.ts'
 
 const CALC = `import { Extension, param } from 'resident-host'

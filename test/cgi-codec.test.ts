@@ -230,3 +230,21 @@ describe('CGI response parsing (RFC 3875 §6)', () => {
     expect(() => r.end()).toThrow(/before the blank line/)
   })
 })
+
+describe('the cgi mode\'s invocation frame', () => {
+  it('round-trips any plain JSON and any bytes (property)', async () => {
+    const { decodeFrame, encodeFrame } = await import('../src/modes/cgi/frame.ts')
+    fc.assert(fc.property(fc.jsonValue(), fc.uint8Array({ maxLength: 300 }), (meta, raw) => {
+      const back = decodeFrame(encodeFrame({ v: meta }, raw))
+      expect(back.meta).toEqual(JSON.parse(JSON.stringify({ v: meta })))
+      expect(Buffer.from(back.raw)).toEqual(Buffer.from(raw))
+    }))
+  })
+
+  it('refuses what is not a frame', async () => {
+    const { decodeFrame, FrameError } = await import('../src/modes/cgi/frame.ts')
+    for (const bad of ['', '{"meta":1}', 'nope\n', '{"meta":1,"rawLength":3}\nab', '{"meta":1,"rawLength":-1}\n']) {
+      expect(() => decodeFrame(Buffer.from(bad))).toThrow(FrameError)
+    }
+  })
+})

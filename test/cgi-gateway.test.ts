@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process'
 import { chmodSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import path from 'node:path'
@@ -7,6 +8,8 @@ import { waitFor } from './helpers/poll.ts'
 import { startTestServer, type TestServer } from './helpers/server.ts'
 
 const peers = requirePeers('php-cgi')
+// Python is not a protocol peer (.ci/run installs it all the same); the test runs wherever python3 is.
+const python = spawnSync('python3', ['-c', '0']).status === 0
 
 let ts: TestServer
 let base: string
@@ -66,6 +69,7 @@ export default class CgiAuth extends Filter {
   script('bighead.sh', '#!/bin/sh\nprintf "Content-Type: text/plain\\nX-Big: %2000s\\n\\n" x\n')
   script('bigbody.sh', '#!/bin/sh\nprintf "Content-Type: text/plain\\n\\n"\nhead -c 1000000 /dev/zero\n')
   script('plain.txt', 'not a program', 0o644)
+  script('form.py', '#!/usr/bin/env python3\nimport os, sys\nn = int(os.environ.get("CONTENT_LENGTH") or 0)\ndata = sys.stdin.read(n)\nsys.stdout.write("Content-Type: text/plain\\r\\nX-Py: 1\\r\\n\\r\\n" + os.environ["REQUEST_METHOD"] + " " + data + " " + os.environ.get("PATH_INFO", "-"))\n')
   script('info.php', '<?php header("X-Php: yes"); echo "name=", $_GET["name"] ?? "", ";script=", $_SERVER["SCRIPT_NAME"], ";post=", $_POST["a"] ?? "", ";path=", $_SERVER["PATH_INFO"] ?? "";\n', 0o644)
   writeFileSync(path.join(ts.dir, 'outside.sh'), '#!/bin/sh\nprintf "Content-Type: text/plain\\n\\nescaped\\n"\n', { mode: 0o755 })
   symlinkSync(path.join(ts.dir, 'outside.sh'), path.join(bin, 'link.sh'))
@@ -241,6 +245,22 @@ describe('the CGI gateway runs programs from cgi.bin', () => {
     expect(env.REMOTE_USER).toBe('alice')
     expect(env.AUTH_TYPE).toBe('Bearer')
     expect(env.HTTP_AUTHORIZATION).toBeUndefined()
+  })
+
+  it.skipIf(!python)('runs a python program: CRLF head, the body on stdin', async () => {
+    const res = await fetch(`${base}/cgi-bin/form.py/x`, { method: 'PUT', body: 'a=1&b=2' })
+    expect(res.status).toBe(200)
+    expect(res.headers.get('x-py')).toBe('1')
+    expect(await res.text()).toBe('PUT a=1&b=2 /x')
+  })
+
+  it('HEAD: the program runs, its body is not sent', async () => {
+    const res = await new Promise<http.IncomingMessage>((resolve) => http.request(`${base}/cgi-bin/status.sh`, { method: 'HEAD' }, resolve).end())
+    expect(res.statusCode).toBe(404)
+    let bytes = 0
+    res.on('data', (d: Buffer) => { bytes += d.length })
+    await new Promise((r) => res.on('end', r))
+    expect(bytes).toBe(0)
   })
 
   it.skipIf(!peers)('runs the real php-cgi with SCRIPT_FILENAME and REDIRECT_STATUS', async () => {

@@ -23,7 +23,7 @@ describe('1000 reloads of an extension using every ES module feature', () => {
     const registry = new FinalizationRegistry<number>((id) => collected.add(id))
     const reload = async (i: number) => {
       writeFileSync(entry, files['extensions/all/index.ts'] + ballast(i))
-      const r = await t.inject({ method: 'POST', url: '/_resident/extensions/all/reload' })
+      const r = await t.inject({ method: 'POST', headers: { 'x-resident-admin': '1' }, url: '/_resident/extensions/all/reload' })
       expect(r.statusCode, r.body).toBe(200)
       const gen = t.server.registry.slots.get('all')!.current!
       registry.register(gen.module.sentinel!, gen.id)

@@ -152,6 +152,16 @@ describe('FCGI_WEB_SERVER_ADDRS', () => {
       c.close()
     } finally { allowing.child.kill('SIGKILL') }
   })
+
+  it('refuses unix-socket peers while it is set (the spec: a connection not over TCP/IP fails the check)', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'resident-fcgi-addrs-'))
+    const w = await startWorker(['--listen', `unix:${dir}/w.sock`], { cwd: ROOT, env: { FCGI_WEB_SERVER_ADDRS: '127.0.0.1' } })
+    try {
+      const c = await RawFcgi.connect(w.address)
+      await c.waitClosed()
+      await waitFor(() => /a unix socket refused: not in FCGI_WEB_SERVER_ADDRS/.test(w.output()), 'the refusal to be logged')
+    } finally { w.child.kill('SIGKILL'); rmSync(dir, { recursive: true, force: true }) }
+  })
 })
 
 describe.skipIf(!peers)('fcgi-worker behind real peers', () => {
@@ -251,6 +261,53 @@ describe('long parameters', () => {
       c.stdin(1)
       expect((await c.response(1)).stdout).toContain(`"hello":"${name}"`)
       c.close()
+    } finally { worker.child.kill('SIGKILL'); rmSync(dir, { recursive: true, force: true }) }
+  })
+})
+
+describe('the executor\'s describe request', () => {
+  it('answers RESIDENT_DESCRIBE (a FastCGI parameter, never a header) with the command table and the watch set', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'resident-fcgi-describe-'))
+    const worker = await startWorker(['--listen', `unix:${dir}/w.sock`], { cwd: ROOT })
+    try {
+      const c = await RawFcgi.connect(worker.address)
+      c.begin(1); c.params(1, { ...getParams('GET', '/calc/'), RESIDENT_DESCRIBE: 'calc' }); c.stdin(1)
+      const r = await c.response(1)
+      const body = JSON.parse(r.stdout.split('\r\n\r\n')[1]!) as { table: { commands: Record<string, { name: string }> }; inputs: string[] }
+      expect(Object.keys(body.table.commands).sort()).toEqual(['add', 'div'])
+      expect(body.inputs).toContain(path.join(ROOT, 'extensions', 'calc.ts'))
+      // The same thing asked with a header is an ordinary request.
+      c.begin(1); c.params(1, { ...getParams('GET', '/calc/add?a=1'), HTTP_RESIDENT_DESCRIBE: 'calc' }); c.stdin(1)
+      expect((await c.response(1)).stdout).toMatch(/\{"sum":6\}$/)
+      c.begin(1); c.params(1, { ...getParams('GET', '/x/'), RESIDENT_DESCRIBE: 'nosuch' }); c.stdin(1)
+      expect((await c.response(1)).stdout).toMatch(/^Status: 404/)
+      c.close()
+    } finally { worker.child.kill('SIGKILL'); rmSync(dir, { recursive: true, force: true }) }
+  })
+})
+
+describe('SIGHUP', () => {
+  it('reloads the worker\'s extensions, as resident serve does', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'resident-fcgi-hup-'))
+    const { mkdirSync, writeFileSync } = await import('node:fs')
+    mkdirSync(path.join(dir, 'extensions'))
+    mkdirSync(path.join(dir, 'filters'))
+    const write = (v: string) => writeFileSync(path.join(dir, 'extensions', 'ver.ts'), `import { Extension } from 'resident-host'
+export default class Ver extends Extension { which() { return '${v}' } }`)
+    write('one')
+    const worker = await startWorker(['--listen', `unix:${dir}/w.sock`, '--extensions', path.join(dir, 'extensions'), '--filters', path.join(dir, 'filters')], { cwd: dir })
+    const ask = async () => {
+      const c = await RawFcgi.connect(worker.address)
+      c.begin(1); c.params(1, getParams('GET', '/ver/which')); c.stdin(1)
+      const r = await c.response(1)
+      c.close()
+      return r.stdout.split('\r\n\r\n')[1]
+    }
+    try {
+      expect(await ask()).toBe('one')
+      write('two')
+      worker.child.kill('SIGHUP')
+      await waitFor(async () => (await ask()) === 'two', 'the reloaded extension')
     } finally { worker.child.kill('SIGKILL'); rmSync(dir, { recursive: true, force: true }) }
   })
 })

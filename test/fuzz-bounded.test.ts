@@ -25,7 +25,7 @@ describe('bounded-cost fuzz (fixed seed)', () => {
   it('no 5xx for client faults, every error a JSON body, no event-loop stall, every lease back to 0', async () => {
     const connections = fuzzConnections(19, 160)
     // First loads (build, evaluate, init: the cache example allocates 64 MB) are not what is measured.
-    for (const name of ['hello', 'calc', 'counter', 'cache', 'markdown', 'stream', 'secret']) await fetch(`${base}/_resident/extensions/${name}/load`, { method: 'POST' })
+    for (const name of ['hello', 'calc', 'counter', 'cache', 'markdown', 'stream', 'secret']) await fetch(`${base}/_resident/extensions/${name}/load`, { method: 'POST', headers: { 'x-resident-admin': '1' } })
     const loop = monitorEventLoopDelay({ resolution: 10 })
     loop.enable()
     const report = await runFuzz(base, connections, 8)

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import http from 'node:http'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { respawnDelay } from '../src/cluster/primary.ts'
 import { startCli } from './helpers/cli.ts'
 import { waitFor } from './helpers/poll.ts'
 import { parsePrometheusText, sampleValue } from './helpers/prom-text.ts'
@@ -113,4 +114,10 @@ describe('resident serve --workers 2', () => {
     for (const pid of workers) expect(() => process.kill(pid, 0)).toThrow()
     expect(server.output()).toContain('every worker stopped')
   }, 60_000)
+})
+
+describe('respawn backoff', () => {
+  it('respawns at once the first time, then waits 250 ms doubling up to 30 s while the process keeps dying young', () => {
+    expect([1, 2, 3, 4, 5, 8, 9, 20].map(respawnDelay)).toEqual([0, 250, 500, 1000, 2000, 16_000, 30_000, 30_000])
+  })
 })

@@ -121,15 +121,20 @@ describe('readiness under memory pressure', () => {
 })
 
 describe('slow log', () => {
-  it('logs a request past slowLog.threshold with extension, command, duration and request id', async () => {
+  it('logs a request past slowLog.threshold with extension, command, duration and request id: at the threshold and when it ends', async () => {
     t = await startTestServer({ extensions: { 'calc.ts': CALC }, config: { slowLog: { threshold: '10ms' } } })
     await t.inject({ url: '/calc/add?a=1&b=2' })
-    const r = await t.inject({ url: '/calc/later' })
+    const r = await t.inject({ url: '/calc/later', headers: { 'x-request-id': 'slow-one' } })
     expect(r.statusCode).toBe(200)
     const slow = t.logs.filter((l) => l.slow)
-    expect(slow).toHaveLength(1)
-    expect(slow[0]!.level).toBe(40)
-    expect(slow[0]!.slow).toMatchObject({ extension: 'calc', command: 'later', generation: 1, status: 200, requestId: expect.any(String) })
-    expect((slow[0]!.slow as { durationMs: number }).durationMs).toBeGreaterThanOrEqual(10)
+    const running = slow.filter((l) => (l.slow as { running?: boolean }).running)
+    const ended = slow.filter((l) => !(l.slow as { running?: boolean }).running)
+    expect(running).toHaveLength(1)
+    expect(running[0]!.slow).toMatchObject({ extension: 'calc', command: 'later', generation: 1, requestId: expect.any(String) })
+    expect((running[0]!.slow as { runningMs: number }).runningMs).toBeGreaterThanOrEqual(10)
+    expect(ended).toHaveLength(1)
+    expect(ended[0]!.level).toBe(40)
+    expect(ended[0]!.slow).toMatchObject({ extension: 'calc', command: 'later', generation: 1, status: 200, requestId: (running[0]!.slow as { requestId: string }).requestId })
+    expect((ended[0]!.slow as { durationMs: number }).durationMs).toBeGreaterThanOrEqual(10)
   })
 })

@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { coerceParams } from '../src/dispatch/params.ts'
+import { coerceParams } from '../src/modes/params.ts'
 import { isResidentError } from '../src/errors.ts'
 import { param } from '../src/sdk/params.ts'
 import { startTestServer, type TestServer } from './helpers/server.ts'

@@ -20,7 +20,7 @@ describe('1000 reloads', () => {
     const registry = new FinalizationRegistry<number>((id) => collected.add(id))
     const reload = async (i: number) => {
       t.writeExtension('m.ts', ext(i))
-      const r = await t.inject({ method: 'POST', url: '/_resident/extensions/m/reload' })
+      const r = await t.inject({ method: 'POST', headers: { 'x-resident-admin': '1' }, url: '/_resident/extensions/m/reload' })
       expect(r.statusCode).toBe(200)
       const gen = t.server.registry.slots.get('m')!.current!
       registry.register(gen.module.sentinel!, gen.id)

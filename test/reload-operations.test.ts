@@ -15,25 +15,25 @@ describe('operator reload: POST /_resident/extensions/<name>/reload', () => {
     t = await startTestServer({ extensions: { 'ext.ts': versioned(1), 'idle.ts': versioned('idle') } })
     expect((await t.inject('/ext/v')).json()).toEqual({ v: 1 })
     t.writeExtension('ext.ts', versioned(2))
-    const r = await t.inject({ method: 'POST', url: '/_resident/extensions/ext/reload' })
+    const r = await t.inject({ method: 'POST', headers: { 'x-resident-admin': '1' }, url: '/_resident/extensions/ext/reload' })
     expect(r.statusCode).toBe(200)
     expect(r.json()).toMatchObject({ name: 'ext', state: 'resident', generation: 2 })
     expect((await t.inject('/ext/v')).json()).toEqual({ v: 2 })
 
     expect(t.server.registry.slots.get('idle')?.current ?? null).toBeNull()
-    const first = await t.inject({ method: 'POST', url: '/_resident/extensions/idle/reload' })
+    const first = await t.inject({ method: 'POST', headers: { 'x-resident-admin': '1' }, url: '/_resident/extensions/idle/reload' })
     expect(first.statusCode).toBe(200)
     expect(first.json()).toMatchObject({ name: 'idle', generation: 1 })
     expect(t.server.registry.slots.get('idle')?.current?.id).toBe(1)
 
-    const missing = await t.inject({ method: 'POST', url: '/_resident/extensions/nope/reload' })
+    const missing = await t.inject({ method: 'POST', headers: { 'x-resident-admin': '1' }, url: '/_resident/extensions/nope/reload' })
     expect(missing.statusCode).toBe(404)
     expect(missing.json().error).toMatchObject({ code: 'RES_ERR_NOT_FOUND' })
     expect(missing.json().error.requestId).toEqual(expect.any(String))
     expect(t.server.registry.slots.has('nope')).toBe(false)
 
     t.writeExtension('ext.ts', 'export default class {')
-    const broken = await t.inject({ method: 'POST', url: '/_resident/extensions/ext/reload' })
+    const broken = await t.inject({ method: 'POST', headers: { 'x-resident-admin': '1' }, url: '/_resident/extensions/ext/reload' })
     expect(broken.statusCode).toBe(500)
     expect(broken.json().error).toMatchObject({ code: 'RES_ERR_LOAD_FAILED' })
     expect((await t.inject('/ext/v')).json()).toEqual({ v: 2 })
@@ -41,7 +41,7 @@ describe('operator reload: POST /_resident/extensions/<name>/reload', () => {
 
   it('is refused to non-loopback callers without the token', async () => {
     t = await startTestServer({ extensions: { 'ext.ts': versioned(1) } })
-    const r = await t.inject({ method: 'POST', url: '/_resident/extensions/ext/reload', remoteAddress: '203.0.113.9' })
+    const r = await t.inject({ method: 'POST', headers: { 'x-resident-admin': '1' }, url: '/_resident/extensions/ext/reload', remoteAddress: '203.0.113.9' })
     expect(r.statusCode).toBe(403)
     expect(r.json().error.code).toBe('RES_ERR_ADMIN_FORBIDDEN')
   })
@@ -71,7 +71,7 @@ describe('operator reload: POST /_resident/extensions/<name>/reload', () => {
     const clients = Array.from({ length: 4 }, client)
     for (let i = 1; i <= 100; i++) {
       t.writeExtension('ext.ts', versioned(i, '  async slow() { await new Promise((r) => setTimeout(r, 3)); return this.v() }'))
-      const r = await t.inject({ method: 'POST', url: '/_resident/extensions/ext/reload' })
+      const r = await t.inject({ method: 'POST', headers: { 'x-resident-admin': '1' }, url: '/_resident/extensions/ext/reload' })
       expect(r.statusCode).toBe(200)
     }
     running = false

@@ -29,8 +29,8 @@ export default class Clean extends Extension {
       config: { unload: { collectionGrace: '300ms' } },
     })
     expect((await t.inject('/clean/size')).body).toBe('200000')
-    expect((await t.inject({ method: 'POST', url: '/_resident/extensions/clean/reload' })).statusCode).toBe(200)
-    expect((await t.inject({ method: 'POST', url: '/_resident/extensions/clean/unload' })).json()).toEqual({ name: 'clean', unloaded: true })
+    expect((await t.inject({ method: 'POST', headers: { 'x-resident-admin': '1' }, url: '/_resident/extensions/clean/reload' })).statusCode).toBe(200)
+    expect((await t.inject({ method: 'POST', headers: { 'x-resident-admin': '1' }, url: '/_resident/extensions/clean/unload' })).json()).toEqual({ name: 'clean', unloaded: true })
     const e = await verdict(t, 'clean')
     expect(e.retired.map((r) => [r.generation, r.reason, r.collected])).toEqual([[1, 'reload', true], [2, 'admin', true]])
     expect(e.leaksSuspected).toBe(0)
@@ -51,7 +51,7 @@ export default class Leaky extends Extension {
     })
     try {
       expect((await t.inject('/leaky/ping')).body).toBe('pong')
-      await t.inject({ method: 'POST', url: '/_resident/extensions/leaky/unload' })
+      await t.inject({ method: 'POST', headers: { 'x-resident-admin': '1' }, url: '/_resident/extensions/leaky/unload' })
       const e = await verdict(t, 'leaky')
       expect(e.retired).toEqual([expect.objectContaining({ generation: 1, reason: 'admin', collected: false })])
       expect(e.leaksSuspected).toBe(1)

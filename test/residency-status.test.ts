@@ -14,7 +14,7 @@ describe('status JSON', () => {
   it('has the fixed shape and the host and extension figures', async () => {
     t = await startTestServer({ extensions: { 'calc.ts': CALC }, config: { memory: { budget: '2GB' } } })
     for (let i = 0; i < 5; i++) await t.inject('/calc/add?a=1&b=2')
-    await t.inject({ method: 'POST', url: '/_resident/extensions/calc/unload' })
+    await t.inject({ method: 'POST', headers: { 'x-resident-admin': '1' }, url: '/_resident/extensions/calc/unload' })
     await t.inject('/calc/add?a=1&b=2')
     const r = await t.inject('/_resident/status')
     expect(r.statusCode).toBe(200)
@@ -53,7 +53,7 @@ describe('status JSON', () => {
     const far = await t.inject({ url: '/_resident/status', remoteAddress: '203.0.113.9' })
     expect(far.statusCode).toBe(403)
     expect(far.json().error).toMatchObject({ code: 'RES_ERR_ADMIN_FORBIDDEN', requestId: expect.any(String) })
-    const unload = await t.inject({ method: 'POST', url: '/_resident/extensions/calc/unload', remoteAddress: '10.1.2.3' })
+    const unload = await t.inject({ method: 'POST', headers: { 'x-resident-admin': '1' }, url: '/_resident/extensions/calc/unload', remoteAddress: '10.1.2.3' })
     expect(unload.statusCode).toBe(403)
     await t.close()
     const token = 'a-very-long-admin-token'
@@ -81,7 +81,9 @@ describe('residency config', () => {
   it('has documented defaults and validates every key', () => {
     const d = resolveConfig({}, { cwd: '/tmp' })
     expect(d.idleTimeout).toBe(600_000)
-    expect(d.memory).toEqual({ budget: null, highWatermark: 0.85, lowWatermark: 0.7, checkInterval: 5000 })
+    expect(d.memory).toEqual({ budget: null, highWatermark: 0.85, lowWatermark: 0.7, checkInterval: 5000, minResidency: 1000 })
+    expect(resolveConfig({ memory: { minResidency: '30s' } }, { cwd: '/tmp' }).memory.minResidency).toBe(30_000)
+    expect(() => resolveConfig({ memory: { minResidency: 'soon' } }, { cwd: '/tmp' })).toThrow(/memory.minResidency/)
     expect(d.unload).toEqual({ maxDeclines: 3, collectionGrace: 10_000, esbuildIdle: 30_000 })
     expect(d.rapidFail).toEqual({ maxFailures: 3, window: 60_000, backoff: 5000, maxBackoff: 300_000 })
     const c = resolveConfig({ idleTimeout: '2m', memory: { budget: '512MB', highWatermark: 0.9, lowWatermark: 0.6 }, extensions: { calc: { idleTimeout: '30s' } } }, { cwd: '/tmp' })

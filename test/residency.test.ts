@@ -126,7 +126,7 @@ export default class Stuck extends Extension {
     })
     void t.inject('/stuck/wait')
     await waitFor(async () => (await ext(t!, 'stuck'))?.requests.inFlight === 1, 'the request to be in flight')
-    const unload = t.inject({ method: 'POST', url: '/_resident/extensions/stuck/unload' })
+    const unload = t.inject({ method: 'POST', headers: { 'x-resident-admin': '1' }, url: '/_resident/extensions/stuck/unload' })
     await waitFor(async () => (await ext(t!, 'stuck'))?.state === 'draining', 'the draining state')
     expect((await unload).json()).toEqual({ name: 'stuck', unloaded: true })
     expect(g.__events2).toEqual(['admin'])
@@ -146,7 +146,7 @@ describe('residency timers', () => {
     expect(timers()).toBeLessThanOrEqual(before) // the check interval is running
     await s.inject('/counter/bump')
     expect(timers()).toBeLessThanOrEqual(before)
-    await s.inject({ method: 'POST', url: '/_resident/extensions/counter/unload' }) // a collection check is now pending
+    await s.inject({ method: 'POST', headers: { 'x-resident-admin': '1' }, url: '/_resident/extensions/counter/unload' }) // a collection check is now pending
     await s.inject('/counter/bump')
     expect((await s.inject('/_resident/status')).json().host.collection.awaitingVerdict).toBe(1)
     expect(timers()).toBeLessThanOrEqual(before)
@@ -166,7 +166,7 @@ describe('memory pressure', () => {
 export default class Slow extends Extension {
   async wait() { await globalThis.__gate; return 'done' }
 }`
-    t = await startTestServer({ extensions: files, config: { memory: { checkInterval: '1h' } } })
+    t = await startTestServer({ extensions: files, config: { memory: { checkInterval: '1h', minResidency: 0 } } })
     for (const n of ['c', 'a', 'b']) await t.inject(`/${n}/bump`)
     const slow = t.inject('/slow/wait')
     await waitFor(async () => (await ext(t!, 'slow'))?.requests.inFlight === 1, 'the slow request to be in flight')
@@ -197,7 +197,7 @@ export default class Live extends Extension {
     const files: Record<string, string> = {}
     for (const n of ['e1', 'e2', 'e3', 'e4', 'e5']) files[`${n}.ts`] = live
     // A 1 MB budget: this process is always over it, so every load triggers evictions.
-    t = await startTestServer({ extensions: files, config: { memory: { budget: '1MB', checkInterval: '20ms' } } })
+    t = await startTestServer({ extensions: files, config: { memory: { budget: '1MB', checkInterval: '20ms', minResidency: 0 } } })
     const failed: string[] = []
     for (let round = 0; round < 20; round++) {
       const wave = await Promise.all(Array.from({ length: 4 }, (_, i) => t!.inject(`/e${((round + i) % 5) + 1}/hit`)))
@@ -224,7 +224,9 @@ export default class Broken extends Extension { init() { throw new Error('no dat
     expect(r.json().error).toMatchObject({ code: 'RES_ERR_EXTENSION_FAILED', requestId: expect.any(String) })
     const s = await ext(t, 'broken')
     expect(s!.state).toBe('failed')
-    expect(s!.errors).toBe(2) // the 503 did not rebuild it
+    expect(s!.loadFailures).toBe(2) // the 503 did not rebuild it
+    expect(s!.errors).toBe(3) // but it was a 5xx answered for this extension
+    expect(s!.lastError).toMatchObject({ code: 'RES_ERR_EXTENSION_FAILED', requestId: r.json().error.requestId })
     // Still failing after the backoff: one retry, then a doubled backoff.
     const retry = await waitFor(async () => { const x = await t!.inject('/broken/ping'); return x.statusCode !== 503 && x }, 'the backoff to pass')
     expect(retry.statusCode).toBe(500)
@@ -242,7 +244,7 @@ export default class Broken extends Extension { ping() { return 'pong' } }`)
     t = await startTestServer({ extensions: { 'calc.ts': COUNTER }, config: { rapidFail: { maxFailures: 1 } } })
     expect((await t.inject('/calc/bump')).statusCode).toBe(200)
     t.writeExtension('calc.ts', 'export default class {')
-    expect((await t.inject({ method: 'POST', url: '/_resident/extensions/calc/reload' })).statusCode).toBe(500)
+    expect((await t.inject({ method: 'POST', headers: { 'x-resident-admin': '1' }, url: '/_resident/extensions/calc/reload' })).statusCode).toBe(500)
     expect((await t.inject('/calc/bump')).json()).toEqual({ n: 2, generation: 1 })
     expect((await ext(t, 'calc'))!).toMatchObject({ state: 'resident', failed: null })
   })
@@ -257,7 +259,7 @@ export default class Flaky extends Extension { init() { throw new Error('nope') 
     expect((await t.inject('/flaky/ping')).headers['retry-after']).toBe('3600')
     t.writeExtension('flaky.ts', `import { Extension } from 'resident-host'
 export default class Flaky extends Extension { ping() { return 'pong' } }`)
-    expect((await t.inject({ method: 'POST', url: '/_resident/extensions/flaky/load' })).json()).toMatchObject({ state: 'resident' })
+    expect((await t.inject({ method: 'POST', headers: { 'x-resident-admin': '1' }, url: '/_resident/extensions/flaky/load' })).json()).toMatchObject({ state: 'resident' })
     expect((await t.inject('/flaky/ping')).body).toBe('pong')
   })
 })

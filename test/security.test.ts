@@ -72,7 +72,7 @@ describe('the admin surface', () => {
       const r = await t.inject({ url: '/_resident/status', remoteAddress: '10.1.2.3' })
       expect(r.statusCode).toBe(403)
       expect(r.json().error.code).toBe('RES_ERR_ADMIN_FORBIDDEN')
-      const post = await t.inject({ method: 'POST', url: '/_resident/extensions/calc/unload', remoteAddress: '192.168.0.9' })
+      const post = await t.inject({ method: 'POST', headers: { 'x-resident-admin': '1' }, url: '/_resident/extensions/calc/unload', remoteAddress: '192.168.0.9' })
       expect(post.statusCode).toBe(403)
       const spoofed = await t.inject({ url: '/_resident/status', remoteAddress: '10.1.2.3', headers: { 'x-forwarded-for': '127.0.0.1' } })
       expect(spoofed.statusCode).toBe(403)

@@ -1,4 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util'
+import { isMode, MODES } from '../config/modes.ts'
 import { parseWorkers } from '../config/operations.ts'
 
 /** A usage error: the CLI prints it with a hint and exits with code 2. */
@@ -12,6 +13,7 @@ export const serveOptions = {
   config: { type: 'string', short: 'c' },
   extensions: { type: 'string', short: 'e' },
   filters: { type: 'string', short: 'f' },
+  mode: { type: 'string', short: 'm' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options']
 
@@ -26,12 +28,22 @@ export const devOptions = {
   quiet: { type: 'string', short: 'q' },
 } as const satisfies ParseArgsConfig['options']
 
-export type ServeFlags = { port?: string; host?: string; config?: string; extensions?: string; filters?: string; workers?: string; help?: boolean }
+export type ServeFlags = { port?: string; host?: string; config?: string; extensions?: string; filters?: string; workers?: string; mode?: string; help?: boolean }
 
 /** parseArgs with its errors turned into UsageErrors; the values as plain strings and booleans. */
 export function parseFlags(args: string[], options: NonNullable<ParseArgsConfig['options']>): Record<string, string | boolean | undefined> {
   try {
     return parseArgs({ args, options, strict: true, allowPositionals: false }).values as Record<string, string | boolean | undefined>
+  } catch (e) {
+    throw new UsageError((e as Error).message)
+  }
+}
+
+/** `resident new`'s arguments: positionals, and `--sdk <spec>` (what the project's package.json depends on). */
+export function parseNewArgs(args: string[]): { values: { sdk?: string; help?: boolean }; positionals: string[] } {
+  try {
+    const r = parseArgs({ args, options: { sdk: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: true })
+    return { values: r.values as { sdk?: string; help?: boolean }, positionals: r.positionals }
   } catch (e) {
     throw new UsageError((e as Error).message)
   }
@@ -59,6 +71,10 @@ export function flagsToConfig(flags: ServeFlags, env: NodeJS.ProcessEnv): Record
   if (flags.filters !== undefined) {
     if (flags.filters === '') throw new UsageError('--filters needs a folder')
     out.filtersDir = flags.filters
+  }
+  if (flags.mode !== undefined) {
+    if (!isMode(flags.mode)) throw new UsageError(`--mode must be one of ${MODES.join(', ')}, got "${flags.mode}"`)
+    out.mode = flags.mode
   }
   return out
 }

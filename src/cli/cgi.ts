@@ -10,12 +10,13 @@ import type { CommandRequest, Logger } from '../sdk/types.ts'
 import { cachedBuild } from '../loader/bundle-cache.ts'
 import { instantiate } from '../loader/instantiate.ts'
 import { mapErrorStack } from '../loader/stack.ts'
-import { commandTable, type CommandTable } from '../dispatch/commands.ts'
+import { commandTable, type CommandTable } from '../modes/commands.ts'
 import { parseBody, parseForm } from '../dispatch/body.ts'
-import { coerceParams, mergeInputs } from '../dispatch/params.ts'
+import { coerceParams, mergeInputs } from '../modes/params.ts'
 import { findCommand, isValidTarget } from '../dispatch/route.ts'
-import { errorBody, normaliseError } from '../server/error-reply.ts'
-import { BadResultError, formatCgiHead, resultParts } from '../modes/cgi/result.ts'
+import { errorRecordOf, outcomeOf } from '../modes/results.ts'
+import { errorBody } from '../modes/send.ts'
+import { formatCgiHead } from '../modes/cgi/result.ts'
 
 /**
  * `resident cgi <entry>`: the extension at <entry> as an RFC 3875 program. A web server's
@@ -47,15 +48,20 @@ export interface CgiIo {
   log: (line: string) => void
 }
 
-/** One JSON line per entry on stderr. */
-function stderrLogger(stderr: { write(line: string): unknown }, bindings: Record<string, unknown>): Logger {
+/**
+ * One JSON line per entry on stderr, shaped enough like pino (levels, child, isLevelEnabled) for
+ * the contract's request logger; pino itself would cost every CGI process its loading.
+ */
+function stderrLogger(stderr: { write(line: string): unknown }, bindings: Record<string, unknown>): Logger & { fatal: Logger['error']; isLevelEnabled(level: string): boolean; level: string } {
   const line = (level: number) => (obj: unknown, msg?: string) => {
     let fields = obj instanceof Error ? { err: obj } : typeof obj === 'object' && obj !== null ? obj as Record<string, unknown> : { msg: String(obj) }
     if (fields.err instanceof Error) fields = { ...fields, err: serialiseError(fields.err) }
     stderr.write(JSON.stringify({ level, time: Date.now(), ...bindings, ...fields, ...(msg === undefined ? {} : { msg }) }) + '\n')
   }
   return {
-    trace: line(10), debug: line(20), info: line(30), warn: line(40), error: line(50),
+    trace: line(10), debug: line(20), info: line(30), warn: line(40), error: line(50), fatal: line(60),
+    level: 'trace',
+    isLevelEnabled: () => true,
     child: (b) => stderrLogger(stderr, { ...bindings, ...b }),
   }
 }
@@ -116,10 +122,9 @@ export function fdWriter(fd: number): (data: string | Uint8Array) => void {
 export async function runCgiRequest(entry: string, io: CgiIo): Promise<number> {
   const { env } = io
   const writeAll = async (data: string | Uint8Array) => { await io.write(data) }
-  // RESIDENT_REQUEST_ID comes from Resident's cgi mode (a client cannot set a variable without the
-  // HTTP_ prefix); under another server, a valid X-Request-Id is honoured.
+  // A valid X-Request-Id from the web server's client is honoured, as Resident's server can.
   const headerId = env.HTTP_X_REQUEST_ID
-  const id = env.RESIDENT_REQUEST_ID || (isValidRequestId(headerId) ? headerId : newRequestId())
+  const id = isValidRequestId(headerId) ? headerId : newRequestId()
   const root = stderrLogger({ write: io.log }, { requestId: id })
   const method = env.REQUEST_METHOD ?? 'GET'
   const name = env.RESIDENT_EXTENSION_NAME || path.basename(entry).replace(/\.[^.]+$/, '').toLowerCase()
@@ -141,7 +146,8 @@ export async function runCgiRequest(entry: string, io: CgiIo): Promise<number> {
       loaded = await instantiate<Extension, CommandTable>(
         { name, entry, generation: 1, config, log: root.child({ extension: name }) }, EXTENSION_BASE, 'Extension', commandTable, build)
     } catch (e) {
-      throw new ResidentError('RES_ERR_LOAD_FAILED', `extension "${name}" failed to load: ${(e as Error).message}`, { cause: e })
+      // The reason goes to the log (stderr), as in the server; the client learns only that it failed.
+      throw new ResidentError('RES_ERR_LOAD_FAILED', `extension "${name}" failed to load`, { cause: e })
     }
     const info = findCommand(loaded.inspected, target.command)
     if (!info) {
@@ -163,41 +169,38 @@ export async function runCgiRequest(entry: string, io: CgiIo): Promise<number> {
       path: (env.SCRIPT_NAME ?? '') + pathInfo,
       query, headers: headersFrom(env), body, rawBody, contentType,
       clientAddress: env.REMOTE_ADDR ?? '',
-      user: env.RESIDENT_USER ? JSON.parse(env.RESIDENT_USER) as unknown : env.REMOTE_USER || undefined,
+      user: env.REMOTE_USER || undefined,
       extension: name, command: info.name,
       signal: controller.signal,
       log: root.child({ extension: name, command: info.name }),
     }
     const methods = loaded.instance as unknown as Record<string, (p: unknown, r: unknown) => unknown>
-    const result = await methods[info.name]!(params, request)
-    let parts
-    try {
-      parts = resultParts(result)
-    } catch (e) {
-      if (e instanceof BadResultError) throw new ResidentError('RES_ERR_BAD_RESULT', e.message)
-      throw e
+    // The same mapping from result to response as every mode (modes/results.ts).
+    const outcome = outcomeOf(await methods[info.name]!(params, request))
+    if (outcome.kind === 'error') throw new ResidentError(outcome.error.code as 'RES_ERR_BAD_RESULT', outcome.error.message)
+    const headers: Array<[string, string]> = []
+    for (const [k, v] of Object.entries(outcome.headers)) for (const one of Array.isArray(v) ? v : [v]) headers.push([k, one])
+    await writeAll(formatCgiHead(outcome.status, headers))
+    if (method === 'HEAD') return 0
+    if (outcome.kind === 'body') {
+      if (outcome.body !== null) await writeAll(outcome.body)
+      return 0
     }
-    await writeAll(formatCgiHead(parts.status, parts.headers))
-    if (parts.body !== null && method !== 'HEAD') {
-      if (parts.body instanceof Uint8Array) await writeAll(parts.body)
-      else {
-        try {
-          for await (const chunk of parts.body) await writeAll(chunk)
-        } catch (e) {
-          // The head is out: the web server sees the output end early, and the reason is logged.
-          root.error({ err: mapErrorStack(e) }, `${name}/${info.name}: the streamed response failed after its head was written`)
-          return 1
-        }
-      }
+    try {
+      for await (const chunk of outcome.body as AsyncIterable<Uint8Array | string>) await writeAll(chunk)
+    } catch (e) {
+      // The head is out: the web server sees the output end early, and the reason is logged.
+      root.error({ err: mapErrorStack(e) }, `${name}/${info.name}: the streamed response failed after its head was written`)
+      return 1
     }
     return 0
   } catch (e) {
-    const n = normaliseError(e, env.NODE_ENV === 'development')
-    if (n.internal) root.error({ err: mapErrorStack(e) }, `${method} ${name} failed: ${n.code}: ${(e as Error)?.message ?? String(e)}`)
+    const n = errorRecordOf(e, env.NODE_ENV === 'development')
+    if (n.status >= 500) root.error({ err: mapErrorStack(e) }, `${method} ${name} failed: ${n.code}: ${(e as Error)?.message ?? String(e)}`)
     const headers: Array<[string, string]> = Object.entries(n.headers)
     headers.push(['content-type', 'application/json; charset=utf-8'])
     await writeAll(formatCgiHead(n.status, headers))
-    if (method !== 'HEAD') await writeAll(JSON.stringify(errorBody(n, id, e, env.NODE_ENV === 'development')))
+    if (method !== 'HEAD') await writeAll(JSON.stringify(errorBody(n, id, env.NODE_ENV === 'development')))
     return 0
   } finally {
     controller.abort(new Error('the CGI request ended'))
@@ -228,8 +231,25 @@ async function describe(entry: string): Promise<number> {
   }
 }
 
+/** Reads all of stdin (the cgi mode's invocation frame). */
+async function readAll(): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  for await (const chunk of process.stdin as AsyncIterable<Buffer>) chunks.push(chunk)
+  return Buffer.concat(chunks)
+}
+
 /** The `resident cgi` command: one request, then exit (timers an extension left running do not keep it). */
 export async function main(args: string[]): Promise<void> {
+  // Resident's own cgi mode: the invocation comes whole on stdin, not as meta-variables.
+  if (process.env.RESIDENT_FRAME === '1' && args.length === 1) {
+    const { runInvocation } = await import('../modes/cgi/invocation-runner.ts')
+    const err = fdWriter(2)
+    const code = await runInvocation(path.resolve(args[0]!), {
+      env: process.env, readStdin: readAll, write: fdWriter(1),
+      log: stderrLogger({ write: err }, { extension: process.env.RESIDENT_EXTENSION_NAME }) as unknown as import('pino').Logger,
+    })
+    process.exit(code)
+  }
   if (args[0] === '--describe' && args.length === 2) process.exit(await describe(path.resolve(args[1]!)))
   const entry = args[0]
   if (entry === undefined || entry === '--help' || entry === '-h' || args.length > 1) {

@@ -2,6 +2,7 @@ import path from 'node:path'
 import { DEFAULT_CONFIG_FILE } from '../config/defaults.ts'
 import { DevWatcher } from '../watch/dev-watcher.ts'
 import { reloadOnSighup } from '../watch/reload-all.ts'
+import { handleFaults } from '../server/faults.ts'
 import type { ServeFlags } from './args.ts'
 import { loadConfig, startServer, stopOnSignals } from './serve.ts'
 
@@ -23,6 +24,9 @@ export async function startDev(flags: DevFlags, quietMs: number): Promise<void> 
     configFile: server.config.file ?? (flags.config ? null : path.resolve(start.cwd, DEFAULT_CONFIG_FILE)),
   })
   await watcher.start()
+  // Every extension is built and loaded now: a broken one is reported at once, not on its first request.
+  const broken = await watcher.preloadAll()
+  if (broken.length > 0) log.warn(`${broken.length} extension${broken.length === 1 ? '' : 's'} failed to load: ${broken.join(', ')} (the reasons are above); fix and save to load ${broken.length === 1 ? 'it' : 'them'}`)
   log.info(`watching for changes (${quietMs} ms quiet period); save a file to reload it`)
   const stopHup = reloadOnSighup(server.registry, log, [filters])
   const close = server.close.bind(server)
@@ -31,6 +35,6 @@ export async function startDev(flags: DevFlags, quietMs: number): Promise<void> 
     await watcher.close()
     await close()
   }
-  process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled rejection (kept running)'))
+  handleFaults(server)
   stopOnSignals(server)
 }

@@ -3,6 +3,11 @@ export const MAIN_HELP = `resident — an in-process extension host for Node.js
 Usage:
   resident serve [options]     serve the extensions and filters (SIGHUP reloads them all)
   resident dev [options]       serve, and hot-reload whatever a saved file affects
+  resident new <dir>           make a project of extensions: package.json, tsconfig, an extension
+                               and its test (--sdk <spec>: what it depends on, e.g. a tarball made
+                               by npm pack in a checkout of Resident; default ^<this version>)
+  resident new extension <name> | resident new filter <name>
+                               add a file and its test to the project in this folder
   resident cgi <entry>         run the extension at <entry> as a CGI program (one request;
                                PATH_INFO /<command> picks the command; for a web server's mod_cgi)
   resident fcgi-worker [options]  serve the extensions and filters as a FastCGI responder
@@ -17,6 +22,8 @@ Options for serve:
   -c, --config <file>     config file (default ./resident.config.json when present)
   -e, --extensions <dir>  extensions folder (default ./extensions)
   -f, --filters <dir>     filters folder (default ./filters)
+  -m, --mode <mode>       run every extension in this mode: inprocess, worker, fastcgi, cgi
+                          (default: the config's "mode" and "extensions.<name>.mode")
   -w, --workers <n|auto>  run n server processes (node:cluster; auto = one per core); default 0 = this process
   -h, --help              show this help
 

@@ -1,15 +1,17 @@
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
+import path from 'node:path'
 import { isResidentError } from '../errors.ts'
 import { parseDuration } from '../config/units.ts'
 import cluster from 'node:cluster'
-import { devOptions, parseFlags, serveOnlyOptions, UsageError, type ServeFlags } from './args.ts'
-import { bench } from './bench.ts'
+import { devOptions, parseFlags, parseNewArgs, serveOnlyOptions, UsageError, type ServeFlags } from './args.ts'
 import { startDev, type DevFlags } from './dev.ts'
+import { runNew } from './new.ts'
 import { MAIN_HELP } from './help.ts'
 import { loadConfig, prettyLogs, reopenLogsOnSigusr1, startServer, stopOnSignals } from './serve.ts'
 import { runPrimary } from '../cluster/primary.ts'
 import { serveAsWorker, workerHooks } from '../cluster/worker.ts'
 import { createLogger } from '../server/logger.ts'
+import { handleFaults } from '../server/faults.ts'
 import { reloadOnSighup } from '../watch/reload-all.ts'
 import { startUwsgiWorker, uwsgiWorkerOptions, type UwsgiWorkerFlags } from './uwsgi-worker.ts'
 import { fcgiWorkerOptions, startFcgiWorker, type FcgiWorkerFlags } from './fcgi-worker.ts'
@@ -35,6 +37,10 @@ export async function main(argv: string[]): Promise<void> {
     if (command === 'serve') {
       const values = parseFlags(rest, serveOnlyOptions)
       if (values.help) { process.stdout.write(MAIN_HELP); return }
+      for (const flag of ['extensions', 'filters'] as const) {
+        const dir = values[flag]
+        if (typeof dir === 'string' && dir !== '' && !existsSync(path.resolve(dir))) throw new UsageError(`--${flag} ${dir}: no such folder (${path.resolve(dir)})`)
+      }
       const start = { flags: values as ServeFlags, env: process.env, cwd: process.cwd(), development: process.env.NODE_ENV === 'development' }
       const config = loadConfig(start)
       if (config.workers > 0 && cluster.isPrimary) {
@@ -43,7 +49,7 @@ export async function main(argv: string[]): Promise<void> {
       }
       const worker = cluster.isWorker
       const { server, url } = await startServer({ ...start, config, serverOptions: worker ? workerHooks() : undefined })
-      process.on('unhandledRejection', (reason) => server.log.error({ err: reason }, 'unhandled rejection (kept running)'))
+      handleFaults(server)
       const stop = stopOnSignals(server)
       reopenLogsOnSigusr1(server)
       if (worker) serveAsWorker(server, url, stop)
@@ -55,6 +61,12 @@ export async function main(argv: string[]): Promise<void> {
       if (values.help) { process.stdout.write(MAIN_HELP); return }
       const quiet = values.quiet === undefined ? 25 : parseDuration(values.quiet)
       if (quiet === undefined || quiet > 10_000) throw new UsageError(`--quiet must be a duration up to 10s, such as 25 or "25ms", got "${values.quiet}"`)
+      for (const flag of ['extensions', 'filters'] as const) {
+        const dir = values[flag]
+        if (typeof dir === 'string' && dir !== '' && !existsSync(path.resolve(dir))) {
+          process.stderr.write(`resident: warning: --${flag} ${dir}: no such folder (${path.resolve(dir)}) yet; watching for it\n`)
+        }
+      }
       await startDev(values, quiet)
       return
     }
@@ -65,10 +77,17 @@ export async function main(argv: string[]): Promise<void> {
       return
     }
     if (command === 'bench') {
-      await bench(rest)
+      // Loaded only for this command: the load generator is not needed to serve.
+      await (await import('./bench.ts')).bench(rest)
       // The load generator leaves per-request timers behind for answers still due when a round
       // ends (a CGI target under load); the report is out, so nothing is left to wait for.
       process.exit(process.exitCode ?? 0)
+    }
+    if (command === 'new') {
+      const { values, positionals } = parseNewArgs(rest)
+      if (values.help) { process.stdout.write(MAIN_HELP); return }
+      process.stdout.write(runNew(positionals, { sdk: values.sdk, cwd: process.cwd() }))
+      return
     }
     if (command === 'cgi') {
       await (await import('./cgi.ts')).main(rest)

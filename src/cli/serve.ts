@@ -1,6 +1,7 @@
 import path from 'node:path'
 import { readConfigFile, resolveConfig } from '../config/load.ts'
 import type { ResidentConfig } from '../config/types.ts'
+import { modeOf } from '../config/modes.ts'
 import { listModules } from '../loader/discover.ts'
 import { buildServer, type ResidentServer, type ServerOptions } from '../server/app.ts'
 import { createLogger, flushLogs, reopenLogFiles } from '../server/logger.ts'
@@ -19,7 +20,10 @@ export function loadConfig(o: StartOptions): ResidentConfig {
   const { input, file } = readConfigFile(o.flags.config, o.cwd)
   const merged = { ...input, ...flagsToConfig(o.flags, o.env) }
   if (o.development) merged.development = true
-  return resolveConfig(merged, { cwd: o.cwd, file })
+  const config = resolveConfig(merged, { cwd: o.cwd, file })
+  // --mode switches every extension, whatever the file says of each.
+  if (o.flags.mode !== undefined) for (const s of Object.values(config.extensions)) s.mode = null
+  return config
 }
 
 /** Pretty logs in development and on a terminal. */
@@ -39,16 +43,17 @@ export async function startServer(o: StartOptions): Promise<{ server: ResidentSe
 
 async function logBanner(server: ResidentServer, config: ResidentConfig, url: string, development: boolean): Promise<void> {
   const rel = (p: string) => path.relative(process.cwd(), p) || '.'
-  const names = await listModules(config.extensionsDir)
-  const lines = [`Resident listening on ${url}`, `  extensions (${rel(config.extensionsDir)}): ${names.length === 0 ? 'none' : ''}`]
-  for (const n of names) lines.push(`    ${url}/${n}/`)
+  const names = [...new Set([...await listModules(config.extensionsDir), ...Object.keys(config.extensions).filter((n) => config.extensions[n]!.entry)])].sort()
+  const lines = [`Resident listening on ${url}`, `  extensions (${rel(config.extensionsDir)}), default mode ${config.mode}: ${names.length === 0 ? 'none' : ''}`]
+  const width = Math.max(0, ...names.map((n) => n.length))
+  for (const n of names) lines.push(`    ${`${url}/${n}/`.padEnd(url.length + width + 3)}  ${modeOf(config, n)}`)
   const order = server.filters.describe()
   lines.push(`  filters (${rel(config.filtersDir)}), in the order they run: ${order.length === 0 ? (development ? 'none' : 'none (adding one needs a restart)') : ''}`)
   for (const l of order) lines.push(`    ${l}`)
   if (order.length > 0) lines.push('    (onAccessDenied and onSendResponse run in reverse order)')
   if (config.file) lines.push(`  config: ${rel(config.file)}`)
   lines.push(`  dashboard: ${url}/_resident/ (${config.admin.token ? 'token required' : 'loopback only'}); metrics: ${url}/_resident/metrics; health: ${url}/_resident/health, ${url}/_resident/ready`)
-  server.log.info({ url, extensions: names, filters: order }, lines.join('\n'))
+  server.log.info({ url, mode: config.mode, extensions: names.map((n) => ({ name: n, mode: modeOf(config, n) })), filters: order }, lines.join('\n'))
   // With a log file, the terminal would otherwise show nothing at all.
   if (config.log.file) process.stdout.write(`Resident listening on ${url} (log: ${config.log.file})\n`)
 }

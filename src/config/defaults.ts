@@ -1,3 +1,4 @@
+import { defaultWorker } from './modes.ts'
 import type { PoolSettings, ResidentConfig } from './types.ts'
 
 /** The fastcgi mode's pool unless `pool` or `extensions.<name>.pool` says otherwise. */
@@ -15,18 +16,26 @@ export const defaults: Omit<ResidentConfig, 'extensionsDir' | 'filtersDir' | 'fi
   extensionsDir: './extensions',
   filtersDir: './filters',
   bodyLimit: 1024 * 1024,
+  parameterLimit: 1000,
   requestTimeout: 30_000,
   drainTimeout: 30_000,
+  headersTimeout: 15_000,
+  bodyTimeout: 30_000,
+  keepAliveTimeout: 15_000,
+  maxConnections: 1024,
   requestIdHeader: null,
   logLevel: 'info',
   development: false,
-  admin: { token: null },
+  admin: { token: null, hosts: [] },
+  mode: 'inprocess',
+  worker: defaultWorker,
+  pool: POOL_DEFAULTS,
   extensions: {},
   filters: { order: [], modules: {} },
   fastcgi: { apps: {} },
   cgi: { bin: [], interpreters: {}, ...CGI_DEFAULTS },
   idleTimeout: 10 * 60_000,
-  memory: { budget: null, highWatermark: 0.85, lowWatermark: 0.7, checkInterval: 5_000 },
+  memory: { budget: null, highWatermark: 0.85, lowWatermark: 0.7, checkInterval: 5_000, minResidency: 1_000 },
   limits: { maxInFlight: 1024, heapShed: 0.9, pipeline: 8, jsonDepth: 64, jsonNodes: 100_000, paramLength: 64 * 1024, streamTimeout: null },
   unload: { maxDeclines: 3, collectionGrace: 10_000, esbuildIdle: 30_000 },
   log: { file: null, buffer: 64 * 1024, flushInterval: 1_000 },

@@ -1,6 +1,5 @@
-import { createRequire } from 'node:module'
-import path from 'node:path'
-import { isModuleName } from '../loader/discover.ts'
+import { resolvePackageEntry } from './package-entry.ts'
+import { isModuleName } from './names.ts'
 import type { FilterSettings, FiltersConfig } from './types.ts'
 
 const SECTION_KEYS = new Set(['order', 'modules'])
@@ -12,7 +11,7 @@ const MODULE_KEYS = new Set(['config', 'package', 'enabled'])
  * Package names resolve from `base` (the config file's folder) now, so a missing one is a config error.
  */
 export function resolveFiltersConfig(input: unknown, base: string, problems: string[]): FiltersConfig {
-  const out: FiltersConfig = { order: [], modules: {} }
+  const out: FiltersConfig = { order: [], modules: Object.create(null) as FiltersConfig['modules'] }
   if (input === undefined) return out
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     problems.push('"filters" must be an object with "order" and "modules"')
@@ -27,12 +26,11 @@ export function resolveFiltersConfig(input: unknown, base: string, problems: str
       problems.push('"filters.order" lists a filter twice')
     } else out.order = [...s.order as string[]]
   }
-  const modules = s.modules ?? {}
+  const modules = s.modules ?? Object.create(null)
   if (typeof modules !== 'object' || modules === null || Array.isArray(modules)) {
     problems.push('"filters.modules" must be an object keyed by filter name')
     return out
   }
-  const req = createRequire(path.join(base, 'resident.config.json'))
   for (const [name, raw] of Object.entries(modules as Record<string, unknown>)) {
     const at = `filters.modules.${name}`
     if (!isModuleName(name)) { problems.push(`"${at}": a filter name must match [a-z0-9][a-z0-9-]*`); continue }
@@ -51,7 +49,7 @@ export function resolveFiltersConfig(input: unknown, base: string, problems: str
     if (m.package !== undefined) {
       if (typeof m.package !== 'string' || m.package === '') problems.push(`"${at}.package" must be an npm package name`)
       else {
-        try { settings.entry = req.resolve(m.package) } catch { problems.push(`"${at}.package": cannot find package "${m.package}" from ${base}`) }
+        try { settings.entry = resolvePackageEntry(m.package, base) } catch (e) { problems.push(`"${at}.package": ${(e as Error).message}`) }
       }
     }
     out.modules[name] = settings

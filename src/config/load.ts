@@ -1,23 +1,30 @@
 import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { ResidentError } from '../errors.ts'
+import { ownData } from '../own.ts'
 import { DEFAULT_CONFIG_FILE, defaults } from './defaults.ts'
 import { resolveFiltersConfig } from './filters.ts'
+import { resolvePackageEntry } from './package-entry.ts'
+import { isModuleName } from './names.ts'
 import { resolveFastcgi } from './fastcgi.ts'
 import { resolveCgiConfig } from './cgi.ts'
 import type { ExtensionSettings, ResidentConfig } from './types.ts'
 import { parseDuration, parseSize } from './units.ts'
 import { resolveLimits } from './limits.ts'
 import { RESIDENCY_KEYS, resolveExtensionIdle, resolveResidency } from './residency.ts'
+import { MODE_KEYS, resolveMode, resolveWorker } from './modes.ts'
+import { POOL_KEYS, resolveExternalFastcgi, resolvePool } from './pool.ts'
+import { POOL_DEFAULTS } from './defaults.ts'
 import { OPERATIONS_KEYS, resolveOperations } from './operations.ts'
 
 export type ConfigInput = Record<string, unknown>
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 const TOP_LEVEL = new Set([
-  '$schema', 'host', 'port', 'extensionsDir', 'filtersDir', 'bodyLimit', 'requestTimeout', 'drainTimeout', 'requestIdHeader',
+  '$schema', 'host', 'port', 'extensionsDir', 'filtersDir', 'bodyLimit', 'parameterLimit', 'requestTimeout', 'drainTimeout',
+  'headersTimeout', 'bodyTimeout', 'keepAliveTimeout', 'maxConnections', 'requestIdHeader',
   'logLevel', 'development', 'admin', 'extensions', 'filters', 'fastcgi', 'cgi', 'limits',
-  ...RESIDENCY_KEYS, ...OPERATIONS_KEYS,
+  ...RESIDENCY_KEYS, ...MODE_KEYS, ...POOL_KEYS, ...OPERATIONS_KEYS,
 ])
 
 /** Reads `file` (or ./resident.config.json when present) and returns its JSON, or {} when absent. */
@@ -44,8 +51,11 @@ export function readConfigFile(file: string | undefined, cwd = process.cwd()): {
  * folders resolve against the config file's folder, or `cwd` without one. All problems are
  * reported together.
  */
-export function resolveConfig(input: ConfigInput, options: { cwd?: string; file?: string | null } = {}): ResidentConfig {
+export function resolveConfig(given: ConfigInput, options: { cwd?: string; file?: string | null } = {}): ResidentConfig {
   const problems: string[] = []
+  // Every setting is read from a prototype-less copy: an absent key is absent, whatever else in
+  // the process has added to Object.prototype.
+  const input = ownData(given) as ConfigInput
   const base = options.file ? path.dirname(options.file) : (options.cwd ?? process.cwd())
   for (const key of Object.keys(input)) if (!TOP_LEVEL.has(key)) problems.push(`unknown setting "${key}"`)
 
@@ -72,19 +82,28 @@ export function resolveConfig(input: ConfigInput, options: { cwd?: string; file?
   const development = input.development ?? defaults.development
   if (typeof development !== 'boolean') problems.push('"development" must be true or false')
 
-  const admin = (input.admin ?? {}) as Record<string, unknown>
+  const admin = (input.admin ?? Object.create(null)) as Record<string, unknown>
   let token: string | null = null
+  let hosts: string[] = []
   if (typeof admin !== 'object' || Array.isArray(admin)) problems.push('"admin" must be an object')
   else {
-    for (const k of Object.keys(admin)) if (k !== 'token') problems.push(`unknown setting "admin.${k}"`)
+    for (const k of Object.keys(admin)) if (k !== 'token' && k !== 'hosts') problems.push(`unknown setting "admin.${k}"`)
+    if (admin.hosts !== undefined) {
+      if (!Array.isArray(admin.hosts) || !admin.hosts.every((h) => typeof h === 'string' && /^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)$/i.test(h))) {
+        problems.push('"admin.hosts" must be a list of host names without ports, such as ["admin.example.com"]')
+      } else hosts = (admin.hosts as string[]).map((h) => h.toLowerCase())
+    }
     if (admin.token !== undefined && admin.token !== null) {
       if (typeof admin.token !== 'string' || admin.token.length < 16) problems.push('"admin.token" must be a string of at least 16 characters')
       else token = admin.token
     }
   }
 
-  const extensions: Record<string, ExtensionSettings> = {}
-  const extInput = input.extensions ?? {}
+  const mode = resolveMode('mode', input.mode, problems) ?? defaults.mode
+  const worker = resolveWorker('worker', input.worker, defaults.worker, problems)
+  const pool = resolvePool('pool', input.pool, POOL_DEFAULTS, problems)
+  const extensions = Object.create(null) as Record<string, ExtensionSettings>
+  const extInput = input.extensions ?? Object.create(null)
   if (typeof extInput !== 'object' || extInput === null || Array.isArray(extInput)) problems.push('"extensions" must be an object keyed by extension name')
   else {
     for (const [name, raw] of Object.entries(extInput as Record<string, unknown>)) {
@@ -93,7 +112,23 @@ export function resolveConfig(input: ConfigInput, options: { cwd?: string; file?
       for (const k of Object.keys(s)) if (!EXTENSION_KEYS.has(k)) problems.push(`unknown setting "extensions.${name}.${k}"`)
       const config = s.config ?? {}
       if (typeof config !== 'object' || config === null || Array.isArray(config)) problems.push(`"extensions.${name}.config" must be an object`)
-      extensions[name] = { config: config as Record<string, unknown>, idleTimeout: resolveExtensionIdle(name, s.idleTimeout, problems) }
+      if (!isModuleName(name)) problems.push(`"extensions.${name}": an extension name must match [a-z0-9][a-z0-9-]*`)
+      let entry: string | null = null
+      if (s.package !== undefined) {
+        if (typeof s.package !== 'string') problems.push(`"extensions.${name}.package" must be an npm package name`)
+        else {
+          try { entry = resolvePackageEntry(s.package, base) } catch (e) { problems.push(`"extensions.${name}.package": ${(e as Error).message}`) }
+        }
+      }
+      extensions[name] = {
+        config: config as Record<string, unknown>,
+        idleTimeout: resolveExtensionIdle(name, s.idleTimeout, problems),
+        mode: resolveMode(`extensions.${name}.mode`, s.mode, problems) ?? null,
+        worker: s.worker === undefined ? null : resolveWorker(`extensions.${name}.worker`, s.worker, worker, problems),
+        pool: s.pool === undefined ? null : resolvePool(`extensions.${name}.pool`, s.pool, pool, problems),
+        fastcgi: resolveExternalFastcgi(`extensions.${name}.fastcgi`, s.fastcgi, problems),
+        entry,
+      }
     }
   }
 
@@ -105,12 +140,20 @@ export function resolveConfig(input: ConfigInput, options: { cwd?: string; file?
     extensionsDir: path.resolve(base, str('extensionsDir', defaults.extensionsDir)),
     filtersDir: path.resolve(base, str('filtersDir', defaults.filtersDir)),
     bodyLimit,
+    parameterLimit: num('parameterLimit', defaults.parameterLimit, (v) => (typeof v === 'number' && Number.isInteger(v) && v >= 1 ? v : undefined), 'an integer ≥ 1'),
     requestTimeout: num('requestTimeout', defaults.requestTimeout, parseDuration, 'a duration such as 30000 or "30s"'),
     drainTimeout: num('drainTimeout', defaults.drainTimeout, parseDuration, 'a duration such as 30000 or "30s"'),
+    headersTimeout: num('headersTimeout', defaults.headersTimeout, positiveDuration, 'a duration above 0 such as 15000 or "15s"'),
+    bodyTimeout: num('bodyTimeout', defaults.bodyTimeout, positiveDuration, 'a duration above 0 such as 30000 or "30s"'),
+    keepAliveTimeout: num('keepAliveTimeout', defaults.keepAliveTimeout, positiveDuration, 'a duration above 0 such as 15000 or "15s"'),
+    maxConnections: num('maxConnections', defaults.maxConnections, (v) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : undefined), 'an integer ≥ 0 (0 = no limit)'),
     requestIdHeader: requestIdHeader(input.requestIdHeader, problems),
     logLevel: logLevel as ResidentConfig['logLevel'],
     development: development === true,
-    admin: { token },
+    admin: { token, hosts },
+    mode,
+    worker,
+    pool,
     extensions,
     filters: resolveFiltersConfig(input.filters, base, problems),
     fastcgi: resolveFastcgi(input.fastcgi, base, bodyLimit, problems),
@@ -127,7 +170,9 @@ export function resolveConfig(input: ConfigInput, options: { cwd?: string; file?
   return config
 }
 
-const EXTENSION_KEYS = new Set(['config', 'idleTimeout'])
+const positiveDuration = (v: unknown) => { const n = parseDuration(v); return n !== undefined && n > 0 ? n : undefined }
+
+const EXTENSION_KEYS = new Set(['config', 'idleTimeout', 'mode', 'worker', 'pool', 'fastcgi', 'package'])
 
 const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/
 

@@ -1,6 +1,6 @@
 // Validation of the fastcgi mode's settings: the pool of fcgi-workers (`pool` at the top level,
 // `extensions.<name>.pool` over it) and an external pool (`extensions.<name>.fastcgi.address`).
-import type { PoolSettings } from './types.ts'
+import type { ExternalFastcgi, PoolSettings, ResidentConfig } from './types.ts'
 import { parseDuration } from './units.ts'
 
 export const POOL_KEYS = ['pool'] as const
@@ -53,7 +53,7 @@ export function resolvePool(where: string, v: unknown, base: PoolSettings, probl
 }
 
 /** `extensions.<name>.fastcgi`: a pool someone else runs. */
-export function resolveExternalFastcgi(where: string, v: unknown, problems: string[]): { addresses: string[]; maxConns: number | undefined } | null {
+export function resolveExternalFastcgi(where: string, v: unknown, problems: string[]): ExternalFastcgi | null {
   if (v === undefined || v === null) return null
   if (typeof v !== 'object' || Array.isArray(v)) { problems.push(`"${where}" must be an object such as { "address": "unix:/run/app.sock" }`); return null }
   const s = v as Record<string, unknown>
@@ -66,4 +66,14 @@ export function resolveExternalFastcgi(where: string, v: unknown, problems: stri
   const maxConns = s.maxConns === undefined ? undefined : (typeof s.maxConns === 'number' && Number.isInteger(s.maxConns) && s.maxConns > 0 ? s.maxConns : undefined)
   if (s.maxConns !== undefined && maxConns === undefined) problems.push(`"${where}.maxConns" must be a whole number above 0`)
   return { addresses: list as string[], maxConns }
+}
+
+/** The pool settings of `name`: the top-level `pool` with `extensions.<name>.pool` over it. */
+export function poolSettingsOf(config: Pick<ResidentConfig, 'pool' | 'extensions'>, name: string): PoolSettings {
+  return config.extensions[name]?.pool ?? config.pool
+}
+
+/** The external pool of `name`, when someone else runs it. */
+export function externalFastcgiOf(config: Pick<ResidentConfig, 'extensions'>, name: string): ExternalFastcgi | null {
+  return config.extensions[name]?.fastcgi ?? null
 }

@@ -21,7 +21,7 @@ export function section<T extends object>(input: unknown, name: string, fallback
   }
   const out = { ...fallback }
   for (const [k, v] of Object.entries(input)) {
-    const field = fields[k as keyof T]
+    const field = Object.prototype.hasOwnProperty.call(fields, k) ? fields[k as keyof T] : undefined
     if (!field) { problems.push(`unknown setting "${name}.${k}"`); continue }
     const parsed = field[0](v)
     if (parsed === undefined) problems.push(`"${name}.${k}" must be ${field[1]}, got ${JSON.stringify(v)}`)
@@ -43,6 +43,7 @@ export function resolveResidency(input: Record<string, unknown>, problems: strin
     highWatermark: [fraction, 'a fraction between 0 and 1'],
     lowWatermark: [fraction, 'a fraction between 0 and 1'],
     checkInterval: [(v) => { const n = parseDuration(v); return n !== undefined && n >= 10 ? n : undefined }, 'a duration of at least 10 ms'],
+    minResidency: [parseDuration, `${DURATION} (0 = none)`],
   }, problems)
   if (memory.lowWatermark >= memory.highWatermark) problems.push('"memory.lowWatermark" must be below "memory.highWatermark"')
   const unload = section<UnloadSettings>(input.unload, 'unload', defaults.unload, {

@@ -1,8 +1,32 @@
+import type { Mode } from './modes.ts'
+
+/** The worker mode's pool of one extension: `worker` at the top level, `extensions.<name>.worker` over it. */
+export interface WorkerSettings {
+  /** Workers per extension; each keeps its own state, as the processes of a FastCGI pool do. */
+  pool: number
+  /** Node's `resourceLimits` for each worker (MB); reaching the heap limit replaces the worker. */
+  resourceLimits: { maxOldGenerationSizeMb?: number; maxYoungGenerationSizeMb?: number; codeRangeSizeMb?: number; stackSizeMb?: number }
+  /** ArrayBuffers and Buffers a worker may hold (bytes), which the heap limit does not cap; null = no limit. */
+  maxExternal: number | null
+  /** After a deadline, how long a worker gets to acknowledge the cancel before it is judged hung and replaced (ms). */
+  hangGrace: number
+}
+
 export interface ExtensionSettings {
   /** Passed to the extension as `this.host.config`. */
   config: Record<string, unknown>
   /** Overrides the top-level idleTimeout for this extension (ms; 0 = never); null = inherit. */
   idleTimeout: number | null
+  /** Where this extension runs; null = the top-level `mode`. */
+  mode: Mode | null
+  /** Its worker pool (the top-level `worker` with this extension's keys over it); null = the top-level one. */
+  worker: WorkerSettings | null
+  /** Its fastcgi-mode pool (the top-level `pool` with this extension's keys over it); null = the top-level one. */
+  pool: PoolSettings | null
+  /** A pool someone else runs: `extensions.<name>.fastcgi.address`; null = Resident runs the pool. */
+  fastcgi: ExternalFastcgi | null
+  /** The entry file when the extension is not a file in extensionsDir (`package`: an installed npm package). */
+  entry: string | null
 }
 
 /** Memory-pressure eviction. Watermarks are fractions of each signal's limit (heap limit, budget, cgroup). */
@@ -15,6 +39,8 @@ export interface MemorySettings {
   lowWatermark: number
   /** How often memory and idle timeouts are checked, in ms (loads also trigger a check). */
   checkInterval: number
+  /** A generation loaded less than this long ago (ms) is never evicted for memory. */
+  minResidency: number
 }
 
 /** Unload behaviour shared by idle and memory unloads. */
@@ -130,6 +156,9 @@ export interface PoolSettings {
 }
 
 
+/** `extensions.<name>.fastcgi`: the addresses of fcgi-workers someone else runs. */
+export interface ExternalFastcgi { addresses: string[]; maxConns: number | undefined }
+
 /** One FastCGI app served under a URL prefix: `fastcgi.apps["/php/"]`. */
 export interface FastcgiAppSettings {
   /** The URL prefix, starting and ending with "/". */
@@ -167,8 +196,18 @@ export interface ResidentConfig {
   filtersDir: string
   /** Largest request body in bytes (413 beyond). */
   bodyLimit: number
+  /** Most parameters a query string or urlencoded body may carry (400 RES_ERR_TOO_MANY_PARAMETERS beyond). */
+  parameterLimit: number
   /** A command's deadline in ms (504 beyond); 0 = none. */
   requestTimeout: number
+  /** The request line and headers must arrive within this, in ms (408 after). */
+  headersTimeout: number
+  /** The body must arrive within this once the headers have, in ms (408 after). */
+  bodyTimeout: number
+  /** An idle keep-alive connection is closed after this, in ms. */
+  keepAliveTimeout: number
+  /** Connections beyond this many are closed as soon as they are accepted; 0 = no limit. */
+  maxConnections: number
   /** How long shutdown waits for in-flight requests, in ms. */
   drainTimeout: number
   /** Lower-case header whose valid value becomes the request id (logs, error bodies, filters, commands); null = always Resident's own. */
@@ -176,13 +215,20 @@ export interface ResidentConfig {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
   /** Development mode: stacks in error bodies, pretty logs. */
   development: boolean
-  admin: { token: string | null }
+  /** The admin surface: `token` opens it beyond loopback; `hosts` are extra `Host` names it answers for. */
+  admin: { token: string | null; hosts: string[] }
   /** Unload an extension after this long without requests, in ms; 0 = never. */
   idleTimeout: number
   memory: MemorySettings
   limits: LimitSettings
   unload: UnloadSettings
   rapidFail: RapidFailSettings
+  /** Where extensions run unless `extensions.<name>.mode` says otherwise. */
+  mode: Mode
+  /** Worker-mode settings for every extension in worker mode (each may override them). */
+  worker: WorkerSettings
+  /** fastcgi-mode pool settings for every extension in that mode (each may override them). */
+  pool: PoolSettings
   /** Per-extension settings, by extension name. */
   extensions: Record<string, ExtensionSettings>
   /** The filter chain: order and per-filter settings. */

@@ -1,5 +1,5 @@
 import { ResidentError } from '../errors.ts'
-import { setOwn } from './params.ts'
+import { setOwn } from '../modes/params.ts'
 
 export interface ParsedBody { body: unknown; contentType: string | null }
 
@@ -41,15 +41,38 @@ function mediaType(header: string | undefined): string | null {
   return t === '' ? null : t
 }
 
-/** `a=1&a=2&b=3` → { a: ['1', '2'], b: '3' } (query strings and urlencoded forms alike). */
-export function parseForm(text: string): Record<string, string | string[]> {
+/**
+ * `a=1&a=2&b=3` → { a: ['1', '2'], b: '3' } (query strings and urlencoded forms alike), in time
+ * linear in the input: a repeated key appends to its one array. More than `limit` parameters is a
+ * 400 naming the limit (checked before anything is decoded).
+ */
+export function parseForm(text: string, limit = Infinity): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {}
+  if (text === '') return out
+  if (limit !== Infinity) checkParameterCount(text, limit)
   for (const [k, v] of new URLSearchParams(text)) {
     const prev = Object.prototype.hasOwnProperty.call(out, k) ? out[k] : undefined
-    const value = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v]
-    setOwn(out, k, value)
+    // Values are strings, so an array here is one this parse made: append, never copy.
+    if (prev === undefined) setOwn(out, k, v)
+    else if (Array.isArray(prev)) prev.push(v)
+    else setOwn(out, k, [prev, v])
   }
   return out
+}
+
+function checkParameterCount(text: string, limit: number): void {
+  let count = 0
+  let start = 0
+  while (start <= text.length) {
+    let end = text.indexOf('&', start)
+    if (end === -1) end = text.length
+    if (end > start && ++count > limit) {
+      throw new ResidentError('RES_ERR_TOO_MANY_PARAMETERS', `the request has more than ${limit} parameters (the parameterLimit setting)`, {
+        data: { limit },
+      })
+    }
+    start = end + 1
+  }
 }
 
 const NO_BODY: ParsedBody = Object.freeze({ body: undefined, contentType: null })
@@ -59,7 +82,7 @@ const NO_BODY: ParsedBody = Object.freeze({ body: undefined, contentType: null }
  * `application/octet-stream`, a body without a type and the types a command `accepts` stay bytes;
  * anything else is a 415.
  */
-export function parseBody(raw: Buffer, contentTypeHeader: string | undefined, accepts: readonly string[], limits: JsonLimits = NO_JSON_LIMITS): ParsedBody {
+export function parseBody(raw: Buffer, contentTypeHeader: string | undefined, accepts: readonly string[], limits: JsonLimits = NO_JSON_LIMITS, parameterLimit = Infinity): ParsedBody {
   if (raw.length === 0 && contentTypeHeader === undefined) return NO_BODY // most GETs: nothing to allocate
   const contentType = mediaType(contentTypeHeader)
   if (raw.length === 0) return { body: undefined, contentType }
@@ -74,7 +97,7 @@ export function parseBody(raw: Buffer, contentTypeHeader: string | undefined, ac
       throw new ResidentError('RES_ERR_BAD_BODY', `malformed JSON body: ${(e as Error).message}`)
     }
   }
-  if (contentType === 'application/x-www-form-urlencoded') return { body: parseForm(raw.toString('utf8')), contentType }
+  if (contentType === 'application/x-www-form-urlencoded') return { body: parseForm(raw.toString('utf8'), parameterLimit), contentType }
   if (contentType.startsWith('text/')) return { body: raw.toString('utf8'), contentType }
   throw new ResidentError('RES_ERR_UNSUPPORTED_MEDIA_TYPE', `content type "${contentType}" is not accepted here; send JSON, a urlencoded form, text or application/octet-stream`)
 }

@@ -21,6 +21,11 @@ export class Deadlines {
     this.#what = what
   }
 
+  /** The deadline of a command starting now (epoch ms), or 0 when there is none. */
+  deadlineFromNow(): number {
+    return this.#ms > 0 ? Date.now() + this.#ms : 0
+  }
+
   /** The deadline in ms (0 = none). */
   get ms(): number { return this.#ms }
 

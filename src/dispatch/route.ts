@@ -1,6 +1,7 @@
 import { ResidentError } from '../errors.ts'
-import { isModuleName } from '../loader/discover.ts'
-import type { CommandInfo, CommandTable } from './commands.ts'
+import { isModuleName } from '../config/names.ts'
+import type { CommandInfo, CommandTable } from '../modes/commands.ts'
+import { decodeName } from '../loader/url-path.ts'
 
 export interface Target {
   extension: string
@@ -12,18 +13,11 @@ export interface Target {
 
 const COMMAND = /^[A-Za-z$][\w$]{0,127}$/
 
-function decode(segment: string): string {
-  if (!segment.includes('%')) return segment
-  try {
-    return decodeURIComponent(segment)
-  } catch {
-    throw new ResidentError('RES_ERR_BAD_REQUEST', 'the URL has an invalid percent-encoding')
-  }
-}
 
 /**
  * `/<extension>/<command>?query` → target, or null when the path has more segments than that.
- * Names are decoded (so `%2e%2e`, `%2f` and NUL are seen as what they are) but not yet checked:
+ * Names are decoded (so `%2e%2e`, `%2f` and NUL are seen as what they are) and must be ASCII
+ * before the extension's is lower-cased (see url-path.ts), but are not yet checked further:
  * a lookup among resident extensions and their commands needs no check, since only valid names
  * are there; everything else must pass `isValidTarget` first (the dispatcher's slow path).
  */
@@ -34,14 +28,14 @@ export function parseTarget(url: string): Target | null {
   const query = q === -1 ? '' : url.slice(q + 1)
   if (path.charCodeAt(0) !== 47 /* / */) return null
   const slash = path.indexOf('/', 1)
-  const extension = decode(slash === -1 ? path.slice(1) : path.slice(1, slash)).toLowerCase()
+  const extension = decodeName(slash === -1 ? path.slice(1) : path.slice(1, slash)).toLowerCase()
   let rest = slash === -1 ? '' : path.slice(slash + 1)
   const next = rest.indexOf('/')
   if (next !== -1) {
     if (next !== rest.length - 1) return null // more segments than /<extension>/<command>/
     rest = rest.slice(0, next)
   }
-  const raw = decode(rest)
+  const raw = decodeName(rest)
   return { extension, command: raw === '' ? null : raw, path, query }
 }
 

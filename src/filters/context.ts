@@ -1,6 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Logger as PinoLogger } from 'pino'
-import { requestLogger } from '../server/lazy-logger.ts'
+import { FRAMING_HEADERS, headerProblem } from '../headers.ts'
+import { normalisePath } from '../loader/url-path.ts'
+import { requestLogger } from '../log/request-logger.ts'
 import type { FilterRequest, FilterResponse } from '../sdk/filter.ts'
 import type { Headers, Logger } from '../sdk/types.ts'
 import type { FilterChain } from './chain.ts'
@@ -47,16 +49,13 @@ export class RequestContext implements FilterRequest {
   get path(): string { return this.#path ??= pathOf(this.url) }
 
   /**
-   * The path `static paths` are matched against: percent-decoded, because the dispatcher decodes
-   * names before it looks them up (`/%73ecret/` serves `secret`), so a filter guarding `/secret/**`
-   * must see it too. Patterns match case-insensitively for the same reason (`/SECRET/` serves `secret`).
+   * The path `static paths` are matched against: the router's own reading of it (normalisePath:
+   * names percent-decoded, ASCII only, lower-cased), so `/%73ecret/` and `/SECRET/` meet the filter
+   * guarding `/secret/**` exactly as they reach `secret`. A path the router will reject is matched
+   * as it came.
    */
   get matchPath(): string {
-    if (this.#matchPath !== null) return this.#matchPath
-    const p = this.path
-    let decoded = p
-    if (p.includes('%')) { try { decoded = decodeURIComponent(p) } catch { /* the dispatcher answers 400 */ } }
-    return this.#matchPath = decoded
+    return this.#matchPath ??= normalisePath(this.path) ?? this.path
   }
 
   setUrl(url: string): void {
@@ -97,7 +96,13 @@ export class ResponseView implements FilterResponse {
   }
 
   getHeader(name: string) { return this.#reply.getHeader(name) as string | string[] | number | undefined }
-  setHeader(name: string, value: string | string[] | number): void { this.#reply.header(name, value) }
+  setHeader(name: string, value: string | string[] | number): void {
+    const problem = headerProblem(name, value)
+    if (problem !== null) throw new TypeError(problem)
+    const lower = name.toLowerCase()
+    if (lower !== 'content-length' && FRAMING_HEADERS.has(lower)) throw new TypeError(`the "${lower}" header is the server's to set: it describes the connection, not the response`)
+    this.#reply.header(name, value)
+  }
   removeHeader(name: string): void { this.#reply.removeHeader(name) }
 
   json(): unknown {

@@ -3,9 +3,10 @@ import { performance } from 'node:perf_hooks'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Logger as PinoLogger } from 'pino'
 import { ResidentError } from '../errors.ts'
+import { FRAMING_HEADERS } from '../headers.ts'
 import type { AccessLogEntry, EndOfRequest } from '../sdk/filter.ts'
-import { sendResult } from '../dispatch/respond.ts'
-import { errorBody, normaliseError } from '../server/error-reply.ts'
+import { errorRecordOf, fromWebResponse } from '../modes/results.ts'
+import { errorBody, sendOutcome } from '../modes/send.ts'
 import { RequestContext, ResponseView } from './context.ts'
 import type { FilterManager } from './manager.ts'
 import { runObservers, runSteps, type Outcome } from './run.ts'
@@ -84,6 +85,8 @@ export function installFilterHooks(app: FastifyInstance, filters: FilterManager,
   })
 }
 
+const isStream = (b: unknown): boolean => typeof b === 'object' && b !== null && typeof (b as { pipe?: unknown }).pipe === 'function'
+
 const CTX = Symbol('resident.filterContext')
 type ContextRes = FastifyReply['raw'] & { [CTX]?: RequestContext }
 
@@ -107,27 +110,30 @@ function finishSend(view: ResponseView, reply: FastifyReply, res: Outcome, done:
     // fastify computes content-length after onSend for strings and buffers; a stale one would cut the body.
     reply.removeHeader('content-length')
   }
+  // A stream's length is unknown: a content-length a filter set would hang the client.
+  if (isStream(view.body)) reply.removeHeader('content-length')
   done(null, view.body)
 }
 
 /** A throw on the response side: the response becomes the error's JSON body (headers are not sent yet). */
 function failSend(request: FastifyRequest, reply: FastifyReply, payload: unknown, e: unknown, done: SendDone): void {
-  const n = normaliseError(e, false)
+  const n = errorRecordOf(e, false)
   if (payload instanceof Readable) payload.destroy()
   for (const [k, v] of Object.entries(n.headers)) reply.header(k, v)
   reply.code(n.status).header('content-type', 'application/json; charset=utf-8').removeHeader('content-length')
-  done(null, JSON.stringify(errorBody(n, request.id, e, false)))
+  done(null, JSON.stringify(errorBody(n, request.id, false)))
 }
 
 /** A Response a request-side filter answered with: sent now; the remaining hooks and the handler are skipped. */
 function finishWith(reply: FastifyReply, res: Response): void {
-  sendResult(reply, res)
+  sendOutcome(reply, fromWebResponse(res), false)
 }
 
 /** A Response a response-side filter answered with replaces status, headers and body. */
 function applyResponse(view: ResponseView, reply: FastifyReply, res: Response): void {
   reply.code(res.status)
-  for (const [k, v] of res.headers) if (k !== 'set-cookie') reply.header(k, v)
+  // Never the Response's length or framing: the body's real length is measured, or it goes chunked.
+  for (const [k, v] of res.headers) if (k !== 'set-cookie' && !FRAMING_HEADERS.has(k)) reply.header(k, v)
   const cookies = res.headers.getSetCookie?.() ?? []
   if (cookies.length > 0) reply.header('set-cookie', cookies)
   view.body = res.body === null ? null : Readable.fromWeb(res.body as import('node:stream/web').ReadableStream)
@@ -138,7 +144,7 @@ function outcomeOf(status: number, aborted: boolean): EndOfRequest['outcome'] {
   return status >= 500 ? 'error' : status >= 400 ? 'client-error' : 'ok'
 }
 
-/** onEndOfRequest, then onLog; then the request lets go of its chain snapshot. */
+/** onEndOfRequest, then onLog; then the request lets go of its chain snapshot. Synchronous while the filters are. */
 function endOfRequest(ctx: RequestContext, reply: FastifyReply): void {
   const chain = ctx.chain
   if (chain.onEndOfRequest.length === 0 && chain.onLog.length === 0) { chain.release(); return }
@@ -146,20 +152,25 @@ function endOfRequest(ctx: RequestContext, reply: FastifyReply): void {
   const status = reply.statusCode
   const durationMs = Math.round((performance.now() - ctx.startTime) * 1000) / 1000
   const outcome = outcomeOf(status, aborted)
-  const run = async () => {
-    if (chain.onEndOfRequest.length > 0) {
-      const end: EndOfRequest = { status, durationMs, outcome, aborted }
-      await runObservers(chain.onEndOfRequest, 'onEndOfRequest', ctx, end)
+  const log = (): void | Promise<void> => {
+    if (chain.onLog.length === 0) return
+    const length = reply.getHeader('content-length')
+    const entry: AccessLogEntry = {
+      time: new Date().toISOString(), requestId: ctx.id, method: ctx.method, url: ctx.url, originalUrl: ctx.originalUrl,
+      status, durationMs, outcome, clientAddress: ctx.clientAddress, userAgent: ctx.headers['user-agent'] as string | undefined,
+      contentLength: length === undefined ? undefined : Number(length), user: ctx.user,
     }
-    if (chain.onLog.length > 0) {
-      const length = reply.getHeader('content-length')
-      const entry: AccessLogEntry = {
-        time: new Date().toISOString(), requestId: ctx.id, method: ctx.method, url: ctx.url, originalUrl: ctx.originalUrl,
-        status, durationMs, outcome, clientAddress: ctx.clientAddress, userAgent: ctx.headers['user-agent'] as string | undefined,
-        contentLength: length === undefined ? undefined : Number(length), user: ctx.user,
-      }
-      await runObservers(chain.onLog, 'onLog', ctx, entry)
-    }
+    return runObservers(chain.onLog, 'onLog', ctx, entry)
   }
-  run().catch((e: unknown) => ctx.log.error({ err: e }, 'end-of-request filters failed')).finally(() => chain.release())
+  let pending: void | Promise<void> = undefined
+  try {
+    pending = chain.onEndOfRequest.length > 0
+      ? runObservers(chain.onEndOfRequest, 'onEndOfRequest', ctx, { status, durationMs, outcome, aborted } satisfies EndOfRequest)
+      : undefined
+    pending = pending === undefined ? log() : pending.then(log)
+  } catch (e) {
+    ctx.log.error({ err: e }, 'end-of-request filters failed')
+  }
+  if (pending === undefined) { chain.release(); return }
+  pending.catch((e: unknown) => ctx.log.error({ err: e }, 'end-of-request filters failed')).finally(() => chain.release())
 }

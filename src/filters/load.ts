@@ -1,3 +1,4 @@
+import { ownStatic } from '../own.ts'
 import { FILTER_BASE } from '../sdk/brand.ts'
 import type { Filter, FilterPriority } from '../sdk/filter.ts'
 import type { Logger, UnloadReason } from '../sdk/types.ts'
@@ -32,10 +33,10 @@ const PRIORITIES: readonly FilterPriority[] = ['high', 'medium', 'low']
 export async function loadFilter(spec: FilterLoadSpec): Promise<LoadedFilter> {
   const { instance, inspected, inputs, dispose } = await instantiate<Filter, { priority: FilterPriority; matches: PathMatcher | null }>(
     spec, FILTER_BASE, 'Filter', (Handler) => {
-      const statics = Handler as unknown as { priority?: unknown; paths?: unknown }
-      const priority = (statics.priority ?? 'medium') as FilterPriority
-      if (!PRIORITIES.includes(priority)) throw new TypeError(`${spec.entry}: static priority must be 'high', 'medium' or 'low', got ${JSON.stringify(statics.priority)}`)
-      return { priority, matches: compilePaths(statics.paths) }
+      const declared = ownStatic(Handler, 'priority')
+      const priority = (declared ?? 'medium') as FilterPriority
+      if (!PRIORITIES.includes(priority)) throw new TypeError(`${spec.entry}: static priority must be 'high', 'medium' or 'low', got ${JSON.stringify(declared)}`)
+      return { priority, matches: compilePaths(ownStatic(Handler, 'paths')) }
     })
   return {
     name: spec.name, entry: spec.entry, generation: spec.generation, priority: inspected.priority,

@@ -36,6 +36,19 @@ export class FilterManager {
    */
   unhooked(): void { this.#hooked = false }
 
+  /** Exceptions each filter's code raised outside any request (each reloaded that filter). */
+  readonly #faults = new Map<string, number>()
+
+  /**
+   * An exception nobody caught, traced to `generation` of filter `name`: counted, and the filter
+   * rebuilt in place (its state is unknown now). Resolves once the new one serves.
+   */
+  async fault(name: string, generation: number): Promise<void> {
+    this.#faults.set(name, (this.#faults.get(name) ?? 0) + 1)
+    if (this.#chain.filters.find((f) => f.name === name)?.generation !== generation) return
+    await this.reload(name)
+  }
+
   /** The chain new requests use. */
   get current(): FilterChain { return this.#chain }
 
@@ -43,9 +56,9 @@ export class FilterManager {
   describe(): string[] { return this.#chain.describe() }
 
   /** The loaded filters in the order they run, for the status page. */
-  status(): Array<{ name: string; priority: string; generation: number; entry: string; notifications: string[]; paths: boolean }> {
+  status(): Array<{ name: string; priority: string; generation: number; entry: string; notifications: string[]; paths: boolean; faults: number }> {
     return this.#chain.filters.map((f) => ({
-      name: f.name, priority: f.priority, generation: f.generation, entry: f.entry,
+      name: f.name, priority: f.priority, generation: f.generation, entry: f.entry, faults: this.#faults.get(f.name) ?? 0,
       notifications: NOTIFICATIONS.filter((n) => typeof (f.instance as unknown as Record<string, unknown>)[n] === 'function'),
       paths: f.matches !== null,
     }))

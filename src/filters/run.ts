@@ -101,17 +101,30 @@ export function runSteps(steps: readonly Step[], event: NotificationName, ctx: R
 
 /**
  * Runs an after-the-fact notification (onEndOfRequest, onLog): nothing can be answered any more,
- * so a throw is logged with the filter's name and the next filter still runs.
+ * so a throw is logged with the filter's name and the next filter still runs. Synchronous while
+ * every filter is (no promise made per request: the access log runs on every one); a promise
+ * from the first filter that returns one.
  */
-export async function runObservers(steps: readonly Step[], event: NotificationName, ctx: RequestContext, arg: unknown): Promise<void> {
-  for (const step of steps) {
+export function runObservers(steps: readonly Step[], event: NotificationName, ctx: RequestContext, arg: unknown, from = 0): void | Promise<void> {
+  for (let i = from; i < steps.length; i++) {
+    const step = steps[i]!
     if (step.matches !== null && !step.matches(ctx.matchPath)) continue
+    let r: unknown
     try {
-      let r = step.fn.call(step.instance, ctx as never, arg as never)
-      if (isThenable(r)) r = await r
-      if (r === HANDLED || (event === 'onLog' && r === false)) return
+      r = step.fn.call(step.instance, ctx as never, arg as never)
     } catch (e) {
-      ctx.log.error({ err: mapErrorStack(e), filter: step.name, notification: event }, `filter "${step.name}" threw in ${event}`)
+      observerFailed(step, event, ctx, e)
+      continue
     }
+    if (isThenable(r)) {
+      return Promise.resolve(r).then(
+        (v) => (v === HANDLED || (event === 'onLog' && v === false) ? undefined : runObservers(steps, event, ctx, arg, i + 1)),
+        (e: unknown) => { observerFailed(step, event, ctx, e); return runObservers(steps, event, ctx, arg, i + 1) })
+    }
+    if (r === HANDLED || (event === 'onLog' && r === false)) return
   }
+}
+
+function observerFailed(step: Step, event: NotificationName, ctx: RequestContext, e: unknown): void {
+  ctx.log.error({ err: mapErrorStack(e), filter: step.name, notification: event }, `filter "${step.name}" threw in ${event}`)
 }

@@ -1,5 +1,6 @@
 import path from 'node:path'
 import * as esbuild from 'esbuild'
+import { ownData } from '../own.ts'
 import { toFunctionBody, type FunctionShape } from './module-shape.ts'
 import { externalPackages } from './resolve-plugin.ts'
 
@@ -48,6 +49,16 @@ function scheduleStop(): void {
   idleTimer.unref()
 }
 
+// esbuild's helper that defines an ES module's exports walks them with `for…in`, which would also
+// define every key someone added to Object.prototype (and fail on it): walk own keys instead.
+const EXPORT_HELPER = 'var __export = (target, all) => {\n  for (var name in all)\n'
+const OWN_EXPORT_HELPER = 'var __export = (target, all) => {\n  for (var name of Object.keys(all))\n'
+
+function ownExports(code: string): string {
+  const at = code.indexOf(EXPORT_HELPER)
+  return at === -1 ? code : code.slice(0, at) + OWN_EXPORT_HELPER + code.slice(at + EXPORT_HELPER.length)
+}
+
 /** A build failure with esbuild's messages kept for a readable report. */
 export class BuildError extends Error {
   readonly messages: esbuild.Message[]
@@ -84,7 +95,9 @@ export async function buildEntry(entry: string): Promise<BuildOutput> {
   running = true
   cancelStop()
   try {
-    result = await esbuild.build({
+    // A prototype-less options object: esbuild walks its options with `for…in` and refuses any
+    // key it does not know, so one polluted Object.prototype would fail every later build.
+    result = await esbuild.build(ownData({
       stdin: {
         contents: `import * as m from ${JSON.stringify('./' + path.basename(entry))}; __rexport(m)`,
         resolveDir: dir,
@@ -104,7 +117,7 @@ export async function buildEntry(entry: string): Promise<BuildOutput> {
       outfile: path.join(dir, '__resident_bundle.js'),
       logLevel: 'silent',
       keepNames: true,
-    })
+    }) as esbuild.BuildOptions & { write: false; metafile: true })
   } catch (e) {
     const failure = e as esbuild.BuildFailure
     if (Array.isArray(failure.errors)) {
@@ -123,7 +136,7 @@ export async function buildEntry(entry: string): Promise<BuildOutput> {
   if (!js || !mapFile) throw new Error(`esbuild produced no output for ${entry}`)
   const map = JSON.parse(mapFile.text) as SourceMapPayload
   return {
-    shape: await toFunctionBody(js.text, map, dir),
+    shape: await toFunctionBody(ownExports(js.text), map, dir),
     map,
     inputs: Object.keys(result.metafile.inputs).filter((p) => p !== ENTRY_STUB && p !== '<stdin>').map((p) => path.resolve(dir, p)),
   }

@@ -1,14 +1,8 @@
 import { realpath, readFile, readdir, stat } from 'node:fs/promises'
 import path from 'node:path'
+import { isModuleName } from '../config/names.ts'
 
-// Names are the only thing a URL contributes to a file lookup, and this pattern leaves no room for
-// `..`, separators, NUL or encodings. Anything else is simply not an extension.
-export const MODULE_NAME = /^[a-z0-9][a-z0-9-]{0,63}$/
 export const ENTRY_EXTENSIONS = ['.ts', '.mts', '.js', '.mjs', '.cjs'] as const
-
-export function isModuleName(name: string): boolean {
-  return MODULE_NAME.test(name)
-}
 
 function isInside(root: string, file: string): boolean {
   const rel = path.relative(root, file)

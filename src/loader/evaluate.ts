@@ -3,6 +3,7 @@ import path from 'node:path'
 import vm from 'node:vm'
 import { importMetaOf, resolveSpecifier } from './import-meta.ts'
 import type { FunctionShape } from './module-shape.ts'
+import { guardedProcess } from './process-guard.ts'
 
 export interface EvaluateOptions {
   /** The real entry file: `require`, `__filename` and `__dirname` are relative to it. */
@@ -23,7 +24,9 @@ function notBundled(specifier: string, entry: string): Error {
   return e
 }
 
-const PARAMS = '__rimp,__rmeta,__rexport,require,module,exports,__filename,__dirname'
+// `process` is a parameter too, so the module's own code sees the guarded one (process-guard.ts);
+// what it imports or requires gets the real one.
+const PARAMS = '__rimp,__rmeta,__rexport,require,module,exports,__filename,__dirname,process'
 
 /**
  * Runs a bundle shaped as an async function body (module-shape.ts) in the main context and
@@ -57,7 +60,7 @@ export async function evaluateBundle(shape: FunctionShape, options: EvaluateOpti
   const fn = script.runInThisContext() as (...args: unknown[]) => Promise<void>
   let namespace: Record<string, unknown> | null = null
   const module = { exports: {} as Record<string, unknown> }
-  await fn.call(undefined, rimp, importMetaOf, (ns: Record<string, unknown>) => { namespace = ns }, req, module, module.exports, options.entry, path.dirname(options.entry))
+  await fn.call(undefined, rimp, importMetaOf, (ns: Record<string, unknown>) => { namespace = ns }, req, module, module.exports, options.entry, path.dirname(options.entry), guardedProcess)
   if (namespace === null) throw new Error(`internal: ${options.entry} ran without exporting`)
   return namespace
 }

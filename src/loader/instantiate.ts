@@ -2,9 +2,11 @@ import path from 'node:path'
 import * as sdk from '../sdk/index.ts'
 import { extendsBase } from '../sdk/brand.ts'
 import type { Logger, UnloadReason } from '../sdk/types.ts'
-import { createHostHandle } from '../residency/host-handle.ts'
+import { createHostHandle } from './host-handle.ts'
 import type { BuildOutput } from './build.ts'
 import { evaluateBundle } from './evaluate.ts'
+import { registerOwner, runAs, type Owner } from './owner.ts'
+import { pollutionBefore, pollutionError, undoPollution } from './pollution.ts'
 import { mapErrorStack, registerSourceMap } from './stack.ts'
 
 export interface InstantiateSpec {
@@ -28,12 +30,14 @@ export interface Instantiated<T, P> {
   inspected: P
   /** Absolute paths of every file the build read: what a watcher must watch. */
   inputs: string[]
+  /** Whose code this is: commands run as it, so what they leave behind stays traceable (owner.ts). */
+  owner: Owner
   /** Runs the instance's dispose(reason), then releases its host handle and its source map. */
   dispose(reason: UnloadReason): Promise<void>
 }
 
 /**
- * Builds a module (esbuild → vm.compileFunction in the main context), checks that its default
+ * Builds a module (esbuild → vm.compileFunction in the main context; `prebuilt` skips the build), checks that its default
  * export extends the base named by `brand`, lets `inspect` read the class, constructs it with its
  * host handle and runs init(). Extensions and filters load through this one path; on any failure
  * everything made so far is released and the error's stack is mapped to the sources.
@@ -47,34 +51,47 @@ export async function instantiate<T extends Lifecycle, P>(
   const build = prebuilt ?? await (await import('./build.ts')).buildEntry(spec.entry)
   const filename = `${spec.entry}?gen=${spec.generation}`
   const dir = path.dirname(spec.entry)
+  const owner: Owner = { kind: baseName === 'Filter' ? 'filter' : 'extension', name: spec.name, generation: spec.generation }
   const forgetMap = registerSourceMap(filename, build.map, dir)
+  const forgetOwner = registerOwner(filename, owner)
   const owned = createHostHandle({ name: spec.name, generation: spec.generation, dir, config: spec.config, log: spec.log })
+  const forget = () => { forgetMap(); forgetOwner() }
   try {
-    const exports = await evaluateBundle(build.shape, { entry: spec.entry, filename, sdk }) as { default?: unknown }
-    const Handler = (exports.default ?? exports) as unknown
-    if (!extendsBase(Handler, brand)) {
-      throw new TypeError(`${spec.entry}: the default export must be a class extending ${baseName} from 'resident-host'`)
-    }
-    const inspected = inspect(Handler)
-    const instance = new (Handler as unknown as new (host: unknown) => T)(owned.handle)
-    if (typeof instance.init === 'function') await instance.init()
+    // Evaluation, construction and init() run as the module's own code: timers, promises and
+    // emitters they create stay traceable to this generation.
+    const before = pollutionBefore()
+    const { Handler, instance, inspected } = await runAs(owner, async () => {
+      const exports = await evaluateBundle(build.shape, { entry: spec.entry, filename, sdk }) as { default?: unknown }
+      const Handler = (exports.default ?? exports) as unknown
+      if (!extendsBase(Handler, brand)) {
+        throw new TypeError(`${spec.entry}: the default export must be a class extending ${baseName} from 'resident-host'`)
+      }
+      const inspected = inspect(Handler)
+      const instance = new (Handler as unknown as new (host: unknown) => T)(owned.handle)
+      if (typeof instance.init === 'function') await instance.init()
+      const polluted = undoPollution(before)
+      if (polluted !== null) throw pollutionError(`${spec.name}: evaluating it or its init()`, polluted)
+      return { Handler, instance, inspected }
+    })
     return {
-      Handler, instance, inspected, inputs: build.inputs,
-      async dispose(reason) {
-        try {
-          if (typeof instance.dispose === 'function') await instance.dispose(reason)
-        } catch (e) {
-          spec.log.error({ err: mapErrorStack(e) }, `${spec.name}: dispose() threw`)
-        } finally {
-          await owned.release()
-          forgetMap()
-        }
+      Handler, instance, inspected, inputs: build.inputs, owner,
+      dispose(reason) {
+        return runAs(owner, async () => {
+          try {
+            if (typeof instance.dispose === 'function') await instance.dispose(reason)
+          } catch (e) {
+            spec.log.error({ err: mapErrorStack(e) }, `${spec.name}: dispose() threw`)
+          } finally {
+            await owned.release()
+            forget()
+          }
+        })
       },
     }
   } catch (e) {
     mapErrorStack(e)
     await owned.release()
-    forgetMap()
+    forget()
     throw e
   }
 }

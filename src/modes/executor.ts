@@ -1,42 +1,73 @@
-import type { CommandInfo, CommandTable } from '../dispatch/commands.ts'
-import type { CommandRequest, Logger, UnloadReason } from '../sdk/types.ts'
+import type { Logger as PinoLogger } from 'pino'
+import type { Mode } from '../config/modes.ts'
+import type { UnloadReason } from '../sdk/types.ts'
+import type { CommandTable } from './commands.ts'
+import type { CancelReason, Invocation } from './invocation.ts'
+import type { Outcome } from './outcome.ts'
 
-/** Where a generation runs. Only `inprocess` exists so far; the others implement the same interface. */
-export type Mode = 'inprocess' | 'worker' | 'fastcgi' | 'cgi'
 
+/** What an executor needs to load one generation of one extension. */
 export interface LoadSpec {
   name: string
+  /** The entry file (absolute, inside the extensions folder). */
   entry: string
   generation: number
+  /** `extensions.<name>.config`: the extension's `this.host.config`. */
   config: Record<string, unknown>
-  log: Logger
+  /** The generation's logger (bound to extension and generation). */
+  log: PinoLogger
+  /** Development: an unexpected throw's message (not only its code) reaches the client. */
+  development: boolean
 }
 
-/** One loaded generation of an extension, wherever it runs. */
+/** Memory one generation holds, measured exactly (a worker's own isolate), in bytes. */
+export interface ExactMemory {
+  heapUsed: number
+  heapTotal: number
+  /** ArrayBuffers and Buffers the generation's isolate owns (not capped by the heap limit). */
+  external: number
+}
+
+/**
+ * One loaded generation of an extension, as its executor runs it: the executor's handle on it.
+ * Lifecycle calls are async in every mode (they may cross a thread or a process).
+ */
 export interface LoadedModule {
+  readonly mode: Mode
   readonly table: CommandTable
   /** Absolute paths of the files the build used: what a watcher must watch. */
   readonly inputs: readonly string[]
-  /** An object that is collected when, and only when, the generation's code is (the class, in process). */
+  /** An object collected when, and only when, the generation's code is (in process: the class); null elsewhere. */
   readonly sentinel: object | null
   /**
-   * Runs a command. Returns its result, or a promise of it when the command (or the way to it)
-   * is async; throws or rejects with what the command threw. Executors that cross a thread or a
-   * process always return a promise; in process, a synchronous command's value comes back as is.
+   * Runs a command. Returns its outcome, or a promise of it; never throws or rejects: failures
+   * are error outcomes. In process, a synchronous command's outcome comes back synchronously.
    */
-  invoke(command: CommandInfo, params: Record<string, unknown>, request: CommandRequest): unknown
-  /** The extension's answer to an advisory unload. */
-  canUnload(reason: UnloadReason): boolean
+  invoke(invocation: Invocation): Outcome | Promise<Outcome>
+  /**
+   * The host gave up on a call (client gone, deadline passed): abort its `request.signal`, stop its
+   * streamed body, and for a call that cannot be stopped (a worker spinning) do what it takes.
+   * Unknown or finished ids are ignored.
+   */
+  cancel(id: string, reason: CancelReason): void
+  /** The extension's answer to an advisory unload (true when it has no canUnload). */
+  canUnload(reason: UnloadReason): Promise<boolean>
   /** Hot reload: the instance's exportState(), when it has one. */
-  exportState?(): unknown
+  exportState?(): Promise<unknown>
   /** Hot reload: hands the previous generation's state to the instance's importState(), when it has one. */
   importState?(state: unknown): Promise<void>
-  /** Runs the extension's dispose(), then releases what it made through its host handle. */
+  /** Runs the extension's dispose(), then releases everything the generation holds (timers, a worker…). */
   dispose(reason: UnloadReason): Promise<void>
+  /** Exact memory, in modes that can measure it; absent in process (one shared heap: only an estimate). */
+  memory?(): ExactMemory | null
+  /** Mode-specific figures for the status page (pool size, restarts…); plain JSON. */
+  status?(): Record<string, unknown>
 }
 
+/** One mode's way to run extensions; the registry holds one per mode in use. */
 export interface Executor {
   readonly mode: Mode
   load(spec: LoadSpec): Promise<LoadedModule>
+  /** Stops whatever the executor shares between generations (after every generation was disposed). */
   close(): Promise<void>
 }

@@ -10,7 +10,7 @@ import type { History, Trend } from './history.ts'
 export interface ProcessSnapshot {
   generatedAt: string
   host: ReturnType<typeof hostStatus> & { ready: boolean; lifecycle: string }
-  extensions: Array<ReturnType<typeof extensionStatus> & { trend: Trend }>
+  extensions: Array<ReturnType<typeof extensionStatus> & { trend: Trend; responses5xx: number }>
   filters: ReturnType<FilterManager['status']>
   /** Worker/pool processes of an out-of-process mode (see src/modes/processes.ts). */
   modeProcesses: ModeProcess[]
@@ -37,7 +37,7 @@ export async function processSnapshot(s: SnapshotSources): Promise<ProcessSnapsh
     generatedAt: new Date().toISOString(),
     host: { ...hostStatus(s.registry, s.config), ready: s.ready(), lifecycle: s.lifecycle() },
     extensions: [...slots.values()]
-      .map((slot) => ({ ...extensionStatus(s.registry, slot), trend: s.history.trend(slot.name) }))
+      .map((slot) => ({ ...extensionStatus(s.registry, slot), trend: s.history.trend(slot.name), responses5xx: slot.stats.byClass[5]! }))
       .sort((a, b) => a.name.localeCompare(b.name)),
     filters: s.filters?.status() ?? [],
     modeProcesses: s.registry.processes(),

@@ -72,7 +72,7 @@ export function buildView(processes: ProcessSnapshot[], now = Date.now()): View 
   const names = [...new Set(processes.flatMap((p) => p.extensions.map((e) => e.name)))].sort()
   sections.push({
     id: 'extensions', title: 'Extensions', empty: 'no extensions in the folder', stateColumn: 1,
-    columns: ['extension', 'state', 'mode', 'generation', 'requests', 'in flight', 'errors', 'p50 / p99', 'latency (last minute)', 'memory (load growth)', 'last used', ''],
+    columns: ['extension', 'state', 'mode', 'generation', 'requests', 'in flight', 'errors (load / 5xx)', 'p50 / p99', 'latency (last minute)', 'memory (load growth)', 'last used', ''],
     rows: names.map((name) => {
       const all = processes.map((p) => p.extensions.find((e) => e.name === name)).filter((e) => e !== undefined)
       const resident = all.filter((e) => e.state === 'resident').length
@@ -87,7 +87,7 @@ export function buildView(processes: ProcessSnapshot[], now = Date.now()): View 
         actions: ['reload', 'unload'],
         cells: [
           name, state, e0.mode, gens || '—', String(sum((e) => e.requests.total)), String(sum((e) => e.requests.inFlight)),
-          String(sum((e) => e.errors)), `${ms(e0.latencyMs.p50)} / ${ms(e0.latencyMs.p99)}`, { spark: e0.trend.p50 },
+          `${sum((e) => e.errors)} / ${sum((e) => e.responses5xx)}`, `${ms(e0.latencyMs.p50)} / ${ms(e0.latencyMs.p99)}`, { spark: e0.trend.p50 },
           resident > 0 ? mb(sum((e) => (e.state === 'resident' ? e.heapGrowth.bytes ?? 0 : 0))) : '—', ago(lastUsed, now), '',
         ],
       }

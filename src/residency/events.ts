@@ -1,10 +1,14 @@
 import type { Logger } from '../sdk/types.ts'
 import type { Generation } from './generation.ts'
 
-/** What a watcher needs to know: a generation went into service, or an extension left it. */
+/**
+ * What a watcher needs to know: a generation went into service, an extension left it, or a load
+ * failed (`entry` is the file it tried, `error` what the request got, its cause the build error).
+ */
 export type RegistryEvent =
   | { type: 'installed'; name: string; generation: Generation; buildStartedAt: number }
   | { type: 'removed'; name: string }
+  | { type: 'failed'; name: string; entry: string; error: unknown }
 
 /** The registry's listeners; one that throws is logged and does not stop the others. */
 export class RegistryEvents {

@@ -11,8 +11,8 @@ import type { Slot } from './slot.ts'
  */
 export function loadFailure(slot: Slot, e: unknown, o: { log: Logger; reloading: boolean; development: boolean }): ResidentError {
   const reason = e instanceof BuildError ? formatMessages(e.messages) : (e as Error)?.stack ?? String(e)
-  slot.errors++
-  slot.lastError = { message: e instanceof BuildError ? e.message : String((e as Error)?.message ?? e), at: new Date() }
+  slot.loadFailures++
+  slot.lastError = { code: 'RES_ERR_LOAD_FAILED', message: e instanceof BuildError ? e.message : String((e as Error)?.message ?? e), at: new Date(), requestId: null }
   o.log.error(`failed to load ${path.relative(process.cwd(), slot.entry)}:\n${reason}`)
   // A failed reload while the old generation keeps serving is not an outage: no rapid-fail count.
   if (!(o.reloading && slot.current) && slot.rapid.recordFailure()) {
@@ -31,10 +31,10 @@ export function loadFailure(slot: Slot, e: unknown, o: { log: Logger; reloading:
 export async function handOverState(slot: Slot, prev: Generation | null, next: Generation, o: { log: Logger; discard: (g: Generation) => Promise<void> }): Promise<void> {
   if (!prev || !prev.module.exportState || !next.module.importState) return
   try {
-    await next.module.importState(prev.module.exportState())
+    await next.module.importState(await prev.module.exportState())
   } catch (e) {
-    slot.errors++
-    slot.lastError = { message: `state carry-over failed: ${String((e as Error)?.message ?? e)}`, at: new Date() }
+    slot.loadFailures++
+    slot.lastError = { code: 'RES_ERR_LOAD_FAILED', message: `state carry-over failed: ${String((e as Error)?.message ?? e)}`, at: new Date(), requestId: null }
     o.log.error({ extension: slot.name, err: e }, `state carry-over to ${slot.name} generation ${next.id} failed; keeping generation ${prev.id}`)
     await o.discard(next)
     throw new ResidentError('RES_ERR_LOAD_FAILED', `extension "${slot.name}" failed to load: ${slot.lastError.message}`, { cause: e })

@@ -23,6 +23,9 @@ export interface MemorySample {
   /** The same without the discount. */
   rawRatio: number
   signal: 'heap' | 'rss' | 'cgroup'
+  /** The dominant signal's usage (undiscounted) and limit, in bytes. */
+  usage: number
+  limit: number
   /** Bytes to free to bring the dominant signal down to `ratio` × its limit. */
   excessOver(ratio: number): number
 }
@@ -145,6 +148,8 @@ export function sampleMemory(budget: number | null, withCgroup = true, discount 
     ratio: usage / top.limit,
     rawRatio: top.usage / top.limit,
     signal: top.signal,
+    usage: top.usage,
+    limit: top.limit,
     excessOver: (ratio) => Math.max(0, usage - ratio * top.limit),
   }
 }

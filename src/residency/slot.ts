@@ -31,28 +31,56 @@ export class LatencyWindow {
   }
 }
 
+/** The last failure answered for an extension (a 5xx or a failed load). */
+export interface LastError {
+  code: string
+  message: string
+  at: Date
+  /** The request it answered; null for a load no request was waiting for (a save, an admin reload). */
+  requestId: string | null
+}
+
+/** How many generations an extension has had, by state: created = current + loading + draining + retired. */
+export interface GenerationLedger {
+  created: number
+  current: number
+  loading: number
+  draining: number
+  retired: number
+}
+
 /** Everything the registry knows of one extension, loaded or not. */
 export class Slot {
   readonly name: string
   entry: string
   current: Generation | null = null
   loading: Promise<Generation> | null = null
-  /** Retired generations still serving requests. */
+  /** Generations the executor returned that are not installed yet. */
+  readonly loadingGens = new Set<Generation>()
+  /** Retired generations still serving requests, or being disposed. */
   readonly draining = new Set<Generation>()
-  /** Serialises reloads and unloads of this extension. */
+  /** Generations the executor returned, and those fully retired (disposed, watched). */
+  createdTotal = 0
+  retiredTotal = 0
+  /** Serialises every load, reload, install and unload of this extension. */
   chain: Promise<unknown> = Promise.resolve()
   nextGeneration = 1
   requestsTotal = 0
-  inFlight = 0
   /** Requests waiting for a load of this extension to finish (not yet leased). */
   waiting = 0
+  /** Requests answered with a 5xx for this extension. */
   errors = 0
+  /** Loads that failed (with or without a request waiting). */
+  loadFailures = 0
   /**
    * When the last request ended, on the monotonic clock (`performance.now()` ms; 0 = never): on
    * every request's path, so one clock read shared with the latency, not a Date.
    */
   lastUsed = 0
-  lastError: { message: string; at: Date } | null = null
+  lastError: LastError | null = null
+  /** Exceptions raised outside any request by this extension's code (each retired its generation). */
+  faults = 0
+  lastFault: { message: string; generation: number; at: Date } | null = null
   /** The most recent retirements, newest last, with their collection verdicts. */
   retired: RetiredRecord[] = []
   readonly latency = new LatencyWindow()
@@ -73,6 +101,30 @@ export class Slot {
     this.rapid = new RapidFail(rapidFail)
   }
 
+  /** Requests holding any generation of this extension: counted from the generations, so it cannot drift. */
+  get inFlight(): number {
+    let n = this.current?.inflight ?? 0
+    for (const g of this.draining) n += g.inflight
+    for (const g of this.loadingGens) n += g.inflight
+    return n
+  }
+
+  /** The invariant's figures; `created` is kept apart from the sets so a lost generation shows. */
+  get ledger(): GenerationLedger {
+    return {
+      created: this.createdTotal,
+      current: this.current ? 1 : 0,
+      loading: this.loadingGens.size,
+      draining: this.draining.size,
+      retired: this.retiredTotal,
+    }
+  }
+
+  /** Nothing of it is alive: no current, loading or draining generation. */
+  get idle(): boolean {
+    return !this.current && !this.loading && this.loadingGens.size === 0 && this.draining.size === 0
+  }
+
   get state(): SlotState {
     if (this.current) return 'resident'
     if (this.loading) return 'loading'
@@ -84,6 +136,7 @@ export class Slot {
   /** Counts a finished retirement and keeps its record (the last 20) for the status page. */
   recordRetired(generation: number, reason: UnloadReason): RetiredRecord {
     this.unloads[reason] = (this.unloads[reason] ?? 0) + 1
+    this.retiredTotal++
     const record: RetiredRecord = { generation, reason, at: new Date(), collected: null }
     this.retired.push(record)
     if (this.retired.length > 20) this.retired.shift()

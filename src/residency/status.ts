@@ -30,10 +30,18 @@ export function hostStatus(registry: Registry, config: ResidentConfig) {
       highWatermark: memory.highWatermark,
       lowWatermark: memory.lowWatermark,
       checkIntervalMs: memory.checkInterval,
+      minResidencyMs: memory.minResidency,
       summary: `heap ${mb(s.heapUsed)}/${mb(s.heapLimit)} MB, rss ${mb(s.rss)} MB${memory.budget ? ` of ${mb(memory.budget)} MB budget` : ''}`,
     },
     idleTimeoutMs: config.idleTimeout,
-    evictions: { ...registry.evictor.evictions, total: registry.evictor.evictions.idle + registry.evictor.evictions.memory },
+    evictions: {
+      ...registry.evictor.evictions,
+      total: registry.evictor.evictions.idle + registry.evictor.evictions.memory,
+      /** Times eviction stopped because it did not bring usage down, and why it is waiting now. */
+      backoffs: registry.evictor.backoffs,
+      state: registry.evictor.overBudget?.state ?? 'ok',
+      overBudget: registry.evictor.overBudget,
+    },
     forcedGc: { count: forcedGc.count, ms: Math.round(forcedGc.ms), forEviction: forcedGc.eviction, forCollectionProof: forcedGc.collection },
     collection: { ...registry.collection.totals, awaitingVerdict: registry.collection.waiting, graceMs: config.unload.collectionGrace },
   }
@@ -42,22 +50,35 @@ export function hostStatus(registry: Registry, config: ResidentConfig) {
 /** One entry of the status JSON's `extensions` array (name, state, mode, generation, requests, lastUsed, retired are fixed). */
 export function extensionStatus(registry: Registry, slot: Slot) {
   const gen = slot.current
+  const exact = gen?.module.memory?.() ?? null
   return {
     name: slot.name,
     state: slot.state,
-    mode: registry.mode,
+    mode: registry.modeOf(slot.name),
     generation: gen?.id ?? null,
     loadedAt: gen ? wallClock(gen.loadedAtMs) : null,
     lastUsed: slot.lastUsed ? wallClock(slot.lastUsed) : null,
     requests: { total: slot.requestsTotal, inFlight: slot.inFlight },
+    /** Requests answered with a 5xx for this extension, and loads that failed. */
     errors: slot.errors,
-    lastError: slot.lastError,
+    loadFailures: slot.loadFailures,
+    lastError: slot.lastError && { ...slot.lastError, at: slot.lastError.at.toISOString() },
+    /** Every generation ever created is exactly one of these: created = current + loading + draining + retired. */
+    generations: slot.ledger,
+    /** Commands of the current generation still running after their request was answered 504. */
+    abandoned: gen?.abandoned ?? 0,
+    /** Exceptions its code raised outside any request; each retired the generation that raised it. */
+    faults: { count: slot.faults, last: slot.lastFault ? { ...slot.lastFault, at: slot.lastFault.at.toISOString() } : null },
     latencyMs: slot.latency.percentiles(),
     loadMs: slot.loadMs,
     /** heapUsed + external before vs after the load: other activity in the process blurs it. */
     heapGrowth: { bytes: slot.heapGrowth, estimate: true },
+    /** Exactly what the generation holds, in modes that can measure it (a worker's own isolate); null in process. */
+    memory: exact,
+    /** What its mode reports of itself (a worker pool: workers, restarts…); null in process. */
+    runtime: gen?.module.status?.() ?? null,
     idleTimeoutMs: registry.idleTimeoutOf(slot.name),
-    draining: [...slot.draining].map((g) => ({ generation: g.id, reason: g.retired, inFlight: g.inflight })),
+    draining: [...slot.draining].map((g) => ({ generation: g.id, reason: g.retired, inFlight: g.inflight, abandoned: g.abandoned })),
     unloads: { ...slot.unloads },
     declines: slot.declines,
     leaksSuspected: slot.leaksSuspected,

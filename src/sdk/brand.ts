@@ -17,3 +17,6 @@ export function extendsBase(value: unknown, brand: symbol): value is abstract ne
 export function isBase(value: unknown, brand: symbol): boolean {
   return typeof value === 'function' && Object.prototype.hasOwnProperty.call(value, brand)
 }
+/** How a stream returned through sse() or ndjson() is to be sent. */
+export const STREAM_FORMAT = Symbol.for('resident.stream-format')
+export const SSE_EVENT = Symbol.for('resident.sse-event')

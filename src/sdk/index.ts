@@ -13,3 +13,5 @@ export { Filter, HANDLED, NOTIFICATIONS } from './filter.ts'
 export type {
   AccessLogEntry, EndOfRequest, FilterAnswer, FilterHost, FilterPriority, FilterRequest, FilterResponse, NotificationName,
 } from './filter.ts'
+export { ServerSentEvent, ndjson, sse } from './streams.ts'
+export type { EventStreamOptions, FormattedStream } from './streams.ts'

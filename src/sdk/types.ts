@@ -38,7 +38,7 @@ export interface CommandRequest {
   log: Logger
 }
 
-export type UnloadReason = 'idle' | 'memory' | 'reload' | 'admin' | 'shutdown' | 'removed'
+export type UnloadReason = 'idle' | 'memory' | 'reload' | 'admin' | 'shutdown' | 'removed' | 'fault'
 
 export type TimerHandle = ReturnType<typeof globalThis.setTimeout>
 

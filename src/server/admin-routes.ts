@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { ResidentConfig } from '../config/types.ts'
 import { ResidentError } from '../errors.ts'
-import { isModuleName } from '../loader/discover.ts'
+import { isModuleName } from '../config/names.ts'
 import type { FilterManager } from '../filters/manager.ts'
 import type { Registry } from '../residency/registry.ts'
 import { checkAdmin } from './admin-guard.ts'
@@ -88,7 +88,8 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AdminContext): vo
   }
 
   app.register(async (admin) => {
-    admin.addHook('onRequest', async (request) => checkAdmin(request, ctx.config.admin.token))
+    const policy = { token: ctx.config.admin.token, hosts: ctx.config.admin.hosts, listenHost: ctx.config.host }
+    admin.addHook('onRequest', async (request) => checkAdmin(request, policy))
     // The admin surface shares the extensions' origin: nothing it answers may run script or be
     // sniffed into a page. A route serving a page of its own sets its own policy.
     admin.addHook('onSend', (_request, reply, payload, done) => {
@@ -99,13 +100,17 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AdminContext): vo
 
     if (ctx.dashboard) registerDashboardRoutes(admin, ctx.dashboard.view, ctx.dashboard.streams)
 
-    admin.get('/status', async () => ({
-      host: hostStatus(ctx.registry, ctx.config),
-      extensions: [...ctx.registry.slots.values()].map((s) => extensionStatus(ctx.registry, s)),
-      filters: ctx.filters?.status() ?? [],
-      ...(ctx.fastcgi ? { fastcgi: ctx.fastcgi() } : {}),
-      ...(ctx.cluster ? { cluster: { processes: await ctx.cluster.snapshots() } } : {}),
-    }))
+    admin.get('/status', async () => {
+      // Every extension on disk is listed, `unloaded` until its first request.
+      await ctx.registry.discover()
+      return {
+        host: hostStatus(ctx.registry, ctx.config),
+        extensions: [...ctx.registry.slots.values()].map((s) => extensionStatus(ctx.registry, s)),
+        filters: ctx.filters?.status() ?? [],
+        ...(ctx.fastcgi ? { fastcgi: ctx.fastcgi() } : {}),
+        ...(ctx.cluster ? { cluster: { processes: await ctx.cluster.snapshots() } } : {}),
+      }
+    })
 
     admin.get('/metrics', async (_request, reply) => {
       const text = ctx.cluster ? await ctx.cluster.metrics() : ctx.metrics ? await ctx.metrics.text() : ''

@@ -5,8 +5,9 @@ import { ResidentError } from '../errors.ts'
 import { Dispatcher } from '../dispatch/dispatcher.ts'
 import { installFilterHooks } from '../filters/hooks.ts'
 import { FilterManager } from '../filters/manager.ts'
+import type { Mode } from '../config/modes.ts'
 import type { Executor } from '../modes/executor.ts'
-import { InProcessExecutor } from '../modes/inprocess.ts'
+import { Executors } from '../modes/executors.ts'
 import { Registry } from '../residency/registry.ts'
 import { setEsbuildIdle } from '../loader/build.ts'
 import { replyWithError } from './error-reply.ts'
@@ -51,7 +52,8 @@ export interface ResidentServer {
 
 export interface ServerOptions {
   logger?: PinoLogger
-  executor?: Executor
+  /** Ready-made executors in place of the built-in ones, by mode (benchmarks wrap one this way). */
+  executors?: Partial<Record<Mode, Executor>>
   /**
    * Install the filter hooks even when no filter is loaded at start-up, so that a reload can add
    * the first one (resident dev). Without it, a server that starts with no filter runs without
@@ -64,12 +66,15 @@ export interface ServerOptions {
   cluster?: ClusterAdmin
 }
 
+const EMPTY_QUERY = Object.freeze(Object.create(null) as Record<string, never>)
+const noQuery = () => EMPTY_QUERY
+
 /** Builds the fastify app: one wildcard route dispatching through Resident's own table. */
 export async function buildServer(config: ResidentConfig, options: ServerOptions = {}): Promise<ResidentServer> {
   // Fastify gets no logger of its own: with one, it adds response listeners and a pino child to
   // every request (several µs each in bench/overhead), and a childLoggerFactory costs ≈ 1 µs more.
   // Its `request.log` stays its silent null logger; Resident's code logs through `requestLogger`,
-  // made where a line may be written (see lazy-logger.ts).
+  // made where a line may be written (see log/request-logger.ts).
   const log = options.logger ?? pino({ level: 'silent' })
   const app = Fastify({
     logger: false,
@@ -77,14 +82,30 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
     bodyLimit: config.bodyLimit,
     genReqId: requestIdGenerator(config.requestIdHeader),
     return503OnClosing: false,
-    requestTimeout: Math.max(60_000, config.requestTimeout * 2),
+    // Slow clients (see docs/operators/security.md): the headers within headersTimeout, the whole
+    // request within headersTimeout + bodyTimeout, checked often enough for those to mean what they
+    // say (Node checks every 30 s by default); an idle keep-alive connection closes after
+    // keepAliveTimeout. None of these is the command's deadline (requestTimeout).
+    requestTimeout: config.headersTimeout + config.bodyTimeout,
+    keepAliveTimeout: config.keepAliveTimeout,
+    http: {
+      headersTimeout: config.headersTimeout,
+      requestTimeout: config.headersTimeout + config.bodyTimeout,
+      connectionsCheckingInterval: Math.min(1000, Math.max(25, Math.floor(Math.min(config.headersTimeout, config.bodyTimeout) / 4))),
+    },
     forceCloseConnections: 'idle',
-    routerOptions: { ignoreDuplicateSlashes: false, maxParamLength: 512 },
+    // The dispatcher parses the query itself (linear, with parameterLimit, own keys only).
+    routerOptions: { ignoreDuplicateSlashes: false, maxParamLength: 512, querystringParser: noQuery },
     clientErrorHandler: (err, socket) => handleClientError(err, socket, log),
+    // Fastify's own refusals before routing (a percent-encoding that decodes to invalid UTF-8,
+    // `%F3`): Resident's JSON error with a request id, like every other rejection.
+    frameworkErrors: (e, request, reply) => { replyWithError(e, request, reply, config.development, log) },
   }) as unknown as FastifyInstance
   setEsbuildIdle(config.unload.esbuildIdle)
-  const registry = new Registry({ config, executor: options.executor ?? new InProcessExecutor(), log })
-  const connections = new Connections(app.server)
+  const executors = new Executors({ config, log }, options.executors)
+  executors.check(config)
+  const registry = new Registry({ config, executors, log })
+  const connections = new Connections(app.server, config.maxConnections, log)
   const budget = new RequestBudget(app.server, config.limits)
   let closing = false
   const dispatcher = new Dispatcher(registry, config, log, () => closing)
@@ -149,6 +170,8 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
     close() {
       closed ??= (async () => {
         closing = true
+        // One deadline for the whole stop: the server's drain and the registry's share it.
+        const deadline = Date.now() + config.drainTimeout
         unsubscribeStreams()
         streams.close()
         let timer: NodeJS.Timeout | undefined
@@ -165,7 +188,7 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
         await Promise.race([app.close(), forced])
         clearInterval(reaper)
         clearTimeout(timer)
-        await registry.close()
+        await registry.close(deadline)
         await filters.close()
         fastcgiApps.close()
         metrics.close()

@@ -5,12 +5,13 @@ import type { Logger as PinoLogger } from 'pino'
 import type { ResidentConfig } from '../config/types.ts'
 import { ResidentError } from '../errors.ts'
 import type { Dispatcher } from '../dispatch/dispatcher.ts'
-import { sendResult } from '../dispatch/respond.ts'
 import { beforeDispatch } from '../filters/dispatch.ts'
 import { baseEnvironment, buildMetaVariables } from '../modes/cgi/meta.ts'
 import { runCgi, type CgiStarted } from '../modes/cgi/process.ts'
 import { findBin, resolveScript, type CgiBin } from '../modes/cgi/resolve.ts'
-import { requestLogger } from './lazy-logger.ts'
+import { requestLogger } from '../log/request-logger.ts'
+import { fromWebResponse } from '../modes/results.ts'
+import { sendOutcome } from '../modes/send.ts'
 
 /** How many local redirects (`Location: /path` alone) one request may follow. */
 const MAX_LOCAL_REDIRECTS = 5
@@ -51,7 +52,7 @@ async function handle(request: FastifyRequest, reply: FastifyReply, deps: Gatewa
   const filters = request.filters ?? null
   if (filters !== null) {
     const mapped = await beforeDispatch(filters, url)
-    if (typeof mapped !== 'string') { sendResult(reply, mapped); return }
+    if (typeof mapped !== 'string') { sendOutcome(reply, fromWebResponse(mapped), false); return }
     url = mapped
   }
   let body: Buffer | FastifyRequest['raw'] | null = await requestBody(request, deps.config.bodyLimit)

@@ -4,7 +4,8 @@ import type { Logger as PinoLogger } from 'pino'
 import type { FastcgiAppSettings, ResidentConfig } from '../config/types.ts'
 import { ResidentError } from '../errors.ts'
 import { beforeDispatch } from '../filters/dispatch.ts'
-import { sendResult } from '../dispatch/respond.ts'
+import { fromWebResponse } from '../modes/results.ts'
+import { sendOutcome } from '../modes/send.ts'
 import { FcgiClient, FcgiClientError } from '../modes/fastcgi/client.ts'
 import { cgiEnv, ScriptPathError, splitScriptPath } from '../modes/gateway/cgi-env.ts'
 import { SERVER_SOFTWARE } from './software.ts'
@@ -57,7 +58,7 @@ async function serve(a: FastcgiAppSettings, client: FcgiClient, request: Fastify
   let url = request.url
   if (request.filters) {
     const mapped = await beforeDispatch(request.filters, url)
-    if (typeof mapped !== 'string') { sendResult(reply, mapped); return }
+    if (typeof mapped !== 'string') { sendOutcome(reply, fromWebResponse(mapped), false); return }
     url = mapped
   }
   const q = url.indexOf('?')

@@ -14,10 +14,22 @@ export function nextRequestId(): string {
  * fastify's genReqId: the caller's id from `header` when it is valid, else Resident's own. With a
  * header configured, error bodies, logs, filters and commands all see the id the caller sent.
  */
-export function requestIdGenerator(header: string | null): (req: { headers: Record<string, string | string[] | undefined> }) => string {
-  if (header === null) return nextRequestId
+export function requestIdGenerator(header: string | null): (req: IdentifiedRequest) => string {
+  if (header === null) {
+    return (req) => (req[REQUEST_ID] = nextRequestId())
+  }
   return (req) => {
     const v = req.headers[header]
-    return isValidRequestId(v) ? v : nextRequestId()
+    return (req[REQUEST_ID] = isValidRequestId(v) ? v : nextRequestId())
   }
+}
+
+// The id is also kept on Node's request, so that a response Node's HTTP layer must cut short (a
+// body that stopped arriving: 408) carries the id the request is logged under.
+const REQUEST_ID = Symbol('resident.requestId')
+interface IdentifiedRequest { headers: Record<string, string | string[] | undefined>; [REQUEST_ID]?: string }
+
+/** The id Resident gave a request that reached it, if it did. */
+export function requestIdOf(req: object): string | undefined {
+  return (req as IdentifiedRequest)[REQUEST_ID]
 }

@@ -9,7 +9,7 @@ const FIXED_SUB: Record<string, Set<string>> = { memory: new Set(['checkInterval
 const SPECIAL = new Set(['file', 'extensions', 'filters'])
 
 export interface ConfigChange {
-  /** Extensions whose own `config` changed: reload them. */
+  /** Extensions whose own `config`, `mode` or `worker` changed: reload them. */
   extensions: string[]
   /** The filters section changed: reload the chain. */
   filters: boolean
@@ -51,7 +51,10 @@ export function applyConfig(live: ResidentConfig, next: ResidentConfig, log: Log
   if (change.applied.includes('logLevel') && typeof log.level === 'string') log.level = next.logLevel
   const names = new Set([...Object.keys(live.extensions), ...Object.keys(next.extensions)])
   for (const name of names) {
-    if (!same(live.extensions[name]?.config ?? {}, next.extensions[name]?.config ?? {})) change.extensions.push(name)
+    // Its own config, its mode or its worker settings: a reload loads it again with the new ones.
+    const before = live.extensions[name], after = next.extensions[name]
+    if (!same(before?.config ?? {}, after?.config ?? {}) || !same(before?.mode ?? null, after?.mode ?? null) ||
+      !same(before?.worker ?? null, after?.worker ?? null)) change.extensions.push(name)
   }
   if (!same(live.extensions, next.extensions)) change.applied.push('extensions')
   live.extensions = next.extensions

@@ -83,6 +83,11 @@ export class DevWatcher {
     }
   }
 
+  /** Loads every extension now (see ExtensionUnits.preloadAll); resolves with the broken ones' names. */
+  preloadAll(): Promise<string[]> {
+    return this.#extensions.preloadAll()
+  }
+
   /** Watches `unit`'s inputs from now on (replacing what it watched before). Filters call this too. */
   track(unit: ReloadUnit): void {
     const key = unitKey(unit.kind, unit.name)

@@ -1,9 +1,11 @@
+import { readdirSync, type Dirent } from 'node:fs'
 import path from 'node:path'
 import { watch, type FSWatcher } from 'chokidar'
 import type { ResidentConfig } from '../config/types.ts'
 import { isResidentError } from '../errors.ts'
 import { BuildError } from '../loader/build.ts'
-import { ENTRY_EXTENSIONS, findEntry, isModuleName } from '../loader/discover.ts'
+import { isModuleName } from '../config/names.ts'
+import { ENTRY_EXTENSIONS, findEntry, listModules } from '../loader/discover.ts'
 import type { Registry } from '../residency/registry.ts'
 import type { Logger } from '../sdk/types.ts'
 import { isEditorTempFile } from './ignore.ts'
@@ -31,6 +33,29 @@ export function moduleNameOf(dir: string, file: string): string | null {
   return isModuleName(name) ? name : null
 }
 
+// A folder extension may read files the build never sees (a template, a JSON read at run time):
+// every file of its folder is watched, so saving one reloads it. node_modules and dot-folders are
+// not the extension's own; the cap keeps a folder holding data sets from costing a watch per file.
+const FOLDER_FILE_CAP = 2000
+
+/** The files of a folder extension (none for a single-file extension or a package). */
+export function folderFiles(dir: string): string[] {
+  const out: string[] = []
+  const visit = (d: string) => {
+    let entries: Dirent[]
+    try { entries = readdirSync(d, { withFileTypes: true }) } catch { return }
+    for (const e of entries) {
+      if (out.length >= FOLDER_FILE_CAP) return
+      if (e.name.startsWith('.') || e.name === 'node_modules') continue
+      const p = path.join(d, e.name)
+      if (e.isDirectory()) visit(p)
+      else if (e.isFile() && !isEditorTempFile(p)) out.push(p)
+    }
+  }
+  visit(dir)
+  return out
+}
+
 /** Files a failed build names (a new import with an error in it): watched too, so fixing them recovers. */
 function filesInError(e: unknown, entry: string): string[] {
   const cause = isResidentError(e) ? (e as Error).cause : e
@@ -56,7 +81,10 @@ export class ExtensionUnits {
     const { registry, config } = this.#o
     this.#unsubscribe = registry.subscribe((e) => {
       if (e.type === 'installed') this.#o.track({ ...this.#unit(e.name, e.generation.module.inputs), builtAt: e.buildStartedAt })
-      else this.#o.untrack(e.name)
+      else if (e.type === 'removed') this.#o.untrack(e.name)
+      // A load that failed with nothing serving (a first request, rapid-fail retries): watch its
+      // files, so that saving the fix loads it at once.
+      else if (!registry.slots.get(e.name)?.current) this.#o.track({ ...this.unit(e.name), inputs: [e.entry, ...filesInError(e.error, e.entry)] })
     })
     for (const slot of registry.slots.values()) {
       if (slot.current) this.#o.track(this.#unit(slot.name, slot.current.module.inputs))
@@ -74,13 +102,32 @@ export class ExtensionUnits {
     await new Promise<void>((resolve) => this.#folder!.once('ready', () => resolve()))
   }
 
+  /**
+   * Loads every extension of the folder (and every one configured as a package) now, so a broken
+   * one is reported at start-up rather than on its first request; broken ones are watched, so
+   * saving the fix loads them. Returns the names that failed.
+   */
+  async preloadAll(): Promise<string[]> {
+    const { config, registry } = this.#o
+    const names = new Set(await listModules(config.extensionsDir))
+    for (const [name, s] of Object.entries(config.extensions)) if (s.entry) names.add(name)
+    const broken: string[] = []
+    for (const name of [...names].sort()) {
+      if (registry.slots.get(name)?.current) continue
+      try { await this.#reload(name, [], true) } catch { /* reported by #reload */ }
+      if (!registry.slots.get(name)?.current) broken.push(name)
+    }
+    return broken
+  }
+
   /** The unit for `name`, also used for names not loaded yet (a file that just appeared). */
   unit(name: string): ReloadUnit {
     return { kind: 'extension', name, inputs: [], reload: (files) => this.#reload(name, files, true) }
   }
 
   #unit(name: string, inputs: readonly string[]): ReloadUnit {
-    return { kind: 'extension', name, inputs, reload: (files) => this.#reload(name, files, false) }
+    const all = [...new Set([...inputs, ...folderFiles(path.join(this.#o.config.extensionsDir, name))])]
+    return { kind: 'extension', name, inputs: all, reload: (files) => this.#reload(name, files, false) }
   }
 
   async #reload(name: string, files: string[], appeared: boolean): Promise<void> {
@@ -88,7 +135,7 @@ export class ExtensionUnits {
     const started = performance.now()
     const ms = () => Math.round(performance.now() - started)
     const what = files.map((f) => path.relative(config.extensionsDir, f) || f).join(', ')
-    const entry = await findEntry(config.extensionsDir, name)
+    const entry = config.extensions[name]?.entry ?? await findEntry(config.extensionsDir, name)
     const current = registry.slots.get(name)?.current ?? null
     if (!entry) {
       if (current && await registry.unload(name, 'removed')) log.info({ extension: name, ms: ms() }, `${name} was deleted: unloaded (in-flight requests finished on generation ${current.id})`)
@@ -98,11 +145,13 @@ export class ExtensionUnits {
       // Taken out of service meanwhile (idle or memory eviction): stop watching; it loads again,
       // fresh, on its next request.
       if (!appeared) { this.#o.untrack(name); return }
+      // A save is the fix being tried: forget rapid-fail, so the next request (or the load below) tries it.
+      registry.resetFailure(name)
       if (!this.#o.preload) return
       try {
-        const gen = await registry.acquire(name)
-        if (!gen) return
-        registry.release(gen)
+        // A save is the fix being tried: reload() loads at once, even when rapid-fail protection
+        // marked it failed (acquire() would answer its 503 until the backoff ended).
+        const gen = await registry.reload(name)
         log.info({ extension: name, generation: gen.id, ms: ms() }, `new extension ${name} loaded in ${ms()} ms: /${name}/`)
       } catch (e) {
         // Not serving yet and broken: watch its files anyway, so the fix loads it.

@@ -4,7 +4,7 @@ import path from 'node:path'
 import { Writable } from 'node:stream'
 import pino from 'pino'
 import { resolveConfig, type ConfigInput } from '../../src/config/load.ts'
-import { buildServer, type ResidentServer } from '../../src/server/app.ts'
+import { buildServer, type ResidentServer, type ServerOptions } from '../../src/server/app.ts'
 
 export interface LogLine { level: number; msg: string; [k: string]: unknown }
 
@@ -35,6 +35,8 @@ export async function startTestServer(o: {
   inRepo?: boolean
   /** Keep the filter hooks without filters at start-up, as resident dev does. */
   filterHooks?: boolean
+  /** Ready-made executors in place of the built-in ones, by mode. */
+  executors?: ServerOptions['executors']
 } = {}): Promise<TestServer> {
   const parent = o.inRepo ? path.resolve(import.meta.dirname, '../../.tmp-test') : tmpdir()
   mkdirSync(parent, { recursive: true })
@@ -61,7 +63,7 @@ export async function startTestServer(o: {
     },
   })
   const config = resolveConfig({ extensionsDir, filtersDir, logLevel: 'debug', ...o.config }, { cwd: dir })
-  const server = await buildServer(config, { logger: pino({ level: config.logLevel }, sink), filterHooks: o.filterHooks })
+  const server = await buildServer(config, { logger: pino({ level: config.logLevel }, sink), filterHooks: o.filterHooks, executors: o.executors })
   let closed = false
   return {
     server, dir, extensionsDir, filtersDir, logs, writeExtension, writeFilter,

@@ -4,11 +4,18 @@ import { mkdirSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { Readable } from 'node:stream'
-import type { CommandTable } from '../../dispatch/commands.ts'
 import { defaultCacheDir } from '../../loader/bundle-cache.ts'
-import type { CommandRequest } from '../../sdk/types.ts'
+import { requestLogger } from '../../log/request-logger.ts'
+import type { Logger } from '../../sdk/types.ts'
+import type { CommandTable } from '../commands.ts'
+import { cancelError } from '../command-request.ts'
 import type { Executor, LoadSpec, LoadedModule } from '../executor.ts'
-import { baseEnvironment, buildMetaVariables } from './meta.ts'
+import type { CancelReason, Invocation } from '../invocation.ts'
+import { errorOutcome, type ErrorRecord, type Outcome, type OutcomeHeaders } from '../outcome.ts'
+import { errorRecordOf } from '../results.ts'
+import { baseEnvironment } from './meta.ts'
+import { encodeFrame } from './frame.ts'
+import { CANCEL_SIGNALS, ERROR_RECORD_HEADER, framedInvocation } from './invocation-runner.ts'
 import { runCgi, type CgiStarted } from './process.ts'
 import { ensureRunnerBundle } from './runner-bundle.ts'
 
@@ -29,9 +36,12 @@ const WHOLE_BODY = 64 * 1024
 
 /**
  * The cgi mode: each request runs in a process of its own, which loads the extension, runs one
- * command and exits: `node <runner> <entry>`, spoken to in CGI (meta-variables and stdin in, a
- * CGI response out: the same codec as the gateway and `resident cgi`). Nothing survives between
- * requests: no instance state, no timers, no caches; init() and dispose() run for every request.
+ * command and exits: `node <runner> <entry>`. The invocation goes in whole on stdin (a frame: one
+ * JSON line, then the raw body), so the command sees the request it would in process; the outcome
+ * comes back as a CGI response (the codec the gateway and `resident cgi` use), a failure as its
+ * error record. Nothing survives between requests: no instance state, no timers, no caches;
+ * init() and dispose() run for every request. cancel() signals the runner's process group
+ * (SIGHUP, SIGALRM or SIGTERM by reason) and kills it a second later if it is still there.
  *
  * load() asks a runner to describe the extension (`--describe`): that builds the bundle into the
  * disk cache, so requests never run esbuild, and gives the host the command table to route by
@@ -64,17 +74,46 @@ export class CgiExecutor implements Executor {
     base.RESIDENT_EXTENSION_NAME = spec.name
     base.RESIDENT_EXTENSION_CONFIG = JSON.stringify(spec.config)
     if (this.#options.bodyLimit !== undefined) base.RESIDENT_BODY_LIMIT = String(this.#options.bodyLimit)
+    base.RESIDENT_GENERATION = String(spec.generation)
+    if (spec.development) base.NODE_ENV = 'development'
     const { table, inputs } = await describe(runner, spec.entry, base)
+    // Requests hand their runner the invocation as a frame on stdin.
+    base.RESIDENT_FRAME = '1'
     const options = this.#options
+    // The calls that cancel() can reach: the dispatcher's deadline and the client leaving abort
+    // their signal, which kills the process group. A streamed body stays reachable until it closes.
+    const live = new Map<string, Set<AbortController>>()
+    const forget = (id: string, c: AbortController) => {
+      const set = live.get(id)
+      set?.delete(c)
+      if (set?.size === 0) live.delete(id)
+    }
     return {
+      mode: 'cgi',
       table,
       inputs,
       // No code of the extension lives in this process.
       sentinel: null,
-      invoke(_command, _params, request) {
-        return invoke(runner, spec, base, options, request as CommandRequest)
+      async invoke(inv: Invocation): Promise<Outcome> {
+        const controller = new AbortController()
+        let set = live.get(inv.id)
+        if (!set) live.set(inv.id, set = new Set())
+        set.add(controller)
+        let outcome: Outcome
+        try {
+          outcome = await invoke(runner, spec, base, options, inv, controller.signal, requestLogger(spec.log, inv.id))
+        } catch (e) {
+          forget(inv.id, controller)
+          return errorOutcome(errorRecordOf(controller.signal.aborted ? controller.signal.reason : e, spec.development))
+        }
+        if (outcome.kind === 'stream') outcome.body.once('close', () => forget(inv.id, controller))
+        else forget(inv.id, controller)
+        return outcome
       },
-      canUnload: () => true,
+      cancel(id: string, reason: CancelReason) {
+        for (const c of live.get(id) ?? []) c.abort(cancelError(reason))
+      },
+      canUnload: async () => true,
       async dispose() {},
     }
   }
@@ -102,66 +141,62 @@ function describe(runner: string, entry: string, env: Record<string, string>): P
   })
 }
 
-async function invoke(runner: string, spec: LoadSpec, base: Record<string, string>, options: CgiModeOptions, request: CommandRequest): Promise<Response> {
-  const q = request.url.indexOf('?')
-  const body = request.rawBody.length > 0 ? Buffer.from(request.rawBody.buffer, request.rawBody.byteOffset, request.rawBody.byteLength) : null
-  const scriptName = `/${request.extension}`
-  const env = buildMetaVariables({
-    method: request.method,
-    scriptName,
-    pathInfo: `/${request.command}`,
-    pathTranslated: null,
-    queryString: q === -1 ? '' : request.url.slice(q + 1),
-    requestUri: request.url,
-    headers: request.headers,
-    contentLength: body === null ? null : body.length,
-    remoteAddr: request.clientAddress,
-    remotePort: null,
-    serverAddr: '',
-    serverPort: 0,
-    serverName: String(request.headers.host ?? '').replace(/:\d+$/, ''),
-    serverProtocol: 'HTTP/1.1',
-    scheme: 'http',
-    serverSoftware: 'Resident',
-    scriptFilename: spec.entry,
-  }, base, {
-    // The runner is Resident's own: it may see what the in-process command would.
-    passAuthorization: true,
-    extra: {
-      RESIDENT_REQUEST_ID: request.id,
-      ...(request.user === undefined ? {} : { RESIDENT_USER: JSON.stringify(request.user) }),
-    },
-  })
+/** The signal for a cancellation, from the reason the call's controller was aborted with (see cancelError). */
+function signalFor(reason: unknown): NodeJS.Signals {
+  const code = (reason as { code?: unknown } | null)?.code
+  return code === 'RES_ERR_TIMEOUT' ? CANCEL_SIGNALS.timeout : code === 'RES_ERR_UNAVAILABLE' ? CANCEL_SIGNALS.shutdown : CANCEL_SIGNALS['client-gone']
+}
+
+/** How long a cancelled runner has, after its signal, before its process group is killed. */
+const CANCEL_GRACE_MS = 1000
+
+async function invoke(runner: string, spec: LoadSpec, base: Record<string, string>, options: CgiModeOptions, request: Invocation, signal: AbortSignal, log: Logger): Promise<Outcome> {
   let started: CgiStarted
   try {
     started = await runCgi({
       name: `${spec.name} (cgi mode)`,
       program: process.execPath,
       args: [runner, spec.entry],
-      env,
+      env: base,
       cwd: path.dirname(spec.entry),
-      body,
-      // The dispatcher's deadline and the client leaving abort the signal, which kills the process group.
+      // The invocation whole, as plain data: the command sees exactly the request it would in process.
+      body: encodeFrame(framedInvocation(request), request.rawBody),
       limits: { maxHeaderBytes: options.maxHeaderBytes ?? 64 * 1024, maxOutputBytes: options.maxOutputBytes ?? Number.MAX_SAFE_INTEGER, timeout: 0 },
-      signal: request.signal,
-      log: request.log,
+      // The dispatcher's deadline and the client leaving abort the signal: the runner gets the
+      // reason's signal and a grace to let the command see its abort, then its group is killed.
+      signal,
+      gentle: { signalFor, graceMs: CANCEL_GRACE_MS },
+      log,
     })
   } catch (e) {
-    if (request.signal.aborted) throw request.signal.reason
+    if (signal.aborted) throw signal.reason
     throw e
   }
-  const headers = new Headers()
-  for (const [k, v] of started.head.headers) headers.append(k, v)
-  const init = { status: started.head.status, statusText: started.head.reason ?? undefined, headers }
-  if (started.head.status === 204 || started.head.status === 304 || request.method === 'HEAD') {
-    started.body.resume()
-    return new Response(null, init)
+  if (started.head.headers.some(([k]) => k === ERROR_RECORD_HEADER)) {
+    const text = await bodyOf(started.body)
+    try {
+      return errorOutcome(JSON.parse(Buffer.isBuffer(text) ? text.toString('utf8') : '') as ErrorRecord)
+    } catch {
+      return errorOutcome({ status: 502, code: 'RES_ERR_CGI_BAD_OUTPUT', message: `${spec.name} (cgi mode): the error record is not JSON`, headers: {} })
+    }
   }
-  return new Response(await bodyOf(started.body) as unknown as BodyInit, init)
+  const headers: OutcomeHeaders = {}
+  for (const [name, v] of started.head.headers) {
+    const k = name.toLowerCase()
+    const prev = headers[k]
+    headers[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v]
+  }
+  const status = started.head.status
+  if (status === 204 || status === 304 || request.method === 'HEAD') {
+    started.body.resume()
+    return { kind: 'body', status, headers, body: null }
+  }
+  const out = await bodyOf(started.body)
+  return Buffer.isBuffer(out) ? { kind: 'body', status, headers, body: out } : { kind: 'stream', status, headers, body: out }
 }
 
-/** The whole body when it is short (the usual case: no web stream to make), else a stream of it. */
-function bodyOf(stream: Readable): Promise<Buffer | ReadableStream> {
+/** The whole body when it is short (the usual case), else the stream itself, pulled by the response. */
+function bodyOf(stream: Readable): Promise<Buffer | Readable> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
     let size = 0
@@ -173,7 +208,7 @@ function bodyOf(stream: Readable): Promise<Buffer | ReadableStream> {
       stream.off('end', onEnd)
       stream.pause()
       stream.unshift(Buffer.concat(chunks, size))
-      resolve(Readable.toWeb(stream) as unknown as ReadableStream)
+      resolve(stream)
     }
     const onEnd = () => resolve(Buffer.concat(chunks, size))
     stream.on('data', onData)

@@ -26,6 +26,11 @@ export interface CgiRunSpec {
   limits: CgiLimits
   /** Fires when the client goes away: the process group is killed. */
   signal?: AbortSignal
+  /**
+   * Cancel gently instead: on abort, send the group the signal `signalFor(reason)` names and kill
+   * it only if it is still there `graceMs` later (the cgi mode: the command sees its abort).
+   */
+  gentle?: { signalFor(reason: unknown): NodeJS.Signals; graceMs: number }
   log: Logger
 }
 
@@ -89,13 +94,23 @@ export function runCgi(spec: CgiRunSpec): Promise<CgiStarted> {
     const timer = spec.limits.timeout > 0
       ? setTimeout(() => fail(new ResidentError('RES_ERR_CGI_TIMEOUT', `${spec.name} did not finish within ${spec.limits.timeout} ms; its process group was killed`)), spec.limits.timeout)
       : null
-    const onAbort = () => fail(new ResidentError('RES_ERR_CGI_FAILED', `${spec.name}: the client went away; its process group was killed`))
+    let graceTimer: NodeJS.Timeout | null = null
+    const onAbort = () => {
+      const gentle = spec.gentle
+      if (gentle === undefined || exited || child.pid === undefined) {
+        fail(new ResidentError('RES_ERR_CGI_FAILED', `${spec.name}: the client went away; its process group was killed`))
+        return
+      }
+      try { process.kill(-child.pid, gentle.signalFor(spec.signal!.reason)) } catch { /* already gone */ }
+      graceTimer = setTimeout(killGroup, gentle.graceMs)
+    }
     if (spec.signal) {
-      if (spec.signal.aborted) { onAbort(); return }
+      if (spec.signal.aborted) { fail(new ResidentError('RES_ERR_CGI_FAILED', `${spec.name}: cancelled before it started`)); return }
       spec.signal.addEventListener('abort', onAbort, { once: true })
     }
     const cleanup = () => {
       if (timer) clearTimeout(timer)
+      if (graceTimer) clearTimeout(graceTimer)
       spec.signal?.removeEventListener('abort', onAbort)
     }
 

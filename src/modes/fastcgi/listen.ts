@@ -61,16 +61,17 @@ async function removeStaleSocket(p: string): Promise<void> {
 }
 
 /**
- * FCGI_WEB_SERVER_ADDRS: the IPv4 (or IPv6) addresses of web servers allowed to connect. Unix
- * socket peers are always allowed (as PHP does: the file's mode is the access control there).
- * Returns null when every peer is allowed.
+ * FCGI_WEB_SERVER_ADDRS: the IPv4 (or IPv6) addresses of web servers allowed to connect. As the
+ * spec says (§3.2), a connection that did not come over TCP/IP fails the check too, so a unix
+ * socket peer is refused while the variable is set (PHP lets those through; set the variable only
+ * for TCP listeners). Returns null when every peer is allowed.
  */
 export function allowedPeers(value: string | undefined): ((socket: net.Socket) => boolean) | null {
   if (value === undefined || value.trim() === '') return null
   const list = new Set(value.split(',').map((s) => s.trim()).filter(Boolean))
   return (socket) => {
     const addr = socket.remoteAddress
-    if (addr === undefined) return true
+    if (addr === undefined) return false
     return list.has(addr) || (addr.startsWith('::ffff:') && list.has(addr.slice(7)))
   }
 }

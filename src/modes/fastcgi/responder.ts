@@ -172,7 +172,8 @@ export class ResponderConnection {
   }
 
   #start(a: Active, pairs: Array<[string, string]>): void {
-    const head = requestFromEnv(new Map(pairs))
+    const env = new Map(pairs)
+    const head = requestFromEnv(env)
     if (a.role === Role.AUTHORIZER) {
       // An authorizer request carries no body (spec §6.3): only the filters' verdict is asked for.
       head.method = head.method === 'HEAD' ? 'HEAD' : 'GET'
@@ -198,7 +199,7 @@ export class ResponderConnection {
         this.#socket.destroy()
       },
     }
-    a.exchange = dispatchGateway(this.#listener, head, out, { authorizeOnly: a.role === Role.AUTHORIZER })
+    a.exchange = dispatchGateway(this.#listener, head, out, { authorizeOnly: a.role === Role.AUTHORIZER, env })
     onBodyResume(a.exchange, () => this.#socket.resume())
     if (a.role === Role.AUTHORIZER) a.exchange.endBody()
   }

@@ -43,7 +43,7 @@ export async function startFcgiServer(o: FcgiServerOptions): Promise<FcgiServer>
   }
   const server = net.createServer((socket) => {
     if (allowed !== null && !allowed(socket)) {
-      o.log.warn(`FastCGI connection from ${socket.remoteAddress} refused: not in FCGI_WEB_SERVER_ADDRS`)
+      o.log.warn(`FastCGI connection from ${socket.remoteAddress ?? 'a unix socket'} refused: not in FCGI_WEB_SERVER_ADDRS`)
       socket.destroy()
       return
     }

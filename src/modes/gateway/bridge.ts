@@ -12,6 +12,9 @@ export interface GatewayOutput {
   abort(): void
 }
 
+/** The gateway's own variables of a request (FastCGI PARAMS), on its IncomingMessage: what the web server, not the client, said. */
+export const GATEWAY_ENV = Symbol.for('resident.gateway.env')
+
 /** Marks a gateway request that only asks whether the filters authorize it (the FastCGI AUTHORIZER role). */
 export const AUTHORIZE_ONLY = Symbol.for('resident.gateway.authorizeOnly')
 
@@ -110,6 +113,8 @@ export interface DispatchOptions {
   translateHead?: (head: string) => string
   /** Only run the filters' authentication (the FastCGI AUTHORIZER role). */
   authorizeOnly?: boolean
+  /** The gateway's variables, kept on the request under GATEWAY_ENV. */
+  env?: Map<string, string>
 }
 
 /**
@@ -127,6 +132,7 @@ export function dispatchGateway(listener: RequestListener, head: GatewayRequestH
   req.httpVersionMajor = Number(head.httpVersion[0])
   req.httpVersionMinor = Number(head.httpVersion[2])
   if (options.authorizeOnly) (req as unknown as Record<symbol, boolean>)[AUTHORIZE_ONLY] = true
+  if (options.env) (req as unknown as Record<symbol, unknown>)[GATEWAY_ENV] = options.env
   let paused = false
   let onResume: (() => void) | null = null
   req._read = () => { if (paused) { paused = false; onResume?.() } }

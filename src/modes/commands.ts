@@ -1,6 +1,7 @@
 import { EXTENSION_BASE, isBase } from '../sdk/brand.ts'
 import { LIFECYCLE_METHODS } from '../sdk/extension.ts'
 import type { CommandMap, CommandSpec, HttpMethod, ParamSpec } from '../sdk/params.ts'
+import { own, ownCopy, ownStatic } from '../own.ts'
 import { checkParamSpecs } from './params.ts'
 
 export const DEFAULT_METHODS: readonly HttpMethod[] = ['GET', 'HEAD', 'POST']
@@ -47,28 +48,28 @@ export function commandTable(Handler: Function): CommandTable {
     }
   }
   for (const name of Object.keys(specs)) {
-    if (!commands[name.toLowerCase()] || commands[name.toLowerCase()]!.name !== name) {
+    if (commands[name.toLowerCase()]?.name !== name) {
       problems.push(`static commands declares "${name}", which is not a public method`)
     }
   }
   let defaultCommand: string | null = null
-  const declared = (Handler as { defaultCommand?: unknown }).defaultCommand
+  const declared = ownStatic(Handler, 'defaultCommand')
   if (declared !== undefined) {
     if (typeof declared !== 'string' || !commands[declared.toLowerCase()]) problems.push(`static defaultCommand names "${String(declared)}", which is not a command`)
     else defaultCommand = declared.toLowerCase()
-  } else if (commands.index) defaultCommand = 'index'
+  } else if (commands.index !== undefined) defaultCommand = 'index'
   if (problems.length > 0) throw new Error(`invalid extension ${Handler.name || '(anonymous class)'}:\n  - ${problems.join('\n  - ')}`)
   return { commands, defaultCommand }
 }
 
 function readCommandMap(Handler: Function, problems: string[]): CommandMap {
-  const map = (Handler as { commands?: unknown }).commands
-  if (map === undefined) return {}
+  const map = ownStatic(Handler, 'commands')
+  if (map === undefined) return Object.create(null) as CommandMap
   if (typeof map !== 'object' || map === null || Array.isArray(map)) {
     problems.push('static commands must be an object keyed by command name')
-    return {}
+    return Object.create(null) as CommandMap
   }
-  return map as CommandMap
+  return ownCopy(map as CommandMap)
 }
 
 function toInfo(name: string, spec: CommandSpec | undefined, problems: string[]): CommandInfo {
@@ -77,10 +78,30 @@ function toInfo(name: string, spec: CommandSpec | undefined, problems: string[])
     problems.push(`commands.${name} must be an object`)
     return { name, methods: [...DEFAULT_METHODS], params: null, accepts: [] }
   }
-  let methods = [...(spec.methods ?? DEFAULT_METHODS)].map((m) => String(m).toUpperCase())
+  let methods = [...(own(spec, 'methods') as string[] | undefined ?? DEFAULT_METHODS)].map((m) => String(m).toUpperCase())
   for (const m of methods) if (!METHODS.has(m)) problems.push(`commands.${name}.methods: unknown HTTP method "${m}"`)
   if (methods.includes('GET') && !methods.includes('HEAD')) methods = [...methods, 'HEAD']
-  if (spec.params !== undefined) problems.push(...checkParamSpecs(name, spec.params))
-  const accepts = (spec.accepts ?? []).map((t) => String(t).toLowerCase())
-  return { name, methods, params: spec.params ?? null, accepts }
+  const declared = own(spec, 'params')
+  const params = declared === undefined ? null : ownParams(declared)
+  if (declared !== undefined) problems.push(...checkParamSpecs(name, params ?? declared))
+  const accepts = [...(own(spec, 'accepts') as string[] | undefined ?? [])].map((t) => String(t).toLowerCase())
+  return { name, methods, params, accepts }
+}
+
+/**
+ * The parse map's declarations copied into objects with no prototype, so that reading an absent
+ * `default`, `min` or `items` on every request can never pick up a polluted `Object.prototype`.
+ */
+function ownParams(params: unknown): Record<string, ParamSpec> | null {
+  if (typeof params !== 'object' || params === null || Array.isArray(params)) return null
+  const out = Object.create(null) as Record<string, ParamSpec>
+  for (const name of Object.keys(params)) {
+    const spec = (params as Record<string, unknown>)[name]
+    if (typeof spec !== 'object' || spec === null) { out[name] = spec as ParamSpec; continue }
+    const copy = ownCopy(spec as ParamSpec)
+    const items = own(spec, 'items')
+    if (typeof items === 'object' && items !== null) (copy as { items: unknown }).items = ownCopy(items)
+    out[name] = copy
+  }
+  return out
 }

@@ -1,5 +1,5 @@
 import type { ExtensionHost, Logger, TimerHandle } from '../sdk/types.ts'
-import { mapErrorStack } from '../loader/stack.ts'
+import { mapErrorStack } from './stack.ts'
 
 export interface HostHandleOptions {
   name: string

@@ -2,10 +2,10 @@ import { quote, ResidentError } from '../errors.ts'
 import type { ParamSpec, ScalarParam } from '../sdk/params.ts'
 
 const TYPES = new Set(['integer', 'number', 'string', 'boolean', 'enum', 'array'])
-const SCALAR_KEYS: Record<string, string[]> = {
+const SCALAR_KEYS = {
   integer: ['min', 'max'], number: ['min', 'max'], string: ['minLength', 'maxLength', 'pattern'],
   boolean: [], enum: ['values'], array: ['items', 'minItems', 'maxItems'],
-}
+} satisfies Record<string, string[]>
 const COMMON_KEYS = ['type', 'default', 'optional', 'description']
 
 /** Problems in a command's parameter declarations, checked once at load. */
@@ -21,7 +21,7 @@ function checkOne(where: string, spec: unknown, problems: string[], allowArray: 
   const s = spec as Record<string, unknown>
   if (typeof s.type !== 'string' || !TYPES.has(s.type)) { problems.push(`${where}.type must be one of ${[...TYPES].join(', ')}`); return }
   if (s.type === 'array' && !allowArray) { problems.push(`${where}: arrays of arrays are not supported`); return }
-  const allowed = new Set([...COMMON_KEYS, ...SCALAR_KEYS[s.type]!])
+  const allowed = new Set([...COMMON_KEYS, ...SCALAR_KEYS[s.type as keyof typeof SCALAR_KEYS]])
   for (const k of Object.keys(s)) if (!allowed.has(k)) problems.push(`${where}: unknown key "${k}" for type ${s.type}`)
   if (s.type === 'enum' && (!Array.isArray(s.values) || s.values.length === 0 || s.values.some((v) => typeof v !== 'string'))) {
     problems.push(`${where}.values must be a non-empty array of strings`)
@@ -130,7 +130,8 @@ function coerce(name: string, spec: ParamSpec, raw: unknown, maxLength = Infinit
  */
 export function coerceParams(specs: Record<string, ParamSpec>, input: Record<string, unknown>, maxLength = Infinity): Record<string, unknown> {
   const out: Record<string, unknown> = {}
-  for (const name in specs) {
+  // Own keys only: a `for…in` would also walk whatever someone added to Object.prototype.
+  for (const name of Object.keys(specs)) {
     const spec = specs[name]!
     const raw = Object.prototype.hasOwnProperty.call(input, name) ? input[name] : undefined
     let value: unknown

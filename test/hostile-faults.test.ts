@@ -1,0 +1,105 @@
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { startCli } from './helpers/cli.ts'
+import { until } from './helpers/watch.ts'
+
+// Through the real `resident` binary: only a separate process can show the host surviving a
+// fault, or draining and exiting.
+
+const BOMB = `import { Extension } from 'resident-host'
+import { EventEmitter } from 'node:events'
+
+export default class Bomb extends Extension {
+  timer() {
+    setTimeout(() => {
+      throw new Error('thrown from a timer after the answer')
+    }, 20)
+    return 'answered'
+  }
+  emitter() {
+    const e = new EventEmitter()
+    setTimeout(() => e.emit('error', new Error('an error event nobody listens to')), 20)
+    return 'answered'
+  }
+  rejection() {
+    setTimeout(() => { void Promise.reject(new Error('a rejection nobody handles')) }, 20)
+    return 'answered'
+  }
+  microtask() {
+    queueMicrotask(() => { throw new Error('thrown from a microtask') })
+    return 'answered'
+  }
+  viaHost() {
+    this.host.setTimeout(() => { void Promise.reject(new Error('rejected in a host timer')) }, 20)
+    return 'answered'
+  }
+  generation() { return { generation: this.host.generation } }
+}
+`
+
+// Host-level code no extension owns: a preload that throws when told to (a bug in the host, as far
+// as Resident can tell).
+const PRELOAD = `process.on('SIGUSR2', () => { setImmediate(() => { throw new Error('a fault in no extension') }) })`
+
+const SLOW = `import { Extension } from 'resident-host'
+export default class Slow extends Extension { async index() { await new Promise((r) => setTimeout(r, 700)); return 'finished' } }`
+
+const dirs: string[] = []
+const children: Array<{ child: import('node:child_process').ChildProcess; exited: Promise<number | null> }> = []
+afterEach(async () => {
+  for (const c of children.splice(0)) if (c.child.exitCode === null && c.child.signalCode === null) { c.child.kill('SIGKILL'); await c.exited }
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
+})
+
+async function serve(files: Record<string, string>, env: Record<string, string> = {}) {
+  const dir = mkdtempSync(path.join(tmpdir(), 'resident-faults-'))
+  dirs.push(dir)
+  mkdirSync(path.join(dir, 'extensions'))
+  mkdirSync(path.join(dir, 'filters'))
+  for (const [f, c] of Object.entries(files)) writeFileSync(path.join(dir, f), c)
+  const started = await startCli(['serve', '-p', '0', '-e', 'extensions', '-f', 'filters'], { cwd: dir, env: { NODE_ENV: '', ...env } })
+  children.push(started)
+  return { ...started, dir }
+}
+
+interface Status { extensions: Array<{ name: string; generation: number | null; faults: { count: number; last: { message: string } | null }; unloads: Record<string, number> }> }
+
+describe('an exception outside any request', () => {
+  it.each([
+    ['timer', 'thrown from a timer after the answer'],
+    ['emitter', 'an error event nobody listens to'],
+    ['rejection', 'a rejection nobody handles'],
+    ['microtask', 'thrown from a microtask'],
+    ['viaHost', 'rejected in a host timer'],
+  ])('traced to an extension (%s): logged with the .ts line, counted, that generation retired, the host keeps serving', async (command, message) => {
+    const s = await serve({ 'extensions/bomb.ts': BOMB })
+    expect(await (await fetch(`${s.url}/bomb/generation`)).json()).toEqual({ generation: 1 })
+    expect(await (await fetch(`${s.url}/bomb/${command}`)).text()).toBe('answered')
+    const status = await until(async () => {
+      const st = await (await fetch(`${s.url}/_resident/status`)).json() as Status
+      const bomb = st.extensions.find((e) => e.name === 'bomb')!
+      return bomb.faults.count === 1 && bomb.unloads.fault === 1 ? bomb : null
+    }, 'the fault counted and the generation retired')
+    expect(status.faults.last?.message).toBe(message)
+    // The log (buffered: wait for it) names the source line in bomb.ts, not the bundle.
+    await until(() => /outside any request/.test(s.output()) || null, 'the fault logged')
+    expect(s.output()).toMatch(new RegExp(`bomb\\.ts:\\d+:\\d+`))
+    expect(s.output()).not.toMatch(/bomb\.ts\?gen=/)
+    // A fresh generation serves the next request; the process never stopped.
+    expect(await (await fetch(`${s.url}/bomb/generation`)).json()).toEqual({ generation: 2 })
+    expect(s.child.exitCode).toBeNull()
+  })
+
+  it('traced to nobody: logged, in-flight requests drain, and the process exits non-zero', async () => {
+    const s = await serve({ 'extensions/slow.ts': SLOW, 'preload.cjs': PRELOAD }, { NODE_OPTIONS: '--require ./preload.cjs' })
+    const inflight = fetch(`${s.url}/slow/`).then(async (r) => ({ status: r.status, text: await r.text() }))
+    await new Promise((r) => setTimeout(r, 150))
+    s.child.kill('SIGUSR2')
+    expect(await inflight).toEqual({ status: 200, text: 'finished' })
+    expect(await s.exited).toBe(1)
+    expect(s.output()).toMatch(/a fault no extension or filter can be blamed for/)
+    expect(s.output()).toContain('a fault in no extension')
+  })
+})

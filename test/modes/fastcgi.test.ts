@@ -1,0 +1,95 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { behaviourSuite } from './behaviour.ts'
+import { startTestServer } from '../helpers/server.ts'
+import { startWorker } from '../helpers/fcgi.ts'
+import { waitFor } from '../helpers/poll.ts'
+
+// One worker per pool, so "state across requests" is one instance's state (each worker process
+// has its own, as PHP-FPM's do).
+behaviourSuite('fastcgi', {
+  config: { pool: { pm: 'static', maxChildren: 1 } },
+  skip: {
+    lifecycle: 'each fcgi-worker runs its own generations: init() and dispose() run in the worker, which numbers them itself and disposes with "shutdown" when its pool stops',
+  },
+})
+
+describe('fastcgi mode: the pool behind an extension', () => {
+  const ROOT = path.resolve(import.meta.dirname, '../..')
+
+  it('runs commands in worker processes, shows the pool on the status page, and stops it on unload', async () => {
+    const t = await startTestServer({ config: { mode: 'fastcgi', pool: { pm: 'dynamic', maxChildren: 3, minSpareServers: 1, maxSpareServers: 2 } } })
+    try {
+      t.writeExtension('pid.ts', `import { Extension } from 'resident-host'
+export default class Pid extends Extension { which() { return { pid: process.pid } } }`)
+      const r = (await t.inject('/pid/which')).json() as { pid: number }
+      expect(r.pid).not.toBe(process.pid)
+      const status = (await t.inject('/_resident/status')).json() as { extensions: Array<{ name: string; mode: string; [k: string]: unknown }> }
+      const pid = status.extensions.find((e) => e.name === 'pid')!
+      expect(JSON.stringify(pid)).toContain('"process manager":"dynamic"')
+      expect(JSON.stringify(pid)).toContain(`"pid":${r.pid}`)
+      await t.inject({ method: 'POST', url: '/_resident/extensions/pid/unload', headers: { 'x-resident-admin': '1' } })
+      await waitFor(() => { try { process.kill(r.pid, 0); return false } catch { return true } }, 'the worker to exit after the unload')
+    } finally { await t.close() }
+  })
+
+  it('a worker that crashes mid-request answers 502, and the next request is served by a new worker', async () => {
+    const t = await startTestServer({ config: { mode: 'fastcgi', pool: { pm: 'static', maxChildren: 1 } } })
+    try {
+      t.writeExtension('crashy.ts', `import { Extension } from 'resident-host'
+export default class Crashy extends Extension {
+  which() { return { pid: process.pid } }
+  async hang() { await new Promise(() => {}) }
+}`)
+      const { pid } = (await t.inject('/crashy/which')).json() as { pid: number }
+      const pending = t.inject('/crashy/hang')
+      await new Promise((r) => setTimeout(r, 300))
+      process.kill(pid, 'SIGKILL')
+      const r = await pending
+      expect(r.statusCode).toBe(502)
+      expect(r.json().error.code).toBe('RES_ERR_FASTCGI_CLOSED')
+      const next = (await t.inject('/crashy/which')).json() as { pid: number }
+      expect(next.pid).not.toBe(pid)
+    } finally { await t.close() }
+  })
+
+  it('terminateTimeout kills a stuck worker and answers 504', async () => {
+    const t = await startTestServer({ config: { mode: 'fastcgi', requestTimeout: 0, pool: { pm: 'static', maxChildren: 1, terminateTimeout: '500ms' } } })
+    try {
+      t.writeExtension('spin.ts', `import { Extension } from 'resident-host'
+export default class Spin extends Extension { forever() { for (;;) {} } }`)
+      const r = await t.inject('/spin/forever')
+      expect(r.statusCode).toBe(504)
+      expect(r.json().error.code).toBe('RES_ERR_TIMEOUT')
+    } finally { await t.close() }
+  })
+})
+
+describe('fastcgi mode with a pool someone else runs (extensions.<name>.fastcgi.address)', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'resident-external-pool-'))
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+  it('sends the commands to the workers at the address', async () => {
+    const ROOT = path.resolve(import.meta.dirname, '../..')
+    const worker = await startWorker(['--listen', `unix:${dir}/ext.sock`, '--extensions', path.join(ROOT, 'extensions'), '--filters', dir], { cwd: dir })
+    const t = await startTestServer({ config: { extensions: { hello: { mode: 'fastcgi', fastcgi: { address: `unix:${dir}/ext.sock` } } } } })
+    try {
+      t.writeExtension('hello.ts', readFileSync(path.join(ROOT, 'extensions', 'hello.ts'), 'utf8'))
+      expect((await t.inject('/hello/greet?name=far')).json()).toEqual({ hello: 'far' })
+      expect((await t.inject('/hello/greet?name=' + 'x'.repeat(101))).statusCode).toBe(400)
+    } finally { await t.close(); worker.child.kill('SIGKILL') }
+  })
+})
+
+describe('fastcgi mode settings', () => {
+  it('validates pool and fastcgi settings, with PHP-FPM\'s consistency rules', async () => {
+    const { resolveConfig } = await import('../../src/config/load.ts')
+    const ok = resolveConfig({ pool: { pm: 'ondemand', maxChildren: 2 }, extensions: { a: { mode: 'fastcgi', pool: { maxRequests: 10, terminateTimeout: '5s' } }, b: { mode: 'fastcgi', fastcgi: { address: ['127.0.0.1:9000', 'unix:/run/x.sock'] } } } })
+    expect(ok.extensions.a!.pool).toMatchObject({ pm: 'ondemand', maxChildren: 2, maxRequests: 10, terminateTimeout: 5000 })
+    expect(ok.extensions.b!.fastcgi).toEqual({ addresses: ['127.0.0.1:9000', 'unix:/run/x.sock'], maxConns: undefined })
+    expect(() => resolveConfig({ pool: { pm: 'sometimes', maxChildren: 0, minSpareServers: 5, maxSpareServers: 2, bogus: 1 }, extensions: { c: { fastcgi: { address: 'nowhere' } } } }))
+      .toThrow(/"pool.pm" must be one of static, dynamic, ondemand[\s\S]*"pool.maxChildren" must be an integer from 1 to 256[\s\S]*unknown setting "pool.bogus"[\s\S]*minSpareServers \(5\) is above maxSpareServers \(2\)[\s\S]*"extensions.c.fastcgi.address" must be/)
+  })
+})

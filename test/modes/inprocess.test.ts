@@ -1,0 +1,3 @@
+import { behaviourSuite } from './behaviour.ts'
+
+behaviourSuite('inprocess')
