@@ -65,6 +65,19 @@ describe('pipelined requests', () => {
     await expect.poll(() => t.server.budget.inFlight, { timeout: 5000 }).toBe(0)
   })
 
+  it('a refused request whose body was never read does not stop the server seeing the client leave', async () => {
+    // Found by the fuzz: a HEAD stream writes nothing, and a rejected request's unread body fills
+    // the socket's buffers, so Node stopped reading it and never saw the hang-up.
+    const s = await connect(base)
+    s.on('error', () => {})
+    s.write(get('/pipe/drip?chunks=100&delay=5000').replace('GET', 'HEAD') + post('/pipe/%zz', `[${Array(200_000).fill('[]').join(',')}]`))
+    await expect.poll(() => leases(), { timeout: 5000 }).toBe(1)
+    await expect.poll(() => t.server.budget.inFlight, { timeout: 5000 }).toBe(2)
+    s.destroy()
+    await expect.poll(() => leases(), { timeout: 5000 }).toBe(0)
+    await expect.poll(() => t.server.budget.inFlight, { timeout: 5000 }).toBe(0)
+  })
+
   it('past limits.pipeline, a request is refused with 503 before its body is read, and the connection closes', async () => {
     const limit = t.server.config.limits.pipeline
     const body = JSON.stringify({ x: 'y'.repeat(1000) })
@@ -90,6 +103,10 @@ describe('pipelined requests', () => {
       fc.constant(get('/pipe/wait')),
       fc.constant(post('/pipe/now', '{"a":[1,2,3]}')),
       fc.constant(post('/pipe/now', '{"a":')),
+      fc.constant(get('/pipe/drip?chunks=100&delay=5000').replace('GET', 'HEAD')),
+      // Refused before their bodies are read (a bad URL, no such command): the unread bodies.
+      fc.integer({ min: 1, max: 300_000 }).map((n) => post('/pipe/%zz', 'x'.repeat(n))),
+      fc.integer({ min: 1, max: 300_000 }).map((n) => post('/nope/x', 'x'.repeat(n))),
     )
     await fc.assert(fc.asyncProperty(
       fc.array(fc.record({ pipeline: fc.array(request, { minLength: 1, maxLength: 12 }), leaveAfter: fc.integer({ min: 0, max: 120 }), cut: fc.boolean() }), { minLength: 1, maxLength: 4 }),
