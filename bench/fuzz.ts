@@ -1,13 +1,13 @@
 // The long run of the bounded-cost fuzz (test/fuzz-bounded.test.ts runs 160 connections of it in
 // `npm test`): generated requests over raw sockets — pipelined, cut off, abandoned — against
 // `resident serve` on the examples, in a child process whose RSS is what counts.
-// `node bench/run.js fuzz [--connections 3000] [--parallel 8] [--seed 19]`
+// `npm run bench:fuzz -- [--connections 3000] [--parallel 8] [--seed 19]` (FUZZ_LOG=<file> keeps the server's log)
 // Prints: requests and answers by status, problems (5xx for client faults, error bodies that are
 // not Resident's JSON, unanswered requests), the server's peak RSS against its memory budget, the
 // latency of a probe request (GET /hello/greet every 100 ms) during the fuzz against the same probe
 // before it (the baseline, measured in the same run), and requests in flight once every client left.
 import { spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { createWriteStream, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { fuzzConnections, runFuzz } from '../test/helpers/fuzz.ts'
@@ -19,7 +19,7 @@ const { values } = parseArgs({
     seed: { type: 'string', default: '19' },
   },
 })
-const root = path.resolve(import.meta.dirname ?? process.cwd(), '..')
+const root = process.cwd() // bench/run.js runs every benchmark from the repository's root
 const MB = 1024 * 1024
 
 const pctl = (xs: number[], q: number) => {
@@ -41,9 +41,15 @@ const url = await new Promise<string>((resolve, reject) => {
   child.on('exit', (code) => reject(new Error(`resident exited with ${code}:\n${out}`)))
 })
 console.error(`resident serve at ${url}; warming up and measuring the baseline probe…`)
-// The access log would fill the pipe: keep reading it.
-child.stdout.resume()
-child.stderr.resume()
+// The access log would fill the pipe: keep reading it, into FUZZ_LOG=<file> if given.
+if (process.env.FUZZ_LOG) {
+  const log = createWriteStream(process.env.FUZZ_LOG)
+  child.stdout.pipe(log)
+  child.stderr.pipe(log)
+} else {
+  child.stdout.resume()
+  child.stderr.resume()
+}
 
 async function probe(ms: number): Promise<number[]> {
   const times: number[] = []
@@ -57,7 +63,7 @@ async function probe(ms: number): Promise<number[]> {
   return times
 }
 
-for (const name of ['hello', 'calc', 'counter', 'cache', 'markdown', 'stream', 'secret']) await fetch(`${url}/_resident/extensions/${name}/load`, { method: 'POST' })
+for (const name of ['hello', 'calc', 'counter', 'cache', 'markdown', 'stream', 'secret']) await fetch(`${url}/_resident/extensions/${name}/load`, { method: 'POST', headers: { 'x-resident-admin': '1' } })
 const baseline = await probe(3000)
 const connections = fuzzConnections(Number(values.seed), Number(values.connections))
 let peak = rss(child.pid!)

@@ -78,6 +78,33 @@ describe('pipelined requests', () => {
     await expect.poll(() => t.server.budget.inFlight, { timeout: 5000 }).toBe(0)
   })
 
+  it('bytes that keep arriving after a malformed pipelined request add nothing per chunk while the response ahead finishes', async () => {
+    // Found by the fuzz: each chunk after the parse error raised another clientError, and each
+    // added a close listener to the response in progress (MaxListenersExceededWarning).
+    const warnings: string[] = []
+    const onWarning = (w: Error) => warnings.push(w.message)
+    process.on('warning', onWarning)
+    try {
+      const s = await connect(base)
+      s.on('error', () => {})
+      const chunks: Buffer[] = []
+      s.on('data', (d: Buffer) => chunks.push(d))
+      const closed = new Promise((r) => s.on('close', r))
+      s.write(get('/pipe/drip?chunks=3&delay=300') + 'NOT HTTP\r\n')
+      for (let i = 0; i < 15; i++) {
+        await new Promise((r) => setTimeout(r, 20))
+        if (!s.destroyed) s.write('more garbage\r\n')
+      }
+      await closed
+      const [r] = parseResponses(Buffer.concat(chunks).toString('latin1'))
+      expect(r!.status).toBe(200)
+      expect(r!.body).toBe('c0\nc1\nc2\n')
+      expect(warnings).toEqual([])
+    } finally {
+      process.off('warning', onWarning)
+    }
+  })
+
   it('past limits.pipeline, a request is refused with 503 before its body is read, and the connection closes', async () => {
     const limit = t.server.config.limits.pipeline
     const body = JSON.stringify({ x: 'y'.repeat(1000) })
