@@ -14,7 +14,7 @@ const escape = (s) => s.replace(/[&<>"']/g, (c) => '&#' + c.charCodeAt(0) + ';')
 // 'data:' and the rest are dropped (browsers ignore control characters and case in a scheme).
 const SCHEME = /^([a-z][a-z0-9+.-]*):/
 const safeUrl = (href) => {
-  const m = SCHEME.exec(String(href).replace(/[\u0000-\u0020]/g, '').toLowerCase())
+  const m = SCHEME.exec(String(href).replace(/[\\u0000-\\u0020]/g, '').toLowerCase())
   return m === null || m[1] === 'http' || m[1] === 'https' || m[1] === 'mailto'
 }
 const walkTokens = (token) => {
