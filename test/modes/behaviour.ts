@@ -21,6 +21,27 @@ export interface BehaviourOptions {
   config?: ConfigInput
   /** Behaviours this mode cannot show, with the reason (e.g. CGI keeps no state between requests). */
   skip?: Partial<Record<Behaviour, string>>
+  /**
+   * For a behaviour this mode cannot show by its nature: what it does instead, tested in its place
+   * (a skip alone would leave that unchecked). The title says what is asserted, `why` the reason.
+   */
+  instead?: Partial<Record<Behaviour, Instead>>
+}
+
+/** What a mode's own test of a behaviour it does differently can reach. */
+export interface SuiteContext {
+  mode: Mode
+  inject: TestServer['inject']
+  /** The listening server's URL. */
+  base: string
+  /** What the probe extension wrote down so far (init, dispose, aborts), one event a line. */
+  events(): string
+}
+
+export interface Instead {
+  why: string
+  title: string
+  test(ctx: SuiteContext): Promise<void>
 }
 
 const EXAMPLES = path.resolve(import.meta.dirname, '../../extensions')
@@ -102,13 +123,19 @@ export default class User extends Filter {
 
 export function behaviourSuite(mode: Mode, options: BehaviourOptions = {}): void {
   const skip = options.skip ?? {}
-  const when = (b: Behaviour) => (skip[b] ? it.skip : it)
+  const instead = options.instead ?? {}
 
   describe(`behaviour in mode ${mode}`, () => {
     let t: TestServer
     let base: string
     let markers: string
     const events = () => existsSync(path.join(markers, 'events.log')) ? readFileSync(path.join(markers, 'events.log'), 'utf8') : ''
+    const ctx: SuiteContext = { mode, get inject() { return t.inject }, get base() { return base }, events }
+    const when = (b: Behaviour) => (title: string, fn: () => Promise<void>) => {
+      const other = instead[b]
+      if (other) it(`${b}, as this mode does it (${other.why}): ${other.title}`, () => other.test(ctx))
+      else (skip[b] ? it.skip : it)(title, fn)
+    }
 
     beforeAll(async () => {
       t = await startTestServer({

@@ -5,7 +5,9 @@ import type { CommandTable } from '../commands.ts'
 import type { ExactMemory, LoadedModule } from '../executor.ts'
 import type { CancelReason, Invocation } from '../invocation.ts'
 import type { Outcome } from '../outcome.ts'
+import type { ModeProcess } from '../processes.ts'
 import type { WorkerInit } from './protocol.ts'
+import { workerStack } from './stack.ts'
 import { WorkerThread, type ThreadExit } from './thread.ts'
 
 export interface PoolOptions {
@@ -226,6 +228,23 @@ export class WorkerPool implements LoadedModule {
       }
       await m.thread.stop({ kind: 'stopped', message: `unloaded (${reason})`, code: 0 })
     }))
+  }
+
+  /** Its worker threads, for the dashboard. */
+  processes(): ModeProcess[] {
+    return this.#members.filter((m) => !m.thread.exited).map((m) => ({
+      pid: null, id: `thread ${m.thread.worker.threadId}`, kind: 'worker thread', extension: this.#o.init.name,
+      state: !m.ready ? 'starting' : m.thread.inFlight > 0 ? `busy (${m.thread.inFlight})` : 'idle',
+      requests: m.thread.requests, startedAt: m.thread.startedAt,
+    }))
+  }
+
+  /** The slow log's stack of the worker running request `id` (see stack.ts). */
+  async stackOf(id: string): Promise<string | null> {
+    const m = this.#members.find((x) => !x.thread.exited && x.thread.runs(id))
+    if (!m) return null
+    const { entry, generation, map } = this.#o.init
+    return workerStack(m.thread.worker.threadId, { entry, generation, map })
   }
 
   /** The workers' heaps, exactly (each worker publishes its own isolate's figures). */

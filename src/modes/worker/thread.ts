@@ -46,6 +46,9 @@ export class WorkerThread {
   #hangTimers = new Set<NodeJS.Timeout>()
   readonly ready: Promise<{ table: CommandTable; hooks: { exportState: boolean; importState: boolean } }>
   exited = false
+  /** When it was started, and the requests it was given since (for the dashboard). */
+  readonly startedAt = new Date().toISOString()
+  requests = 0
   /** Requests (and lifecycle calls) running on this worker now. */
   get inFlight(): number { return this.#calls.size }
   /**
@@ -87,6 +90,12 @@ export class WorkerThread {
     })
   }
 
+  /** Whether call `id` (a request id) is running on this worker. */
+  runs(id: string): boolean {
+    for (const call of this.#calls.values()) if (call.id === id) return true
+    return false
+  }
+
   /** Heap figures the worker published (at most 250 ms old; stale while it is busy). */
   memory(): { heapUsed: number; heapTotal: number; external: number } {
     return { heapUsed: this.#stats[STAT_HEAP_USED]!, heapTotal: this.#stats[STAT_HEAP_TOTAL]!, external: this.#stats[STAT_EXTERNAL]! }
@@ -98,6 +107,7 @@ export class WorkerThread {
 
   invoke(inv: Invocation): Promise<Outcome> {
     const seq = ++this.#seq
+    this.requests++
     return new Promise<Outcome>((resolve) => {
       this.#calls.set(seq, { seq, id: inv.id, resolve, stream: null })
       // The request body is transferred, not copied (a pooled Buffer is copied: see transfer.ts).
