@@ -1,14 +1,13 @@
-import pino from 'pino'
-import { buildServer } from '../server/app.ts'
-import { handleFaults } from '../server/faults.ts'
 import { parseAddress } from '../modes/fastcgi/listen.ts'
 import { startFcgiServer, stdinIsSocket } from '../modes/fastcgi/worker-server.ts'
-import { loadConfig } from './serve.ts'
+import { runResponder } from './responder-process.ts'
 import { GATEWAY_ENV } from '../modes/gateway/bridge.ts'
-import { DESCRIBE_PARAM } from '../modes/fastcgi/managed.ts'
+import { CAN_UNLOAD_PARAM, DESCRIBE_PARAM, GENERATION_ENV, REASON_PARAM, UNLOAD_PARAM } from '../modes/fastcgi/managed.ts'
+import type { UnloadReason } from '../sdk/types.ts'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { UsageError, type ServeFlags } from './args.ts'
-import { reloadOnSighup } from '../watch/reload-all.ts'
+
+const UNLOAD_REASONS = new Set<string>(['idle', 'memory', 'reload', 'admin', 'shutdown', 'removed', 'fault'])
 
 export const fcgiWorkerOptions = {
   listen: { type: 'string', short: 'l' },
@@ -37,56 +36,65 @@ export async function startFcgiWorker(flags: FcgiWorkerFlags): Promise<void> {
     maxRequests = Number(flags['max-requests'])
   }
   const serveFlags: ServeFlags = { config: flags.config, extensions: flags.extensions, filters: flags.filters }
-  const config = loadConfig({ flags: serveFlags, env: process.env, cwd: process.cwd(), development: process.env.NODE_ENV === 'development' })
-  const log = pino({ level: config.logLevel }, pino.destination(2))
-  const resident = await buildServer(config, { logger: log })
-  /** An extension's command table and watch set, loading it if need be: what the fastcgi mode's executor needs. */
-  const describe = async (name: string, res: ServerResponse<IncomingMessage>): Promise<void> => {
-    const reply = (status: number, body: unknown) => {
-      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' })
-      res.end(JSON.stringify(body))
-    }
-    try {
-      const gen = await resident.registry.acquire(name)
-      if (gen === null) { reply(404, { error: { message: `no extension named "${name}"` } }); return }
-      try { reply(200, { table: gen.module.table, inputs: gen.module.inputs }) } finally { resident.registry.release(gen) }
-    } catch (e) {
-      reply(500, { error: { message: (e as Error).message } })
-    }
-  }
-  let served = 0
-  let stopping = false
-  const stop = (why: string, code = 0) => {
-    if (stopping) { if (why !== 'recycle') process.exit(1); return }
-    stopping = true
-    log.info(`${why}: finishing in-flight FastCGI requests`)
-    const forced = setTimeout(() => { log.warn('requests still running at the drain timeout; exiting'); process.exit(1) }, config.drainTimeout)
-    forced.unref()
-    void fcgi.close().then(() => resident.close()).then(() => process.exit(code), () => process.exit(1))
-  }
-  const fcgi = await startFcgiServer({
-    listener: (req, res) => {
-      // The fastcgi mode's executor asks for the table with a FastCGI parameter of its own.
-      const name = (req as unknown as Record<symbol, Map<string, string> | undefined>)[GATEWAY_ENV]?.get(DESCRIBE_PARAM)
-      if (name !== undefined) { void describe(name, res); return }
-      resident.app.routing(req, res)
-    },
-    log,
-    address,
-    webServerAddrs: process.env.FCGI_WEB_SERVER_ADDRS,
-    onRequest: (event) => {
-      // After max-requests the worker exits 0 (a planned recycle), as php-cgi's PHP_FCGI_MAX_REQUESTS does.
-      if (event === 'end' && maxRequests > 0 && ++served >= maxRequests) stop('recycle')
+  await runResponder({
+    protocol: 'FastCGI',
+    command: 'fcgi-worker',
+    flags: serveFlags,
+    async start(resident, log, stop) {
+      // Managed by the fastcgi mode: the generation is the host's, and so is its number.
+      const generation = Number(process.env[GENERATION_ENV])
+      if (Number.isInteger(generation) && generation > 0) resident.registry.numberFrom(generation)
+      /** An extension's command table and watch set, loading it if need be: what the fastcgi mode's executor needs. */
+      const describe = async (name: string, res: ServerResponse<IncomingMessage>): Promise<void> => {
+        const reply = (status: number, body: unknown) => {
+          res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' })
+          res.end(JSON.stringify(body))
+        }
+        try {
+          const gen = await resident.registry.acquire(name)
+          if (gen === null) { reply(404, { error: { message: `no extension named "${name}"` } }); return }
+          try { reply(200, { table: gen.module.table, inputs: gen.module.inputs }) } finally { resident.registry.release(gen) }
+        } catch (e) {
+          reply(500, { error: { message: (e as Error).message } })
+        }
+      }
+      /**
+       * The host's unload of a generation this worker runs: dispose(reason) with the host's reason,
+       * or canUnload(reason) asked of this worker's instance (true when it has none loaded).
+       */
+      const manage = async (op: 'unload' | 'canUnload', name: string, reason: string | undefined, res: ServerResponse<IncomingMessage>): Promise<void> => {
+        res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' })
+        if (reason === undefined || !UNLOAD_REASONS.has(reason)) { res.end(JSON.stringify({ error: { message: `${REASON_PARAM} must be one of ${[...UNLOAD_REASONS].join(', ')}` } })); return }
+        try {
+          if (op === 'unload') { res.end(JSON.stringify({ unloaded: await resident.registry.unload(name, reason as UnloadReason) })); return }
+          const gen = resident.registry.tryAcquire(name)
+          if (gen === null) { res.end(JSON.stringify({ willing: true })); return }
+          try { res.end(JSON.stringify({ willing: await gen.module.canUnload(reason as UnloadReason) })) } finally { resident.registry.release(gen) }
+        } catch (e) {
+          res.end(JSON.stringify({ error: { message: (e as Error).message } }))
+        }
+      }
+      let served = 0
+      return startFcgiServer({
+        listener: (req, res) => {
+          // The fastcgi mode's executor asks for the table with a FastCGI parameter of its own.
+          const env = (req as unknown as Record<symbol, Map<string, string> | undefined>)[GATEWAY_ENV]
+          const name = env?.get(DESCRIBE_PARAM)
+          if (name !== undefined) { void describe(name, res); return }
+          const unload = env?.get(UNLOAD_PARAM)
+          if (unload !== undefined) { void manage('unload', unload, env!.get(REASON_PARAM), res); return }
+          const ask = env?.get(CAN_UNLOAD_PARAM)
+          if (ask !== undefined) { void manage('canUnload', ask, env!.get(REASON_PARAM), res); return }
+          resident.app.routing(req, res)
+        },
+        log,
+        address,
+        webServerAddrs: process.env.FCGI_WEB_SERVER_ADDRS,
+        onRequest: (event) => {
+          // After max-requests the worker exits 0 (a planned recycle), as php-cgi's PHP_FCGI_MAX_REQUESTS does.
+          if (event === 'end' && maxRequests > 0 && ++served >= maxRequests) stop('recycle')
+        },
+      })
     },
   })
-  log.info({ address: fcgi.address }, `Resident fcgi-worker listening on ${fcgi.address}`)
-  // The host's fault policy (server/faults.ts): traced faults retire a generation; any other one
-  // drains and exits 1, and the web server's next upstream (or the process manager) takes over.
-  handleFaults(resident)
-  process.on('SIGTERM', () => stop('SIGTERM'))
-  process.on('SIGINT', () => stop('SIGINT'))
-  // PHP-FPM's children stop gracefully on SIGQUIT; so does this one.
-  process.on('SIGQUIT', () => stop('SIGQUIT'))
-  // As resident serve: SIGHUP reloads every extension and filter without a failed request.
-  reloadOnSighup(resident.registry, log, [resident.filters])
 }

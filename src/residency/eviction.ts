@@ -2,7 +2,7 @@ import { PerformanceObserver, constants as perf, performance } from 'node:perf_h
 import type { ResidentConfig } from '../config/types.ts'
 import type { Logger } from '../sdk/types.ts'
 import { forceGc } from './collection.ts'
-import { sampleMemory, type MemorySample } from './memory.ts'
+import { rssOfProcess, sampleMemory, type MemorySample } from './memory.ts'
 import type { AdvisoryResult, Registry } from './registry.ts'
 import type { Slot } from './slot.ts'
 
@@ -164,10 +164,17 @@ export class Evictor {
 
   /** Samples memory now (status page), keeping the peak. */
   sample(): MemorySample {
-    const s = sampleMemory(this.#config.memory.budget)
+    const s = sampleMemory(this.#config.memory.budget, true, 0, this.#processesRss())
     this.last = s
     if (s.rss > this.peakRss) this.peakRss = s.rss
     return s
+  }
+
+  /** RSS of the processes the out-of-process modes run for this host. */
+  #processesRss(): number {
+    let n = 0
+    for (const p of this.#registry.processes()) if (p.pid !== null) n += rssOfProcess(p.pid)
+    return n
   }
 
   /** A load is starting: if it would push usage over the high watermark, make room first. */
@@ -473,7 +480,7 @@ export class Evictor {
   #pressure(): MemorySample {
     let credit = 0
     for (const c of this.#credits) credit += c.bytes
-    const s = sampleMemory(this.#config.memory.budget, true, credit)
+    const s = sampleMemory(this.#config.memory.budget, true, credit, this.#processesRss())
     this.last = s
     if (s.rss > this.peakRss) this.peakRss = s.rss
     return s

@@ -7,7 +7,7 @@ import type { Logger as PinoLogger } from 'pino'
 import { modeOf, type Mode } from '../config/modes.ts'
 import type { Executors } from '../modes/executors.ts'
 import type { UnloadReason } from '../sdk/types.ts'
-import type { ModeProcess } from '../modes/processes.ts'
+import { listProcesses, type ModeProcess } from '../modes/processes.ts'
 import { Generation } from './generation.ts'
 import { Slot } from './slot.ts'
 import { CollectionWatcher } from './collection.ts'
@@ -38,6 +38,8 @@ export class Registry {
   readonly slots = new Map<string, Slot>()
   readonly #config: ResidentConfig
   readonly #executors: Executors
+  /** The number of every extension's first generation (see numberFrom). */
+  #firstGeneration = 1
   readonly #log: PinoLogger
   /** Proves retired generations were collected. */
   readonly collection: CollectionWatcher
@@ -67,8 +69,21 @@ export class Registry {
     return this.slots.get(name)?.current?.module.mode ?? modeOf(this.#config, name)
   }
 
-  /** The worker/pool processes of an out-of-process mode (none in process), for the dashboard. */
-  processes(): ModeProcess[] { return this.#executors.processes() }
+  /**
+   * The threads and processes of the out-of-process modes (none in process), for the dashboard:
+   * those an executor shares between generations, and each live generation's own (a worker pool,
+   * a FastCGI pool), the draining ones included while they finish.
+   */
+  processes(): ModeProcess[] {
+    const out = this.#executors.processes()
+    for (const slot of this.slots.values()) {
+      for (const gen of [...(slot.current ? [slot.current] : []), ...slot.draining]) {
+        const list = listProcesses(gen.module)
+        for (const p of list) out.push({ ...p, extension: p.extension ?? slot.name, generation: gen.id })
+      }
+    }
+    return out
+  }
 
   /** Calls `fn` on every install and removal (the hot-reload watcher follows loads this way). Returns an unsubscribe. */
   subscribe(fn: (e: RegistryEvent) => void): () => void {
@@ -131,11 +146,19 @@ export class Registry {
     throw new ResidentError('RES_ERR_UNAVAILABLE', `extension "${name}" was unloaded while this request waited for it`)
   }
 
+  /**
+   * Numbers every extension's first generation `n` from now on. An fcgi-worker that Resident's
+   * fastcgi mode manages runs one generation of its host's, and takes the host's number for it, so
+   * `this.host.generation` reads the same in every mode.
+   */
+  numberFrom(n: number): void { this.#firstGeneration = n }
+
   /** The slot of `name`, made with the configured settings if there is none yet. */
   #slot(name: string, entry: string): Slot {
     let slot = this.slots.get(name)
     if (!slot) {
       slot = new Slot(name, entry, this.#config.rapidFail)
+      slot.nextGeneration = this.#firstGeneration
       this.slots.set(name, slot)
     }
     return slot
