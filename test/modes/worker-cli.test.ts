@@ -65,8 +65,8 @@ describe('resident serve --mode worker (real binary)', () => {
       'filters/.keep': '',
       // The file says in process; --mode worker overrides it, for every extension.
       'resident.config.json': JSON.stringify({
-        mode: 'inprocess', requestTimeout: '2s', rapidFail: { maxFailures: 50 },
-        worker: { hangGrace: '200ms', resourceLimits: { maxOldGenerationSizeMb: 32 } },
+        mode: 'inprocess', requestTimeout: '5s', rapidFail: { maxFailures: 50 },
+        worker: { hangGrace: '200ms', resourceLimits: { maxOldGenerationSizeMb: 24 } },
         extensions: { steady: { mode: 'inprocess' }, idler: { idleTimeout: '500ms' } },
       }),
     })
