@@ -26,6 +26,7 @@ export const defaults: Omit<ResidentConfig, 'extensionsDir' | 'filtersDir' | 'fi
   requestIdHeader: null,
   logLevel: 'info',
   development: false,
+  sealPrototypes: true,
   admin: { token: null, hosts: [] },
   mode: 'inprocess',
   worker: defaultWorker,

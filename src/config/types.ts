@@ -215,6 +215,8 @@ export interface ResidentConfig {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
   /** Development mode: stacks in error bodies, pretty logs. */
   development: boolean
+  /** Object.prototype and Array.prototype made non-extensible at start, so no code can add keys to them (the CLI applies it). */
+  sealPrototypes: boolean
   /** The admin surface: `token` opens it beyond loopback; `hosts` are extra `Host` names it answers for. */
   admin: { token: string | null; hosts: string[] }
   /** Unload an extension after this long without requests, in ms; 0 = never. */
