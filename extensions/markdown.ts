@@ -5,12 +5,22 @@ import { Extension, HttpError, param, type Params } from 'resident-host'
 // marked is quadratic on some inputs (60 KB of '!*a' took 44 s) and overflows its stack on deep
 // nesting ('>' × 2000). So it runs in a worker thread: the host's event loop never waits for a
 // render, a render past RENDER_MS is ended by terminating the worker, and a stack overflow is the
-// worker's. Raw HTML in the input is escaped, never passed through.
+// worker's. Raw HTML in the input is escaped, never passed through, and links keep only safe schemes.
 const RENDER_MS = 2000
 const RENDERER = `
 const { parentPort, workerData } = require('node:worker_threads')
 const escape = (s) => s.replace(/[&<>"']/g, (c) => '&#' + c.charCodeAt(0) + ';')
-const ready = import(workerData.marked).then(({ Marked }) => new Marked({ renderer: { html: (token) => escape(token.text) } }))
+// A link or image may point at the web or a mail address, or be relative; 'javascript:',
+// 'data:' and the rest are dropped (browsers ignore control characters and case in a scheme).
+const SCHEME = /^([a-z][a-z0-9+.-]*):/
+const safeUrl = (href) => {
+  const m = SCHEME.exec(String(href).replace(/[\\u0000-\\u0020]/g, '').toLowerCase())
+  return m === null || m[1] === 'http' || m[1] === 'https' || m[1] === 'mailto'
+}
+const walkTokens = (token) => {
+  if ((token.type === 'link' || token.type === 'image') && !safeUrl(token.href)) token.href = '#'
+}
+const ready = import(workerData.marked).then(({ Marked }) => new Marked({ renderer: { html: (token) => escape(token.text) }, walkTokens }))
 parentPort.on('message', ({ id, text }) => {
   ready.then((marked) => parentPort.postMessage({ id, html: marked.parse(text, { async: false }) }))
     .catch((e) => parentPort.postMessage({ id, error: String(e && e.message || e) }))

@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest'
 import { checkClaims } from '../src/bench/claims.ts'
+import { describeErrors, renderTable } from '../src/bench/report/table.ts'
 import type { RoundSample, TargetResult } from '../src/bench/run.ts'
 
 const round = (r: number, reqPerSec: number, errors = 0): RoundSample => ({
   round: r, reqPerSec, requests: reqPerSec * 3, p50: 1, p90: 2, p99: 3, errors, non2xx: 0, cpuPerRequestUs: 10, peakRssBytes: 1,
+  errorKinds: errors > 0 ? { ECONNRESET: errors } : {},
 })
 
 const target = (name: string, rates: number[], kind: 'mode' | 'baseline' = 'mode'): TargetResult => {
@@ -42,5 +44,20 @@ describe('the seed\'s claims', () => {
     const claims = checkClaims([target('inprocess', [1000]), target('fastcgi', [500]), failed])
     expect(find(claims, 'FastCGI is at least 5×')).toEqual({ claim: 'FastCGI is at least 5× faster than CGI', holds: null, measured: 'not measured: cgi failed in round 1: no such mode' })
     expect(find(claims, 'in-process beats both').holds).toBeNull()
+  })
+})
+
+describe('errors in the table', () => {
+  it('names what went wrong in each target with dirty rounds, summed over its rounds', () => {
+    const t = target('nginx + uWSGI', [100, 100], 'baseline')
+    t.rounds = [round(1, 100, 2), round(2, 100, 3)]
+    t.errors = 5
+    t.dirtyRounds = [1, 2]
+    expect(describeErrors(t)).toBe('ECONNRESET ×5')
+    t.non2xx = 4
+    expect(describeErrors(t)).toBe('ECONNRESET ×5, non-2xx answers ×4')
+    const table = renderTable([target('inprocess', [200, 200]), t], [])
+    expect(table).toContain('errors in nginx + uWSGI: ECONNRESET ×5, non-2xx answers ×4')
+    expect(table).not.toContain('errors in inprocess')
   })
 })

@@ -9,7 +9,7 @@ import { runCli } from './helpers/cli.ts'
 const dir = mkdtempSync(path.join(tmpdir(), 'resident-bench-test-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
-const TINY = ['--duration', '0.5', '--warmup', '0', '--rounds', '1', '--connections', '4']
+const TINY = ['--duration', '500ms', '--warmup', '0', '--rounds', '1', '--connections', '4']
 
 describe('resident bench', () => {
   it('prints a table with each target, and the claims with what this run measured', async () => {
@@ -54,7 +54,9 @@ describe('resident bench', () => {
       [['--modes', 'inprocess,fastest'], /unknown mode "fastest"/],
       [['--extension', 'nope'], /no extension "nope"/],
       [['--baselines', 'apache'], /unknown baseline "apache"/],
-      [['--duration', '0'], /--duration must be a positive number/],
+      [['--duration', '0'], /--duration must be seconds .* above 0/],
+      [['--duration', 'soon'], /--duration must be seconds/],
+      [['--connections', '2.5'], /--connections must be a positive integer/],
       [['--params', 'novalue'], /--params takes k=v/],
       [['--frobnicate'], /Unknown option/],
     ]

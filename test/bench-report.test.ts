@@ -17,7 +17,7 @@ describe.skipIf(!peers)('resident bench --html in Chromium', () => {
   it('renders one bar per target, with labels and numbers matching the JSON', async () => {
     const html = path.join(dir, 'report.html')
     const r = await runCli(['bench', '--duration', '0.5', '--warmup', '0', '--rounds', '1', '--connections', '4',
-      '--modes', 'inprocess', '--baselines', 'node:http,fastify', '--json', '--html', html])
+      '--modes', 'inprocess', '--baselines', 'node-http,fastify', '--json', '--html', html])
     expect(r.code).toBe(0)
     const doc = JSON.parse(r.stdout) as { modes: { name: string; reqPerSec: number; p50: number }[]; baselines: { name: string; reqPerSec: number }[] }
     const expected = [...doc.modes, ...doc.baselines]

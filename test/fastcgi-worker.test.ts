@@ -6,17 +6,17 @@ import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { decodePairs, encodePairs, encodePair } from '../src/modes/fastcgi/pairs.ts'
 import { encodeRecord, ProtocolStatus, Type } from '../src/modes/fastcgi/records.ts'
-import { BIN, startCli } from './helpers/cli.ts'
+import { BIN } from './helpers/cli.ts'
 import { startWorker, type Worker } from './helpers/fcgi.ts'
 import { getParams, RawFcgi } from './helpers/fcgi-raw.ts'
-import { freePort, startNginx, type Nginx } from './helpers/nginx.ts'
+import { freePort, startNginx } from './helpers/nginx.ts'
 import { requirePeers } from './helpers/peers.ts'
+import { expectSameAsResident } from './helpers/same-as-resident.ts'
 import { waitFor } from './helpers/poll.ts'
 
 const exec = promisify(execFile)
 const ROOT = path.resolve(import.meta.dirname, '..')
 const peers = requirePeers('nginx', 'spawn-fcgi', 'cgi-fcgi')
-const stripId = (s: string) => s.replace(/"requestId":"[^"]*"/g, '"requestId":"…"')
 
 describe('resident fcgi-worker: the FastCGI protocol, at the record level', () => {
   let dir: string
@@ -171,26 +171,6 @@ describe.skipIf(!peers)('fcgi-worker behind real peers', () => {
 
   const paths = ['/hello/greet?name=nginx', '/hello/', '/calc/add?a=2&b=3', '/calc/div?a=1&b=0', '/calc/nope', '/nope/', '/hello/greet?name=' + 'x'.repeat(101), '/secret/']
 
-  async function compareWithResident(nginx: Nginx): Promise<void> {
-    const direct = await startCli(['serve', '--port', '0'], { cwd: ROOT })
-    try {
-      for (const p of paths) {
-        const [a, b] = await Promise.all([fetch(nginx.url + p), fetch(direct.url + p)])
-        expect(a.status, p).toBe(b.status)
-        expect(a.headers.get('content-type'), p).toBe(b.headers.get('content-type'))
-        expect(a.headers.get('www-authenticate'), p).toBe(b.headers.get('www-authenticate'))
-        expect(stripId(await a.text()), p).toBe(stripId(await b.text()))
-      }
-      const post = await fetch(`${nginx.url}/calc/add`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"a":1,"b":41}' })
-      expect(await post.json()).toEqual({ sum: 42 })
-      const streamed = await fetch(`${nginx.url}/stream/?chunks=3&delay=10`)
-      expect(await streamed.text()).toBe('chunk 1 of 3\nchunk 2 of 3\nchunk 3 of 3\n')
-    } finally {
-      direct.child.kill('SIGTERM')
-      await direct.exited
-    }
-  }
-
   const location = (pass: string) => `
   upstream resident { server ${pass}; keepalive 8; }
   server {
@@ -206,7 +186,7 @@ describe.skipIf(!peers)('fcgi-worker behind real peers', () => {
     const worker = await startWorker(['--listen', `unix:${dir}/nginx.sock`], { cwd: ROOT })
     const nginx = await startNginx(peers!.nginx, mkdtempSync(path.join(dir, 'n-')), location(`unix:${dir}/nginx.sock`))
     try {
-      await compareWithResident(nginx)
+      await expectSameAsResident(nginx.url, paths)
     } finally {
       await nginx.stop()
       worker.child.kill('SIGTERM')
@@ -219,7 +199,7 @@ describe.skipIf(!peers)('fcgi-worker behind real peers', () => {
     const worker = await startWorker(['--listen', `127.0.0.1:${port}`], { cwd: ROOT })
     const nginx = await startNginx(peers!.nginx, mkdtempSync(path.join(dir, 'n-')), location(`127.0.0.1:${port}`))
     try {
-      await compareWithResident(nginx)
+      await expectSameAsResident(nginx.url, paths)
     } finally {
       await nginx.stop()
       worker.child.kill('SIGKILL')

@@ -31,6 +31,15 @@ describe('the markdown example is safe to copy', () => {
     expect(r.headers.get('x-content-type-options')).toBe('nosniff')
   })
 
+  it('links and images keep only web, mail and relative targets', async () => {
+    const r = await render('[a](javascript:alert(1)) [b](JaVa\tScRiPt:alert(1)) <javascript:alert(1)> ![c](data:text/html,x) [d](vbscript:x) [ok](https://example.com/x) [rel](/hello/greet) [m](mailto:a@b.c)\n\n[ref]: javascript:alert(1)\n\n[e][ref]')
+    const html = await r.text()
+    expect(html).not.toMatch(/(?:href|src)="\s*(?:javascript|vbscript|data):/i)
+    expect(html).toContain('href="https://example.com/x"')
+    expect(html).toContain('href="/hello/greet"')
+    expect(html).toContain('href="mailto:a@b.c"')
+  })
+
   it('a pathological input is rendered off the event loop: the host answers others meanwhile, and the render ends with a 422', async () => {
     const slow = render('!*a'.repeat(16_000))
     const order: string[] = []

@@ -57,3 +57,31 @@ describe('/_resident/ page', () => {
     await closed
   })
 })
+
+describe('/_resident/ worker and pool processes', () => {
+  it('lists the worker threads of a worker-mode extension, and none once it is unloaded', async () => {
+    t = await startTestServer({ extensions: { 'calc.ts': CALC }, config: { extensions: { calc: { mode: 'worker', worker: { pool: 2 } } } } })
+    expect((await t.inject('/calc/add?a=1&b=2')).statusCode).toBe(200)
+    const page = (await t.inject('/_resident/')).body
+    const section = page.slice(page.indexOf('id="sec-mode-processes"'))
+    expect(section.match(/<td>worker thread<\/td>/g)).toHaveLength(2)
+    expect(section).toContain('<td>calc #1</td>')
+    const snapshot = await t.server.snapshot()
+    expect(snapshot.modeProcesses).toHaveLength(2)
+    expect(snapshot.modeProcesses.map((p) => [p.kind, p.extension, p.generation, p.pid])).toEqual([['worker thread', 'calc', 1, null], ['worker thread', 'calc', 1, null]])
+    expect(snapshot.modeProcesses.reduce((n, p) => n + (p.requests ?? 0), 0)).toBe(1)
+    expect((await t.inject({ method: 'POST', url: '/_resident/extensions/calc/unload', headers: { 'x-resident-admin': '1' } })).statusCode).toBe(200)
+    expect((await t.server.snapshot()).modeProcesses).toEqual([])
+  }, 30_000)
+
+  it('lists the processes of a FastCGI pool Resident manages, with their pids', async () => {
+    t = await startTestServer({ extensions: { 'calc.ts': CALC }, config: { mode: 'fastcgi', pool: { pm: 'static', maxChildren: 2 } } })
+    expect((await t.inject('/calc/add?a=1&b=2')).statusCode).toBe(200)
+    const rows = (await t.server.snapshot()).modeProcesses
+    expect(rows.map((p) => [p.kind, p.extension, p.generation])).toEqual([['fastcgi', 'calc', 1], ['fastcgi', 'calc', 1]])
+    for (const p of rows) expect(() => process.kill(p.pid!, 0)).not.toThrow()
+    expect(rows.reduce((n, p) => n + (p.requests ?? 0), 0)).toBeGreaterThanOrEqual(1)
+    const page = (await t.inject('/_resident/')).body
+    expect(page).toContain(`<td>${rows[0]!.pid}</td>`)
+  }, 60_000)
+})

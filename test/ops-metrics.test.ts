@@ -138,3 +138,44 @@ describe('slow log', () => {
     expect((ended[0]!.slow as { durationMs: number }).durationMs).toBeGreaterThanOrEqual(10)
   })
 })
+
+describe('metrics and modes', () => {
+  it('label each extension with the mode it runs in, not the server default', async () => {
+    t = await startTestServer({ extensions: { 'calc.ts': CALC, 'other.ts': CALC }, config: { extensions: { calc: { mode: 'worker' } } } })
+    expect((await t.inject('/calc/add?a=1&b=2')).statusCode).toBe(200)
+    expect((await t.inject('/other/add?a=1&b=2')).statusCode).toBe(200)
+    const m = await scrape()
+    expect(sampleValue(m, 'resident_requests_total', { extension: 'calc', mode: 'worker', status_class: '2xx' })).toBe(1)
+    expect(sampleValue(m, 'resident_requests_total', { extension: 'other', mode: 'inprocess', status_class: '2xx' })).toBe(1)
+    expect(sampleValue(m, 'resident_extension_loads_total', { extension: 'calc', mode: 'worker' })).toBe(1)
+    expect(sampleValue(m, 'resident_request_duration_seconds_count', { extension: 'calc', mode: 'worker' })).toBe(1)
+  })
+})
+
+describe('slow log in worker mode', () => {
+  const BUSY = `import { Extension } from 'resident-host'
+function spinFor(ms) { const end = Date.now() + ms; while (Date.now() < end) {} }
+export default class Busy extends Extension {
+  crunch() { spinFor(1500); return 'crunched' }
+  async wait() { await new Promise((r) => setTimeout(r, 1500)); return 'waited' }
+}`
+  it("writes the worker's stack at the threshold: the command's own frames, mapped to its source", async () => {
+    t = await startTestServer({ extensions: { 'busy.ts': BUSY }, config: { mode: 'worker', slowLog: { threshold: '300ms' } } })
+    const r = await t.inject({ url: '/busy/crunch', headers: { 'x-request-id': 'slow-worker' } })
+    expect(r.statusCode).toBe(200)
+    const running = t.logs.filter((l) => (l.slow as { running?: boolean } | undefined)?.running)
+    expect(running).toHaveLength(1)
+    const slow = running[0]!.slow as { stack: string; command: string; requestId: string }
+    expect(slow).toMatchObject({ extension: 'busy', command: 'crunch', requestId: r.headers['x-request-id'] ?? expect.any(String) })
+    expect(slow.stack).toMatch(/at spinFor \(.*busy\.ts:2:\d+\)/)
+    expect(slow.stack).toMatch(/at crunch \(.*busy\.ts:4:\d+\)/)
+  }, 30_000)
+
+  it('says so when the worker runs no JavaScript at the threshold (the command awaits)', async () => {
+    t = await startTestServer({ extensions: { 'busy.ts': BUSY }, config: { mode: 'worker', slowLog: { threshold: '300ms' } } })
+    expect((await t.inject('/busy/wait')).statusCode).toBe(200)
+    const running = t.logs.filter((l) => (l.slow as { running?: boolean } | undefined)?.running)
+    expect(running).toHaveLength(1)
+    expect((running[0]!.slow as { stack: string }).stack).toMatch(/no JavaScript running/)
+  }, 30_000)
+})

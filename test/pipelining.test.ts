@@ -65,6 +65,46 @@ describe('pipelined requests', () => {
     await expect.poll(() => t.server.budget.inFlight, { timeout: 5000 }).toBe(0)
   })
 
+  it('a refused request whose body was never read does not stop the server seeing the client leave', async () => {
+    // Found by the fuzz: a HEAD stream writes nothing, and a rejected request's unread body fills
+    // the socket's buffers, so Node stopped reading it and never saw the hang-up.
+    const s = await connect(base)
+    s.on('error', () => {})
+    s.write(get('/pipe/drip?chunks=100&delay=5000').replace('GET', 'HEAD') + post('/pipe/%zz', `[${Array(200_000).fill('[]').join(',')}]`))
+    await expect.poll(() => leases(), { timeout: 5000 }).toBe(1)
+    await expect.poll(() => t.server.budget.inFlight, { timeout: 5000 }).toBe(2)
+    s.destroy()
+    await expect.poll(() => leases(), { timeout: 5000 }).toBe(0)
+    await expect.poll(() => t.server.budget.inFlight, { timeout: 5000 }).toBe(0)
+  })
+
+  it('bytes that keep arriving after a malformed pipelined request add nothing per chunk while the response ahead finishes', async () => {
+    // Found by the fuzz: each chunk after the parse error raised another clientError, and each
+    // added a close listener to the response in progress (MaxListenersExceededWarning).
+    const warnings: string[] = []
+    const onWarning = (w: Error) => warnings.push(w.message)
+    process.on('warning', onWarning)
+    try {
+      const s = await connect(base)
+      s.on('error', () => {})
+      const chunks: Buffer[] = []
+      s.on('data', (d: Buffer) => chunks.push(d))
+      const closed = new Promise((r) => s.on('close', r))
+      s.write(get('/pipe/drip?chunks=3&delay=300') + 'NOT HTTP\r\n')
+      for (let i = 0; i < 15; i++) {
+        await new Promise((r) => setTimeout(r, 20))
+        if (!s.destroyed) s.write('more garbage\r\n')
+      }
+      await closed
+      const [r] = parseResponses(Buffer.concat(chunks).toString('latin1'))
+      expect(r!.status).toBe(200)
+      expect(r!.body).toBe('c0\nc1\nc2\n')
+      expect(warnings).toEqual([])
+    } finally {
+      process.off('warning', onWarning)
+    }
+  })
+
   it('past limits.pipeline, a request is refused with 503 before its body is read, and the connection closes', async () => {
     const limit = t.server.config.limits.pipeline
     const body = JSON.stringify({ x: 'y'.repeat(1000) })
@@ -90,6 +130,10 @@ describe('pipelined requests', () => {
       fc.constant(get('/pipe/wait')),
       fc.constant(post('/pipe/now', '{"a":[1,2,3]}')),
       fc.constant(post('/pipe/now', '{"a":')),
+      fc.constant(get('/pipe/drip?chunks=100&delay=5000').replace('GET', 'HEAD')),
+      // Refused before their bodies are read (a bad URL, no such command): the unread bodies.
+      fc.integer({ min: 1, max: 300_000 }).map((n) => post('/pipe/%zz', 'x'.repeat(n))),
+      fc.integer({ min: 1, max: 300_000 }).map((n) => post('/nope/x', 'x'.repeat(n))),
     )
     await fc.assert(fc.asyncProperty(
       fc.array(fc.record({ pipeline: fc.array(request, { minLength: 1, maxLength: 12 }), leaveAfter: fc.integer({ min: 0, max: 120 }), cut: fc.boolean() }), { minLength: 1, maxLength: 4 }),

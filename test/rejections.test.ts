@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startTestServer, type TestServer } from './helpers/server.ts'
-import { exchange, parseResponses } from './helpers/raw.ts'
+import { connect, exchange, parseResponses } from './helpers/raw.ts'
 
 // Requests that Node or fastify used to answer on their own (or not at all): each must get
 // Resident's JSON error with a request id, the filters' headers and an access-log line.
@@ -82,5 +82,16 @@ describe('every rejection is Resident\'s', () => {
     const r = await one('GET http://localhost/nothing/here HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n')
     expect(r.status).toBe(404)
     expect(r.error.code).toBe('RES_ERR_NOT_FOUND')
+  })
+
+  it('a client that leaves mid-body is a client fault in the log, not a failed command', async () => {
+    g.__logged = []
+    const s = await connect(base)
+    s.on('error', () => {})
+    s.write('POST /hello/greet HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"a":')
+    await new Promise((r) => setTimeout(r, 100))
+    s.destroy()
+    await expect.poll(() => g.__logged.length, { timeout: 3000 }).toBe(1)
+    expect(t.logs.filter((l) => (l as { level: number }).level >= 50).map((l) => l.msg)).toEqual([])
   })
 })

@@ -19,7 +19,11 @@ export interface LoadResult {
   errors: number
   /** Answers outside 2xx. */
   non2xx: number
+  /** What the errors were: each distinct message (at most a few) and how often it came. */
+  errorKinds: Record<string, number>
 }
+
+const MAX_ERROR_KINDS = 5
 
 // autocannon's own latency histogram has 1 ms resolution; in-process answers take a fraction of
 // that, so the percentiles come from each 2xx response's own time (ms, sub-millisecond precision).
@@ -49,6 +53,11 @@ export async function runLoad(req: LoadRequest, seconds: number, connections: nu
     if (n === times.length) { const grown = new Float64Array(n * 2); grown.set(times); times = grown }
     times[n++] = ms
   })
+  const errorKinds: Record<string, number> = Object.create(null)
+  instance.on('reqError', (e: Error) => {
+    const kind = (e as NodeJS.ErrnoException).code ?? e.message
+    if (kind in errorKinds || Object.keys(errorKinds).length < MAX_ERROR_KINDS) errorKinds[kind] = (errorKinds[kind] ?? 0) + 1
+  })
   const r = await done
   const sorted = times.subarray(0, n).sort()
   return {
@@ -59,5 +68,6 @@ export async function runLoad(req: LoadRequest, seconds: number, connections: nu
     p99: percentile(sorted, 99),
     errors: r.errors + r.timeouts,
     non2xx: r.non2xx,
+    errorKinds: { ...errorKinds, ...(r.timeouts > 0 ? { timeout: r.timeouts } : {}) },
   }
 }

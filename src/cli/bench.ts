@@ -9,8 +9,9 @@ import { renderHtml } from '../bench/report/html.ts'
 import { renderTable } from '../bench/report/table.ts'
 import { procAvailable } from '../bench/proc.ts'
 import { runBench } from '../bench/run.ts'
-import { BASELINES, benchTargets } from '../bench/targets/all.ts'
+import { BASELINES, baselineId, benchTargets, findBaseline } from '../bench/targets/all.ts'
 import { MODES, type BenchMode } from '../bench/targets/modes.ts'
+import { parseDuration } from '../config/units.ts'
 import { findEntry } from '../loader/discover.ts'
 import { parseFlags, UsageError } from './args.ts'
 
@@ -44,9 +45,9 @@ Usage: resident bench [options]
       --body <file>         request body; --content-type sets its type (default by file name)
       --modes <list>        comma-separated: ${MODES.join(',')} (default all)
       --baselines <list>    comma-separated, "all" or "none" (default all):
-                            ${Object.keys(BASELINES).join(', ')}
-  -d, --duration <s>        seconds of load per round (default 3)
-      --warmup <s>          seconds of warm-up load before each (default 1)
+                            ${Object.keys(BASELINES).map(baselineId).join(', ')}
+  -d, --duration <t>        load per round: seconds or a duration such as 500ms (default 3)
+      --warmup <t>          warm-up load before each, as --duration; 0 for none (default 1)
       --connections <n>     concurrent connections (default 32)
   -r, --rounds <n>          rounds; targets alternate order each round (default 3)
       --json                print every round as one JSON document instead of the table
@@ -60,6 +61,16 @@ const positive = (name: string, value: string | undefined, fallback: number, int
     throw new UsageError(`--${name} must be a positive ${integer ? 'integer' : 'number'}, got "${value}"`)
   }
   return n
+}
+
+// A bare number is seconds (as autocannon takes it); "500ms", "2s", "1m" are accepted too.
+const seconds = (name: string, value: string | undefined, fallback: number, zero = false): number => {
+  if (value === undefined) return fallback
+  const s = /^\d+(\.\d+)?$/.test(value.trim()) ? Number(value) : (parseDuration(value) ?? NaN) / 1000
+  if (!Number.isFinite(s) || (s === 0 && !zero) || s < 0 || s > 3600) {
+    throw new UsageError(`--${name} must be seconds ("3") or a duration ("500ms", "2s"), ${zero ? 'at least 0' : 'above 0'} and at most an hour, got "${value}"`)
+  }
+  return s
 }
 
 const list = (value: string | undefined): string[] | undefined =>
@@ -95,12 +106,15 @@ export async function bench(args: string[]): Promise<void> {
   const modes = (list(f.modes as string | undefined) ?? [...MODES]) as BenchMode[]
   for (const m of modes) if (!(MODES as readonly string[]).includes(m)) throw new UsageError(`--modes: unknown mode "${m}" (the modes are ${MODES.join(', ')})`)
   const b = list(f.baselines as string | undefined) ?? ['all']
-  const baselines = b.includes('all') ? Object.keys(BASELINES) : b.includes('none') ? [] : b
-  for (const x of baselines) if (!BASELINES[x]) throw new UsageError(`--baselines: unknown baseline "${x}" (they are ${Object.keys(BASELINES).join(', ')})`)
+  const baselines = b.includes('all') ? Object.keys(BASELINES) : b.includes('none') ? [] : b.map((x) => {
+    const name = findBaseline(x)
+    if (!name) throw new UsageError(`--baselines: unknown baseline "${x}" (they are ${Object.keys(BASELINES).map(baselineId).join(', ')})`)
+    return name
+  })
   if (modes.length + baselines.length === 0) throw new UsageError('nothing to bench: give --modes or --baselines')
   const settings = {
-    duration: positive('duration', f.duration as string | undefined, 3, false),
-    warmup: f.warmup === '0' ? 0 : positive('warmup', f.warmup as string | undefined, 1, false),
+    duration: seconds('duration', f.duration as string | undefined, 3),
+    warmup: seconds('warmup', f.warmup as string | undefined, 1, true),
     connections: positive('connections', f.connections as string | undefined, 32, true),
     rounds: positive('rounds', f.rounds as string | undefined, 3, true),
     coldSamples: 5,

@@ -209,9 +209,10 @@ export async function runCgiRequest(entry: string, io: CgiIo): Promise<number> {
 }
 
 /**
- * `--describe <entry>`: loads the extension (building its cached bundle if need be) and prints
- * its command table and build inputs as JSON, for the cgi mode's host, which routes and validates
- * without loading the code itself. Exit 1 with the reason on stderr if it does not load.
+ * `--describe <entry>`: loads the extension (building its cached bundle if need be), runs its
+ * init() and dispose('shutdown') once, and prints its command table and build inputs as JSON, for
+ * the cgi mode's host, which routes and validates without loading the code itself. Exit 1 with
+ * the reason on stderr if it does not load or init() throws: a load fails as it would in process.
  */
 async function describe(entry: string): Promise<number> {
   const out = fdWriter(1)
@@ -220,7 +221,7 @@ async function describe(entry: string): Promise<number> {
     const config = process.env.RESIDENT_EXTENSION_CONFIG ? JSON.parse(process.env.RESIDENT_EXTENSION_CONFIG) as Record<string, unknown> : {}
     const build = await cachedBuild(entry)
     const loaded = await instantiate<Extension, CommandTable>(
-      { name, entry, generation: 1, config, log: stderrLogger({ write: fdWriter(2) }, { extension: name }) }, EXTENSION_BASE, 'Extension', commandTable, build)
+      { name, entry, generation: Number(process.env.RESIDENT_GENERATION) || 1, config, log: stderrLogger({ write: fdWriter(2) }, { extension: name }) }, EXTENSION_BASE, 'Extension', commandTable, build)
     out(JSON.stringify({ table: loaded.inspected, inputs: build.inputs }))
     await loaded.dispose('shutdown')
     return 0

@@ -4,7 +4,7 @@ import type { PoolSettings, ResidentConfig } from './types.ts'
 /** The fastcgi mode's pool unless `pool` or `extensions.<name>.pool` says otherwise. */
 export const POOL_DEFAULTS: PoolSettings = {
   pm: 'dynamic', maxChildren: 4, startServers: 2, minSpareServers: 1, maxSpareServers: 3, processIdleTimeout: 10_000,
-  maxRequests: 0, terminateTimeout: 0, slowlogTimeout: 0, emergencyRestartThreshold: 10, emergencyRestartInterval: 60_000,
+  maxRequests: 0, terminateTimeout: 0, slowlogTimeout: 0, hangGrace: 1000, emergencyRestartThreshold: 10, emergencyRestartInterval: 60_000,
 }
 import { CGI_DEFAULTS } from './cgi.ts'
 

@@ -38,6 +38,12 @@ export function resolvePool(where: string, v: unknown, base: PoolSettings, probl
       case 'processIdleTimeout': out.processIdleTimeout = duration(k, raw) ?? out.processIdleTimeout; break
       case 'terminateTimeout': out.terminateTimeout = duration(k, raw) ?? out.terminateTimeout; break
       case 'slowlogTimeout': out.slowlogTimeout = duration(k, raw) ?? out.slowlogTimeout; break
+      case 'hangGrace': {
+        const n = duration(k, raw)
+        if (n !== undefined && n < 10) problems.push(`"${where}.hangGrace" must be a duration of at least 10 ms, got ${JSON.stringify(raw)}`)
+        else if (n !== undefined) out.hangGrace = n
+        break
+      }
       case 'emergencyRestartInterval': out.emergencyRestartInterval = duration(k, raw) ?? out.emergencyRestartInterval; break
       default: problems.push(`unknown setting "${where}.${k}"`)
     }

@@ -150,6 +150,11 @@ export interface PoolSettings {
   terminateTimeout: number
   /** A request running longer is logged as slow (ms); 0 = never. */
   slowlogTimeout: number
+  /**
+   * After a request was abandoned (deadline, client gone), how long its worker has to answer a
+   * GET_VALUES before it is judged hung, killed and replaced (ms).
+   */
+  hangGrace: number
   /** This many crashes within emergencyRestartInterval restart the whole pool; 0 = never. */
   emergencyRestartThreshold: number
   emergencyRestartInterval: number

@@ -213,7 +213,7 @@ export class Dispatcher {
       if (!reply.sent) reply.send(err)
       this.#release(gen, started, 504, reply.request, inv.command)
     })
-    const slow = this.#slowWatch.start(() => logStillRunning(this.#log, gen, reply.request, inv.command, started))
+    const slow = this.#slowWatch.start(() => logStillRunning(this.#log, gen, reply.request, inv, started))
     let outcome: Outcome
     try {
       outcome = await pending
@@ -296,12 +296,17 @@ export class Dispatcher {
 
 /**
  * The slow log at the threshold, while the command still runs (the line when it ends follows).
- * An out-of-process mode could add the worker's stack here; the in-process one has none to give.
+ * A mode that runs the command elsewhere (a worker thread) adds that thread's stack, read at the
+ * threshold as PHP-FPM's slow log does; the in-process mode has none to give but the host's own.
  */
-function logStillRunning(log: PinoLogger, gen: Generation, request: FastifyRequest, command: string, started: number): void {
+function logStillRunning(log: PinoLogger, gen: Generation, request: FastifyRequest, inv: Invocation, started: number): void {
   const runningMs = Math.round((performance.now() - started) * 10) / 10
-  log.warn({ slow: { extension: gen.name, command, generation: gen.id, runningMs, requestId: request.id, running: true } },
-    `slow request still running: ${gen.name}/${command} for ${runningMs} ms (request ${request.id})`)
+  const write = (stack?: string | null) => {
+    log.warn({ slow: { extension: gen.name, command: inv.command, generation: gen.id, runningMs, requestId: request.id, running: true, ...(stack ? { stack } : {}) } },
+      `slow request still running: ${gen.name}/${inv.command} for ${runningMs} ms (request ${request.id})`)
+  }
+  if (gen.module.stackOf === undefined) { write(); return }
+  gen.module.stackOf(inv.id).then(write, () => write())
 }
 
 /** One slow-log line (after PHP-FPM's request_slowlog_timeout): what ran, for how long, and which request. */

@@ -4,6 +4,7 @@ import type { UnloadReason } from '../sdk/types.ts'
 import type { CommandTable } from './commands.ts'
 import type { CancelReason, Invocation } from './invocation.ts'
 import type { Outcome } from './outcome.ts'
+import type { ModeProcess } from './processes.ts'
 
 
 /** What an executor needs to load one generation of one extension. */
@@ -62,6 +63,14 @@ export interface LoadedModule {
   memory?(): ExactMemory | null
   /** Mode-specific figures for the status page (pool size, restarts…); plain JSON. */
   status?(): Record<string, unknown>
+  /**
+   * The stack of the thread or process running call `id` now, for the slow log (a worker's); null
+   * when the call is not running or its stack cannot be read. Absent in process: the host's own
+   * stack is all there is, and it is busy asking.
+   */
+  stackOf?(id: string): Promise<string | null>
+  /** The threads or processes this generation runs in (a worker pool, a FastCGI pool), for the dashboard; absent in process. */
+  processes?(): ModeProcess[]
 }
 
 /** One mode's way to run extensions; the registry holds one per mode in use. */

@@ -1,8 +1,9 @@
 /**
  * What the dashboard shows of the processes or threads a mode runs extensions in (worker threads,
  * a FastCGI pool, CGI children). The in-process mode has none. A mode fills this in by giving its
- * executor a `processes()` method; nothing else is needed for them to appear on /_resident/ and
- * in the status JSON.
+ * executor (for what it shares between generations) or its loaded generations (for their own pool)
+ * a `processes()` method; nothing else is needed for them to appear on /_resident/ and in the
+ * status JSON.
  */
 export interface ModeProcess {
   /** OS process id, or null for a thread (then `id` names it). */
@@ -19,6 +20,8 @@ export interface ModeProcess {
   requests?: number
   /** ISO date it started. */
   startedAt?: string
+  /** The generation it runs, for those that belong to one. */
+  generation?: number
 }
 
 /** An executor that can list its processes. */
@@ -26,9 +29,9 @@ export interface ListsProcesses {
   processes(): ModeProcess[]
 }
 
-/** The processes of any executor: [] for one without the method (or one that throws). */
-export function listProcesses(executor: unknown): ModeProcess[] {
-  const fn = (executor as Partial<ListsProcesses> | null)?.processes
+/** The processes of any executor or loaded generation: [] for one without the method (or one that throws). */
+export function listProcesses(owner: unknown): ModeProcess[] {
+  const fn = (owner as Partial<ListsProcesses> | null)?.processes
   if (typeof fn !== 'function') return []
-  try { return fn.call(executor) } catch { return [] }
+  try { return fn.call(owner) } catch { return [] }
 }

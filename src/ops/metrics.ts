@@ -38,7 +38,7 @@ function latencyHistogram(sources: MetricsSources): Metric {
     get: async () => {
       const values: MetricValue<string>[] = []
       for (const slot of sources.registry.slots.values()) {
-        const labels: Labels = { extension: slot.name, mode: sources.registry.mode }
+        const labels: Labels = { extension: slot.name, mode: sources.registry.modeOf(slot.name) }
         let cumulative = 0
         for (let i = 0; i < slot.stats.buckets.length; i++) {
           cumulative += slot.stats.buckets[i]!
@@ -67,7 +67,7 @@ export class Metrics {
     this.#sources = sources
     const r = this.register
     const each = (fn: (slot: Slot, labels: Labels) => void) => {
-      for (const slot of sources.registry.slots.values()) fn(slot, { extension: slot.name, mode: sources.registry.mode })
+      for (const slot of sources.registry.slots.values()) fn(slot, { extension: slot.name, mode: sources.registry.modeOf(slot.name) })
     }
     const ext = ['extension', 'mode'] as const
 
@@ -99,7 +99,7 @@ export class Metrics {
     })
     this.#unsubscribe = sources.registry.subscribe((e) => {
       if (e.type !== 'installed') return
-      const l = { extension: e.name, mode: sources.registry.mode }
+      const l = { extension: e.name, mode: sources.registry.modeOf(e.name) }
       loads.inc(l)
       loadTime.observe(l, (Date.now() - e.buildStartedAt) / 1000)
     })

@@ -133,11 +133,11 @@ export function buildView(processes: ProcessSnapshot[], now = Date.now()): View 
 
   const mp = processes.flatMap((p) => p.modeProcesses.map((m) => ({ p, m })))
   sections.push({
-    id: 'mode-processes', title: 'Worker and pool processes', empty: `none: the ${first.host.mode} mode runs extensions in the server's own thread`,
+    id: 'mode-processes', title: 'Worker and pool processes', empty: 'none running: extensions in the inprocess mode run in the server\'s own thread; worker and fastcgi pools appear here while their extension is loaded',
     columns: ['kind', 'id', 'pid', 'extension', 'state', 'requests', 'started', ...(n > 1 ? ['server pid'] : [])],
     rows: mp.map(({ p, m }) => ({
       key: `${p.host.pid}:${m.kind}:${m.id}`,
-      cells: [m.kind, m.id, m.pid === null ? '—' : String(m.pid), m.extension ?? '—', m.state,
+      cells: [m.kind, m.id, m.pid === null ? '—' : String(m.pid), m.extension === null ? '—' : m.generation === undefined ? m.extension : `${m.extension} #${m.generation}`, m.state,
         m.requests === undefined ? '—' : String(m.requests), m.startedAt ? ago(m.startedAt, now) : '—', ...(n > 1 ? [String(p.host.pid)] : [])],
     })),
   })

@@ -7,7 +7,7 @@ import type { Logger as PinoLogger } from 'pino'
 import { modeOf, type Mode } from '../config/modes.ts'
 import type { Executors } from '../modes/executors.ts'
 import type { UnloadReason } from '../sdk/types.ts'
-import type { ModeProcess } from '../modes/processes.ts'
+import { listProcesses, type ModeProcess } from '../modes/processes.ts'
 import { Generation } from './generation.ts'
 import { Slot } from './slot.ts'
 import { CollectionWatcher } from './collection.ts'
@@ -67,8 +67,21 @@ export class Registry {
     return this.slots.get(name)?.current?.module.mode ?? modeOf(this.#config, name)
   }
 
-  /** The worker/pool processes of an out-of-process mode (none in process), for the dashboard. */
-  processes(): ModeProcess[] { return this.#executors.processes() }
+  /**
+   * The threads and processes of the out-of-process modes (none in process), for the dashboard:
+   * those an executor shares between generations, and each live generation's own (a worker pool,
+   * a FastCGI pool), the draining ones included while they finish.
+   */
+  processes(): ModeProcess[] {
+    const out = this.#executors.processes()
+    for (const slot of this.slots.values()) {
+      for (const gen of [...(slot.current ? [slot.current] : []), ...slot.draining]) {
+        const list = listProcesses(gen.module)
+        for (const p of list) out.push({ ...p, extension: p.extension ?? slot.name, generation: gen.id })
+      }
+    }
+    return out
+  }
 
   /** Calls `fn` on every install and removal (the hot-reload watcher follows loads this way). Returns an unsubscribe. */
   subscribe(fn: (e: RegistryEvent) => void): () => void {

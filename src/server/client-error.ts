@@ -6,6 +6,9 @@ import { nextRequestId, requestIdOf } from './request-id.ts'
 
 type SocketWithResponse = Socket & { _httpMessage?: ServerResponse | null }
 
+/** Sockets to be closed once the response in progress on them ends. */
+const closingAfter = new WeakSet<Socket>()
+
 interface Rejection { status: number; reason: string; code: ErrorCode; message: string }
 
 function rejectionFor(err: Error & { code?: string }): Rejection {
@@ -48,6 +51,9 @@ export function handleClientError(err: Error & { code?: string }, socket: Socket
       return
     }
     // Started, or owed to an earlier request: let it finish as it is, then close.
+    // Node's parser raises the error again for every chunk that arrives after it: close once.
+    if (closingAfter.has(socket)) return
+    closingAfter.add(socket)
     log.debug({ code: err.code }, 'client error while a response was in progress; closing after it')
     res.shouldKeepAlive = false
     if (res.writableFinished) socket.destroy()

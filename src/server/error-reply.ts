@@ -25,9 +25,17 @@ export function normaliseError(e: unknown, development: boolean): ErrorRecord {
   return errorRecordOf(e, development)
 }
 
+const CLIENT_LEFT: ErrorRecord = { status: 400, code: 'RES_ERR_BAD_REQUEST', message: 'the client closed the connection before its request was complete', headers: {} }
+
+function clientLeft(request: FastifyRequest): boolean {
+  return request.raw.errored != null && !request.raw.complete
+}
+
 /** Fastify's error handler: every failure becomes `{ error: { code, message, requestId } }`. */
 export function replyWithError(e: unknown, request: FastifyRequest, reply: FastifyReply, development: boolean, log: PinoLogger): FastifyReply {
-  const record = normaliseError(e, development)
+  // The client left before its body was complete: the body stream's error is its hang-up, not a
+  // failure of Resident's (nor a line at level error), and nobody is left to read the answer.
+  const record = clientLeft(request) ? CLIENT_LEFT : normaliseError(e, development)
   if (record.status >= 500) {
     // Why a load failed was logged in full when it failed (the build error with its code frame, or
     // the stack of init()): the request's line only points there, so a failed request is short.

@@ -77,6 +77,15 @@ export class RequestBudget {
       if (err === null) done()
       else done(err)
     })
+    // A request answered before its body was read (refused by a limit, a bad URL, no such command,
+    // a filter) never will be: Node discards such a body only once the response has gone out, and
+    // a response queued behind another on its connection has not. Until then the unread bytes fill
+    // the socket's buffers, Node stops reading the socket, and a client that hangs up is never
+    // seen: every response queued on it would wait for the one ahead to write, or for its deadline.
+    app.addHook('onSend', (request, _reply, payload, done) => {
+      discardUnreadBody(request.raw)
+      done(null, payload)
+    })
   }
 
   /** The error a request must be answered with before it is read, or null. */
@@ -133,6 +142,12 @@ export class RequestBudget {
 function onResponseClose(this: TrackedResponse): void {
   const open = this[OPEN]
   if (open !== undefined && open.delete(this)) this[BUDGET]!.inFlight--
+}
+
+/** Reads and drops what is left of a request body nothing is reading. */
+function discardUnreadBody(req: IncomingMessage): void {
+  if (req.complete || req.readableFlowing === true || req.destroyed) return
+  req.resume()
 }
 
 /** The connection closed: every response still queued on it is finished for good. */

@@ -14,18 +14,39 @@ import { waitFor } from '../helpers/poll.ts'
 
 /** The behaviours, by name: a mode that cannot show one skips it with the reason. */
 export type Behaviour =
-  | 'params' | 'errors' | 'results' | 'state' | 'lifecycle' | 'host' | 'streaming' | 'bodies' | 'request' | 'abort' | 'deadline'
+  | 'params' | 'errors' | 'results' | 'state' | 'lifecycle' | 'host' | 'streaming' | 'objects' | 'bodies' | 'request' | 'abort' | 'deadline'
 
 export interface BehaviourOptions {
   /** Config merged over the suite's own (e.g. the mode's settings). */
   config?: ConfigInput
   /** Behaviours this mode cannot show, with the reason (e.g. CGI keeps no state between requests). */
   skip?: Partial<Record<Behaviour, string>>
+  /**
+   * For a behaviour this mode cannot show by its nature: what it does instead, tested in its place
+   * (a skip alone would leave that unchecked). The title says what is asserted, `why` the reason.
+   */
+  instead?: Partial<Record<Behaviour, Instead>>
+}
+
+/** What a mode's own test of a behaviour it does differently can reach. */
+export interface SuiteContext {
+  mode: Mode
+  inject: TestServer['inject']
+  /** The listening server's URL. */
+  base: string
+  /** What the probe extension wrote down so far (init, dispose, aborts), one event a line. */
+  events(): string
+}
+
+export interface Instead {
+  why: string
+  title: string
+  test(ctx: SuiteContext): Promise<void>
 }
 
 const EXAMPLES = path.resolve(import.meta.dirname, '../../extensions')
 
-const PROBE = `import { Extension, HttpError, param } from 'resident-host'
+const PROBE = `import { Extension, HttpError, ServerSentEvent, param, sse } from 'resident-host'
 import { appendFileSync } from 'node:fs'
 import { Readable } from 'node:stream'
 import path from 'node:path'
@@ -52,6 +73,18 @@ export default class Probe extends Extension {
   list() { return [1, 'two', null] }
   async *iter() { yield 'x'; yield 'y' }
   readable() { return Readable.from(['a', 'b', 'c']) }
+  async *objects() { yield { n: 1 }; yield [2, 'two'] }
+  async *named() { yield new ServerSentEvent({ event: 'greeting', id: '7', data: { hello: 'you' } }); yield 'two\\nlines' }
+  ticks() { return sse((async function* () { yield { tick: 1 }; yield { tick: 2 } })(), { keepAlive: 0 }) }
+  async *forever(_p, req) {
+    try {
+      for (let i = 0; ; i++) {
+        if (i === 1) this._note('streaming ' + req.query.token)
+        yield { i }
+        await new Promise((resolve) => setTimeout(resolve, 10))
+      }
+    } finally { this._note('closed ' + req.query.token) }
+  }
   web() {
     const h = new Headers({ 'x-custom': 'yes', 'content-type': 'text/x-made' })
     h.append('set-cookie', 'a=1')
@@ -71,6 +104,7 @@ export default class Probe extends Extension {
       client: req.clientAddress, user: req.user ?? null, accept: req.headers['x-probe'] ?? null, params }
   }
   async wait(_p, req) {
+    this._note('waiting ' + req.query.token)
     await new Promise((resolve) => req.signal.addEventListener('abort', resolve))
     const r = req.signal.reason
     this._note('aborted ' + req.id + ' ' + (r && r.code ? r.code : r && r.message))
@@ -89,13 +123,19 @@ export default class User extends Filter {
 
 export function behaviourSuite(mode: Mode, options: BehaviourOptions = {}): void {
   const skip = options.skip ?? {}
-  const when = (b: Behaviour) => (skip[b] ? it.skip : it)
+  const instead = options.instead ?? {}
 
   describe(`behaviour in mode ${mode}`, () => {
     let t: TestServer
     let base: string
     let markers: string
     const events = () => existsSync(path.join(markers, 'events.log')) ? readFileSync(path.join(markers, 'events.log'), 'utf8') : ''
+    const ctx: SuiteContext = { mode, get inject() { return t.inject }, get base() { return base }, events }
+    const when = (b: Behaviour) => (title: string, fn: () => Promise<void>) => {
+      const other = instead[b]
+      if (other) it(`${b}, as this mode does it (${other.why}): ${other.title}`, () => other.test(ctx))
+      else (skip[b] ? it.skip : it)(title, fn)
+    }
 
     beforeAll(async () => {
       t = await startTestServer({
@@ -206,6 +246,25 @@ export function behaviourSuite(mode: Mode, options: BehaviourOptions = {}): void
       expect(await res.text()).toBe('chunk 1 of 3\nchunk 2 of 3\nchunk 3 of 3\n')
     })
 
+    when('objects')('streams objects as NDJSON, or as Server-Sent Events when asked, and closes the source when the client leaves', async () => {
+      const nd = await fetch(`${base}/probe/objects`)
+      expect(nd.headers.get('content-type')).toMatch(/^application\/x-ndjson/)
+      expect(await nd.text()).toBe('{"n":1}\n[2,"two"]\n')
+      const asked = await fetch(`${base}/probe/objects`, { headers: { accept: 'text/event-stream' } })
+      expect(asked.headers.get('content-type')).toMatch(/^text\/event-stream/)
+      expect(await asked.text()).toBe('data: {"n":1}\n\ndata: [2,"two"]\n\n')
+      expect(await (await fetch(`${base}/probe/named`, { headers: { accept: 'text/event-stream' } })).text()).toBe('event: greeting\nid: 7\ndata: {"hello":"you"}\n\ndata: two\ndata: lines\n\n')
+      const ticks = await fetch(`${base}/probe/ticks`)
+      expect(ticks.headers.get('content-type')).toMatch(/^text\/event-stream/)
+      expect(await ticks.text()).toBe('data: {"tick":1}\n\ndata: {"tick":2}\n\n')
+      const token = `objects-${mode}-${Date.now()}`
+      const req = http.get(`${base}/probe/forever?token=${token}`)
+      req.on('error', () => undefined)
+      await waitFor(() => events().includes(`streaming ${token}`), 'the endless stream under way', 30_000)
+      req.destroy()
+      await waitFor(() => events().includes(`closed ${token}`), 'the source closed after the client left', 30_000)
+    })
+
     when('bodies')('passes request bodies of every kind', async () => {
       const json = await t.inject({ method: 'POST', url: '/probe/body', payload: { a: [1, 2] } })
       expect(json.json()).toMatchObject({ contentType: 'application/json', body: { a: [1, 2] }, rawIsBuffer: true })
@@ -234,13 +293,13 @@ export function behaviourSuite(mode: Mode, options: BehaviourOptions = {}): void
     })
 
     when('abort')('aborts the command’s signal when the client goes away', async () => {
-      const id = `leave-${mode}-${Date.now()}`
-      await new Promise<void>((resolve) => {
-        const req = http.get(`${base}/probe/wait`, { headers: { 'x-request-id': id } })
-        req.on('error', () => resolve())
-        setTimeout(() => { req.destroy(); resolve() }, 150)
-      })
-      await waitFor(() => /^aborted .* the client closed the connection$/m.test(events()), 'the abort marker')
+      const token = `leave-${mode}-${Date.now()}`
+      const req = http.get(`${base}/probe/wait?token=${token}`)
+      req.on('error', () => undefined)
+      // Leaves once the command runs (a mode may take a while to start it), not after a guess.
+      await waitFor(() => events().includes(`waiting ${token}`), 'the command under way', 30_000)
+      req.destroy()
+      await waitFor(() => /^aborted .* the client closed the connection$/m.test(events()), 'the abort marker', 30_000)
     })
 
     when('deadline')('answers 504 past requestTimeout and aborts the signal with RES_ERR_TIMEOUT', async () => {

@@ -1,4 +1,5 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import http from 'node:http'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -55,6 +56,48 @@ export default class Crashy extends Extension {
     } finally { await t.close() }
   })
 
+  it('a worker that spins past the deadline is judged hung, killed and replaced: the next request is served', async () => {
+    // No terminateTimeout: the host's own deadline and the pool's hang check must free the pool.
+    const t = await startTestServer({ config: { mode: 'fastcgi', requestTimeout: '700ms', pool: { pm: 'static', maxChildren: 1, hangGrace: '300ms' } } })
+    try {
+      t.writeExtension('spin.ts', `import { Extension } from 'resident-host'
+export default class Spin extends Extension {
+  which() { return { pid: process.pid } }
+  forever() { for (;;) {} }
+}`)
+      const { pid } = (await t.inject('/spin/which')).json() as { pid: number }
+      const r = await t.inject('/spin/forever')
+      expect(r.statusCode).toBe(504)
+      expect(r.json().error.code).toBe('RES_ERR_TIMEOUT')
+      await waitFor(() => { try { process.kill(pid, 0); return false } catch { return true } }, 'the hung worker to be killed')
+      const next = await t.inject('/spin/which')
+      expect(next.statusCode).toBe(200)
+      expect((next.json() as { pid: number }).pid).not.toBe(pid)
+      const status = (await t.inject('/_resident/status')).json() as { extensions: Array<{ name: string; [k: string]: unknown }> }
+      expect(JSON.stringify(status.extensions.find((e) => e.name === 'spin'))).toContain('"hung processes":1')
+    } finally { await t.close() }
+  })
+
+  it('a worker left spinning by a client that went away is replaced too', async () => {
+    const t = await startTestServer({ config: { mode: 'fastcgi', requestTimeout: 0, pool: { pm: 'static', maxChildren: 1, hangGrace: '300ms' } } })
+    try {
+      t.writeExtension('spin.ts', `import { Extension } from 'resident-host'
+export default class Spin extends Extension {
+  which() { return { pid: process.pid } }
+  forever() { for (;;) {} }
+}`)
+      const base = await t.listen()
+      const { pid } = (await t.inject('/spin/which')).json() as { pid: number }
+      await new Promise<void>((resolve) => {
+        const req = http.get(`${base}/spin/forever`)
+        req.on('error', () => resolve())
+        setTimeout(() => { req.destroy(); resolve() }, 500)
+      })
+      await waitFor(() => { try { process.kill(pid, 0); return false } catch { return true } }, 'the spinning worker to be killed')
+      expect((await t.inject('/spin/which')).statusCode).toBe(200)
+    } finally { await t.close() }
+  })
+
   it('terminateTimeout kills a stuck worker and answers 504', async () => {
     const t = await startTestServer({ config: { mode: 'fastcgi', requestTimeout: 0, pool: { pm: 'static', maxChildren: 1, terminateTimeout: '500ms' } } })
     try {
@@ -86,10 +129,10 @@ describe('fastcgi mode with a pool someone else runs (extensions.<name>.fastcgi.
 describe('fastcgi mode settings', () => {
   it('validates pool and fastcgi settings, with PHP-FPM\'s consistency rules', async () => {
     const { resolveConfig } = await import('../../src/config/load.ts')
-    const ok = resolveConfig({ pool: { pm: 'ondemand', maxChildren: 2 }, extensions: { a: { mode: 'fastcgi', pool: { maxRequests: 10, terminateTimeout: '5s' } }, b: { mode: 'fastcgi', fastcgi: { address: ['127.0.0.1:9000', 'unix:/run/x.sock'] } } } })
-    expect(ok.extensions.a!.pool).toMatchObject({ pm: 'ondemand', maxChildren: 2, maxRequests: 10, terminateTimeout: 5000 })
+    const ok = resolveConfig({ pool: { pm: 'ondemand', maxChildren: 2 }, extensions: { a: { mode: 'fastcgi', pool: { maxRequests: 10, terminateTimeout: '5s', hangGrace: '2s' } }, b: { mode: 'fastcgi', fastcgi: { address: ['127.0.0.1:9000', 'unix:/run/x.sock'] } } } })
+    expect(ok.extensions.a!.pool).toMatchObject({ pm: 'ondemand', maxChildren: 2, maxRequests: 10, terminateTimeout: 5000, hangGrace: 2000 })
     expect(ok.extensions.b!.fastcgi).toEqual({ addresses: ['127.0.0.1:9000', 'unix:/run/x.sock'], maxConns: undefined })
-    expect(() => resolveConfig({ pool: { pm: 'sometimes', maxChildren: 0, minSpareServers: 5, maxSpareServers: 2, bogus: 1 }, extensions: { c: { fastcgi: { address: 'nowhere' } } } }))
-      .toThrow(/"pool.pm" must be one of static, dynamic, ondemand[\s\S]*"pool.maxChildren" must be an integer from 1 to 256[\s\S]*unknown setting "pool.bogus"[\s\S]*minSpareServers \(5\) is above maxSpareServers \(2\)[\s\S]*"extensions.c.fastcgi.address" must be/)
+    expect(() => resolveConfig({ pool: { pm: 'sometimes', maxChildren: 0, minSpareServers: 5, maxSpareServers: 2, bogus: 1, hangGrace: '5ms' }, extensions: { c: { fastcgi: { address: 'nowhere' } } } }))
+      .toThrow(/"pool.pm" must be one of static, dynamic, ondemand[\s\S]*"pool.maxChildren" must be an integer from 1 to 256[\s\S]*unknown setting "pool.bogus"[\s\S]*"pool.hangGrace" must be a duration of at least 10 ms[\s\S]*minSpareServers \(5\) is above maxSpareServers \(2\)[\s\S]*"extensions.c.fastcgi.address" must be/)
   })
 })

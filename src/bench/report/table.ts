@@ -20,6 +20,20 @@ export function renderTable(results: TargetResult[], claims: Claim[]): string {
     ? `${cells[0]!.padEnd(widths[0]!)}  ${cells[1]}`
     : cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')
   const out = [line(head), ...rows.map(line), '']
+  const faults = results.filter((r) => r.dirtyRounds.length > 0)
+  if (faults.length > 0) {
+    for (const r of faults) out.push(`errors in ${r.name}: ${describeErrors(r)}`)
+    out.push('')
+  }
   for (const c of claims) out.push(`${c.holds === null ? '  ?' : c.holds ? 'yes' : ' no'}  ${c.claim}: ${c.measured}`)
   return `${out.join('\n')}\n`
+}
+
+/** What went wrong in a target's dirty rounds: each error kind with its count, and non-2xx answers. */
+export function describeErrors(r: TargetResult): string {
+  const kinds = new Map<string, number>()
+  for (const round of r.rounds) for (const [k, n] of Object.entries(round.errorKinds ?? {})) kinds.set(k, (kinds.get(k) ?? 0) + n)
+  const parts = [...kinds].map(([k, n]) => `${k} ×${n}`)
+  if (r.non2xx > 0) parts.push(`non-2xx answers ×${r.non2xx}`)
+  return parts.length > 0 ? parts.join(', ') : `${r.errors} connection errors`
 }

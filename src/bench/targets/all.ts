@@ -16,6 +16,16 @@ export const BASELINES: Record<string, () => Target> = {
   'nginx → uwsgi-worker': nginxUwsgiWorker,
 }
 
+/** A baseline's short name for the command line: "nginx + php-fpm" → "nginx-php-fpm". */
+export const baselineId = (name: string): string =>
+  name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '')
+
+/** The baseline a --baselines entry names, by its short name or its full one; undefined if none. */
+export function findBaseline(given: string): string | undefined {
+  const id = baselineId(given)
+  return Object.keys(BASELINES).find((name) => name === given || baselineId(name) === id)
+}
+
 export function benchTargets(modes: readonly BenchMode[], baselines: readonly string[]): Target[] {
   return [...modes.map(modeTarget), ...baselines.map((b) => BASELINES[b]!())]
 }

@@ -51,6 +51,8 @@ export class CgiExecutor implements Executor {
   readonly mode = 'cgi' as const
   readonly #options: CgiModeOptions
   #cacheDir: string | null = null
+  /** Every runner still running, of every extension: close() ends them. */
+  readonly #running = new Map<AbortController, Promise<void>>()
 
   constructor(options: CgiModeOptions = {}) {
     this.#options = options
@@ -80,6 +82,7 @@ export class CgiExecutor implements Executor {
     // Requests hand their runner the invocation as a frame on stdin.
     base.RESIDENT_FRAME = '1'
     const options = this.#options
+    const running = this.#running
     // The calls that cancel() can reach: the dispatcher's deadline and the client leaving abort
     // their signal, which kills the process group. A streamed body stays reachable until it closes.
     const live = new Map<string, Set<AbortController>>()
@@ -101,7 +104,11 @@ export class CgiExecutor implements Executor {
         set.add(controller)
         let outcome: Outcome
         try {
-          outcome = await invoke(runner, spec, base, options, inv, controller.signal, requestLogger(spec.log, inv.id))
+          const track = (exited: Promise<void>) => {
+            running.set(controller, exited)
+            void exited.then(() => running.delete(controller))
+          }
+          outcome = await invoke(runner, spec, base, options, inv, controller.signal, requestLogger(spec.log, inv.id), track)
         } catch (e) {
           forget(inv.id, controller)
           return errorOutcome(errorRecordOf(controller.signal.aborted ? controller.signal.reason : e, spec.development))
@@ -118,7 +125,22 @@ export class CgiExecutor implements Executor {
     }
   }
 
-  async close(): Promise<void> {}
+  /**
+   * Shutdown: runners still at work (the server's drain is over) get SIGTERM, so their commands see
+   * the abort with RES_ERR_UNAVAILABLE, and their groups are killed after the grace. Resolves once
+   * they have exited (at most the grace and a little more: the kill follows then).
+   */
+  async close(): Promise<void> {
+    const running = [...this.#running]
+    if (running.length === 0) return
+    for (const [controller] of running) controller.abort(cancelError('shutdown'))
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([
+      Promise.allSettled(running.map(([, exited]) => exited)),
+      new Promise<void>((resolve) => { timer = setTimeout(resolve, CANCEL_GRACE_MS + 1000) }),
+    ])
+    clearTimeout(timer)
+  }
 }
 
 /** Runs `node <runner> --describe <entry>`: the command table and the build's inputs, or the reason it does not load. */
@@ -150,7 +172,7 @@ function signalFor(reason: unknown): NodeJS.Signals {
 /** How long a cancelled runner has, after its signal, before its process group is killed. */
 const CANCEL_GRACE_MS = 1000
 
-async function invoke(runner: string, spec: LoadSpec, base: Record<string, string>, options: CgiModeOptions, request: Invocation, signal: AbortSignal, log: Logger): Promise<Outcome> {
+async function invoke(runner: string, spec: LoadSpec, base: Record<string, string>, options: CgiModeOptions, request: Invocation, signal: AbortSignal, log: Logger, onSpawn: (exited: Promise<void>) => void): Promise<Outcome> {
   let started: CgiStarted
   try {
     started = await runCgi({
@@ -166,6 +188,7 @@ async function invoke(runner: string, spec: LoadSpec, base: Record<string, strin
       // reason's signal and a grace to let the command see its abort, then its group is killed.
       signal,
       gentle: { signalFor, graceMs: CANCEL_GRACE_MS },
+      onSpawn,
       log,
     })
   } catch (e) {

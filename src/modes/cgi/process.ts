@@ -31,6 +31,8 @@ export interface CgiRunSpec {
    * it only if it is still there `graceMs` later (the cgi mode: the command sees its abort).
    */
   gentle?: { signalFor(reason: unknown): NodeJS.Signals; graceMs: number }
+  /** Called once the process has started, with a promise that settles when it has exited. */
+  onSpawn?(exited: Promise<void>): void
   log: Logger
 }
 
@@ -48,6 +50,22 @@ export interface CgiStarted {
 }
 
 const STDERR_KEEP = 8 * 1024
+
+/**
+ * The process groups of programs still running. Each runs detached (a session of its own), so
+ * nothing would end it with Resident: however Resident exits (a second SIGTERM, a fatal fault),
+ * they are killed on the way out, children included.
+ */
+const liveGroups = new Set<number>()
+let exitHook = false
+function trackGroup(pid: number): void {
+  liveGroups.add(pid)
+  if (exitHook) return
+  exitHook = true
+  process.once('exit', () => {
+    for (const group of liveGroups) try { process.kill(-group, 'SIGKILL') } catch { /* already gone */ }
+  })
+}
 
 /**
  * Runs one CGI program in a process group of its own and resolves once its response head is read.
@@ -74,6 +92,14 @@ export function runCgi(spec: CgiRunSpec): Promise<CgiStarted> {
     }
     let settled = false
     let exited = false
+    // Once cancelled or failed, the group is killed; members still there when the program itself
+    // exits (a child it left behind) are killed then.
+    let doomed = false
+    const pid = child.pid
+    if (pid !== undefined) {
+      trackGroup(pid)
+      spec.onSpawn?.(new Promise((resolve) => child.once('close', () => resolve())))
+    }
     const reader = new CgiHeadReader(spec.limits.maxHeaderBytes)
     const out = new PassThrough()
     let outBytes = 0
@@ -81,6 +107,7 @@ export function runCgi(spec: CgiRunSpec): Promise<CgiStarted> {
     let stderrDropped = 0
 
     const killGroup = () => {
+      doomed = true
       if (exited || child.pid === undefined) return
       try { process.kill(-child.pid, 'SIGKILL') } catch { /* already gone */ }
     }
@@ -97,6 +124,7 @@ export function runCgi(spec: CgiRunSpec): Promise<CgiStarted> {
     let graceTimer: NodeJS.Timeout | null = null
     const onAbort = () => {
       const gentle = spec.gentle
+      doomed = true
       if (gentle === undefined || exited || child.pid === undefined) {
         fail(new ResidentError('RES_ERR_CGI_FAILED', `${spec.name}: the client went away; its process group was killed`))
         return
@@ -177,6 +205,11 @@ export function runCgi(spec: CgiRunSpec): Promise<CgiStarted> {
     child.on('close', (code, sig) => {
       exited = true
       cleanup()
+      if (pid !== undefined) {
+        liveGroups.delete(pid)
+        // The group outlives its leader while a member is left, and its id cannot be reused until then.
+        if (doomed) try { process.kill(-pid, 'SIGKILL') } catch { /* no member left */ }
+      }
       if (stderr !== '' || stderrDropped > 0) {
         spec.log.warn({ program: spec.name, exitCode: code, signal: sig, stderr, stderrDropped: stderrDropped || undefined }, `${spec.name} wrote to stderr`)
       }

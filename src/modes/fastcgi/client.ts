@@ -111,23 +111,31 @@ class Backend {
   async #ask(): Promise<void> {
     let s: net.Socket
     try { s = await this.connect() } catch { this.#learning = null; return }
-    const answer = await new Promise<Map<string, string> | null>((resolve) => {
-      const reader = new RecordReader()
-      const t = setTimeout(() => { s.destroy(); resolve(null) }, 1000)
-      s.on('data', (d: Buffer) => {
-        try {
-          for (const r of reader.push(d)) {
-            if (r.type === Type.GET_VALUES_RESULT) { clearTimeout(t); s.destroy(); resolve(new Map(decodePairs(r.content))) }
-          }
-        } catch { clearTimeout(t); s.destroy(); resolve(null) }
-      })
-      s.on('error', () => { clearTimeout(t); resolve(null) })
-      s.on('close', () => { clearTimeout(t); resolve(null) })
-      s.write(encodeRecord(Type.GET_VALUES, 0, encodePairs([['FCGI_MAX_CONNS', ''], ['FCGI_MAX_REQS', ''], ['FCGI_MPXS_CONNS', '']])))
-    })
+    const answer = await getValues(s, 1000)
     const n = Number(answer?.get('FCGI_MAX_CONNS'))
     if (Number.isInteger(n) && n > 0) { this.limit = Math.min(n, 1024); this.keepAlive = true }
   }
+}
+
+/**
+ * Asks a responder its FCGI_MAX_CONNS, FCGI_MAX_REQS and FCGI_MPXS_CONNS on `socket`, which it then
+ * closes. Resolves null when no answer comes within `timeoutMs` (or the connection fails): an
+ * answer at all proves the responder's event loop turns.
+ */
+export function getValues(socket: net.Socket, timeoutMs: number): Promise<Map<string, string> | null> {
+  return new Promise((resolve) => {
+    const reader = new RecordReader()
+    const done = (v: Map<string, string> | null) => { clearTimeout(t); socket.destroy(); resolve(v) }
+    const t = setTimeout(() => done(null), timeoutMs)
+    socket.on('data', (d: Buffer) => {
+      try {
+        for (const r of reader.push(d)) if (r.type === Type.GET_VALUES_RESULT) done(new Map(decodePairs(r.content)))
+      } catch { done(null) }
+    })
+    socket.on('error', () => done(null))
+    socket.on('close', () => done(null))
+    socket.write(encodeRecord(Type.GET_VALUES, 0, encodePairs([['FCGI_MAX_CONNS', ''], ['FCGI_MAX_REQS', ''], ['FCGI_MPXS_CONNS', '']])))
+  })
 }
 
 /**

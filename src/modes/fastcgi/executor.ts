@@ -9,6 +9,7 @@ import type { Executor, LoadSpec, LoadedModule } from '../executor.ts'
 import type { ExecutorContext } from '../executors.ts'
 import type { CancelReason, Invocation } from '../invocation.ts'
 import type { ErrorRecord, Outcome, OutcomeHeaders } from '../outcome.ts'
+import type { ModeProcess } from '../processes.ts'
 import { FcgiClient, FcgiClientError, type FcgiResponse } from './client.ts'
 import { PoolError, ProcessPool } from './pool.ts'
 import { DESCRIBE_PARAM, INVOCATION_ID_HEADER, USER_FILTER_SOURCE, USER_HEADER } from './managed.ts'
@@ -164,6 +165,13 @@ export class FastcgiExecutor implements Executor {
         return { heapUsed: rss, heapTotal: rss, external: 0 }
       },
       status: () => (pool !== null ? pool.status() : { external: external!.addresses }),
+      processes: (): ModeProcess[] => {
+        if (pool === null) {
+          return external!.addresses.map((a) => ({ pid: null, id: String(a), kind: 'fastcgi (external)', extension: name, state: 'not managed by Resident' }))
+        }
+        const s = pool.status() as { processes: Array<{ pid: number; state: string; 'start time': string; requests: number }> }
+        return s.processes.map((w) => ({ pid: w.pid, id: `pid ${w.pid}`, kind: 'fastcgi', extension: name, state: w.state.toLowerCase(), requests: w.requests, startedAt: w['start time'] }))
+      },
     }
   }
 

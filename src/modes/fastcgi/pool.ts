@@ -1,10 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import net from 'node:net'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import type { Logger as PinoLogger } from 'pino'
 import type { PoolSettings } from '../../config/types.ts'
-import { FcgiClient, FcgiClientError, type FcgiRequest, type FcgiResponse } from './client.ts'
+import { FcgiClient, FcgiClientError, getValues, type FcgiRequest, type FcgiResponse } from './client.ts'
 
 export type { PoolSettings, ProcessManager } from '../../config/types.ts'
 export { POOL_DEFAULTS } from '../../config/defaults.ts'
@@ -26,7 +27,7 @@ export interface Worker {
   current: { method: string; uri: string; started: number; contentLength: number; cpu: number } | null
   last: { method: string; uri: string; duration: number; contentLength: number; cpu: number; memory: number } | null
   /** Why the pool killed it, so its request's failure is reported as that. */
-  killedFor: 'timeout' | null
+  killedFor: 'timeout' | 'hung' | null
   ready: Promise<void>
 }
 
@@ -73,7 +74,9 @@ export interface PoolOptions {
  * own so the manager always knows which worker runs which request. It recycles workers after
  * maxRequests, kills one whose request passes terminateTimeout (that request answers 504),
  * respawns crashed ones (their request answers 502) and restarts the whole pool when crashes pass
- * the emergency threshold. A reload drains every worker: old workers finish what they run and
+ * the emergency threshold. A worker whose request was abandoned (deadline, client gone) takes no
+ * new request until it answers a GET_VALUES; one that does not within hangGrace is hung (a
+ * command spinning), and is killed and replaced. A reload drains every worker: old workers finish what they run and
  * exit, new ones take the new requests.
  */
 export class ProcessPool {
@@ -96,6 +99,7 @@ export class ProcessPool {
   maxChildrenReached = 0
   slowRequests = 0
   respawns = 0
+  hangs = 0
 
   constructor(o: PoolOptions) {
     this.#o = o
@@ -302,9 +306,12 @@ export class ProcessPool {
         w.child.kill('SIGKILL')
       }, this.#s.terminateTimeout)
     }
+    let ended = false
     const done = () => {
       clearTimeout(slow)
       clearTimeout(kill)
+      // Closed before END_REQUEST because the caller gave up: the command may still be running.
+      const abandoned = !ended && req.signal?.aborted === true
       const c = w.current
       if (c) {
         w.last = { method: c.method, uri: c.uri, duration: Date.now() - c.started, contentLength: c.contentLength, cpu: cpuTime(w.pid) - c.cpu, memory: rssOf(w.pid) }
@@ -312,15 +319,8 @@ export class ProcessPool {
       }
       w.requests++
       if (!this.#workers.has(w) || w.state !== 'Running') return
-      if (w.retiring || (this.#s.maxRequests > 0 && w.requests >= this.#s.maxRequests)) {
-        this.#stop(w)
-        this.#balance()
-      } else {
-        w.state = 'Idle'
-        w.idleSince = Date.now()
-      }
-      this.#dispatch()
-      this.#balance()
+      if (abandoned) { void this.#checkAlive(w).then((alive) => { if (alive) this.#free(w) }); return }
+      this.#free(w)
     }
     let res: FcgiResponse
     try {
@@ -331,12 +331,44 @@ export class ProcessPool {
       if (e instanceof FcgiClientError && (e.kind === 'closed' || e.kind === 'unreachable')) throw new PoolError('crashed', `the worker serving the request exited: ${e.message}`, { cause: e })
       throw e
     }
-    res.body.once('end', done)
+    res.body.once('end', () => { ended = true; done() })
     res.body.once('close', () => { if (w.current) done() })
     res.body.once('error', (e) => {
       if (w.killedFor === 'timeout') this.#o.log.warn({ err: e }, 'a response was cut off when its worker was killed')
     })
     return res
+  }
+
+  /** A worker whose request is over: idle again, or stopped when it is retiring or at maxRequests. */
+  #free(w: Worker): void {
+    if (!this.#workers.has(w) || w.state !== 'Running') return
+    if (w.retiring || (this.#s.maxRequests > 0 && w.requests >= this.#s.maxRequests)) {
+      this.#stop(w)
+      this.#balance()
+    } else {
+      w.state = 'Idle'
+      w.idleSince = Date.now()
+    }
+    this.#dispatch()
+    this.#balance()
+  }
+
+  /**
+   * Whether a worker's event loop still turns after its request was abandoned: it must answer a
+   * GET_VALUES on a fresh connection within hangGrace. One that does not is killed and replaced
+   * (it stays Running meanwhile, so no request is sent to it).
+   */
+  async #checkAlive(w: Worker): Promise<boolean> {
+    const socket = net.connect(w.socket)
+    socket.on('error', () => {})
+    const answer = await getValues(socket, this.#s.hangGrace)
+    if (answer !== null || !this.#workers.has(w)) return answer !== null
+    this.hangs++
+    w.killedFor = 'hung'
+    this.#o.log.error({ pool: this.#o.name, pid: w.pid, graceMs: this.#s.hangGrace },
+      `fcgi-worker ${w.pid} did not answer within ${this.#s.hangGrace} ms after its request was abandoned; killing it as hung`)
+    w.child.kill('SIGKILL')
+    return false
   }
 
   /** Graceful reload: new workers take new requests; old ones finish what they run and exit. */
@@ -373,6 +405,7 @@ export class ProcessPool {
       'max children reached': this.maxChildrenReached,
       'slow requests': this.slowRequests,
       respawns: this.respawns,
+      'hung processes': this.hangs,
       processes: workers.map((w) => ({
         pid: w.pid,
         state: w.state,

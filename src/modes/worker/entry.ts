@@ -16,7 +16,7 @@ import { commandTable, type CommandTable } from '../commands.ts'
 import { cancelError, InvokedRequest } from '../command-request.ts'
 import type { Invocation } from '../invocation.ts'
 import type { Outcome } from '../outcome.ts'
-import { errorRecordOf, outcomeOf } from '../results.ts'
+import { commandOutcome, errorRecordOf } from '../results.ts'
 import { ForwardLogger } from './forward-logger.ts'
 import { STAT_EXTERNAL, STAT_HEAP_TOTAL, STAT_HEAP_USED, type FromWorker, type ToWorker, type WireOutcome, type WorkerInit } from './protocol.ts'
 import { asBuffer, transferable } from './transfer.ts'
@@ -114,13 +114,23 @@ function invoke(seq: number, inv: Invocation): void {
     sendOutcome(seq, { kind: 'error', error: errorRecordOf(e, init.development) })
     return
   }
-  if (typeof result === 'object' && result !== null && typeof (result as { then?: unknown }).then === 'function') {
-    Promise.resolve(result).then(
-      (value) => sendOutcome(seq, outcomeOf(value)),
-      (e: unknown) => sendOutcome(seq, { kind: 'error', error: errorRecordOf(e, init.development) }))
+  const failed = (e: unknown) => sendOutcome(seq, { kind: 'error', error: errorRecordOf(e, init.development) })
+  // The same conversion as in process (results.ts): an async iterable of objects becomes NDJSON or
+  // Server-Sent Events here, in the worker, and crosses as bytes like any streamed body.
+  const settle = (value: unknown) => {
+    const outcome = commandOutcome(value, request, init.development)
+    if (outcome instanceof Promise) outcome.then((o) => sendOutcome(seq, o), failed)
+    else sendOutcome(seq, outcome)
+  }
+  if (isThenable(result)) {
+    Promise.resolve(result).then(settle, failed)
     return
   }
-  sendOutcome(seq, outcomeOf(result))
+  settle(result)
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function'
 }
 
 function cancel(seq: number, reason: 'client-gone' | 'timeout' | 'shutdown'): void {

@@ -5,7 +5,9 @@ import type { CommandTable } from '../commands.ts'
 import type { ExactMemory, LoadedModule } from '../executor.ts'
 import type { CancelReason, Invocation } from '../invocation.ts'
 import type { Outcome } from '../outcome.ts'
+import type { ModeProcess } from '../processes.ts'
 import type { WorkerInit } from './protocol.ts'
+import { workerStack } from './stack.ts'
 import { WorkerThread, type ThreadExit } from './thread.ts'
 
 export interface PoolOptions {
@@ -89,14 +91,18 @@ export class WorkerPool implements LoadedModule {
   invoke(inv: Invocation): Promise<Outcome> {
     const member = this.#pick()
     if (member) return member.thread.invoke(inv)
-    if (this.#starting) return this.#starting.then(() => this.invoke(inv))
+    // Every worker is starting, or suspect of a hang: wait for the first to be usable. A request
+    // whose deadline passed meanwhile has had its 504; it is not run late.
+    const waits = this.#members.filter((m) => m.ready && m.thread.suspect).map((m) => m.thread.verdict())
+    if (this.#starting) waits.push(this.#starting)
+    if (waits.length > 0) return Promise.race(waits).then(() => inv.deadline !== 0 && Date.now() > inv.deadline ? expired() : this.invoke(inv))
     return Promise.resolve(this.#unavailable())
   }
 
   #pick(): Member | null {
     let best: Member | null = null
     for (const m of this.#members) {
-      if (!m.ready || m.thread.exited) continue
+      if (!m.ready || m.thread.exited || m.thread.suspect) continue
       if (best === null || m.thread.inFlight < best.thread.inFlight) best = m
     }
     return best
@@ -224,6 +230,23 @@ export class WorkerPool implements LoadedModule {
     }))
   }
 
+  /** Its worker threads, for the dashboard. */
+  processes(): ModeProcess[] {
+    return this.#members.filter((m) => !m.thread.exited).map((m) => ({
+      pid: null, id: `thread ${m.thread.worker.threadId}`, kind: 'worker thread', extension: this.#o.init.name,
+      state: !m.ready ? 'starting' : m.thread.inFlight > 0 ? `busy (${m.thread.inFlight})` : 'idle',
+      requests: m.thread.requests, startedAt: m.thread.startedAt,
+    }))
+  }
+
+  /** The slow log's stack of the worker running request `id` (see stack.ts). */
+  async stackOf(id: string): Promise<string | null> {
+    const m = this.#members.find((x) => !x.thread.exited && x.thread.runs(id))
+    if (!m) return null
+    const { entry, generation, map } = this.#o.init
+    return workerStack(m.thread.worker.threadId, { entry, generation, map })
+  }
+
   /** The workers' heaps, exactly (each worker publishes its own isolate's figures). */
   memory(): ExactMemory {
     const total: ExactMemory = { heapUsed: 0, heapTotal: 0, external: 0 }
@@ -251,4 +274,9 @@ export class WorkerPool implements LoadedModule {
       maxExternal: this.#o.settings.maxExternal,
     }
   }
+}
+
+/** What a request that waited past its deadline for a usable worker gets (the client already has its 504). */
+function expired(): Outcome {
+  return { kind: 'error', error: { status: 504, code: 'RES_ERR_TIMEOUT', message: 'the request waited for a worker past its deadline', headers: {} } }
 }

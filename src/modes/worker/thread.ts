@@ -46,8 +46,17 @@ export class WorkerThread {
   #hangTimers = new Set<NodeJS.Timeout>()
   readonly ready: Promise<{ table: CommandTable; hooks: { exportState: boolean; importState: boolean } }>
   exited = false
+  /** When it was started, and the requests it was given since (for the dashboard). */
+  readonly startedAt = new Date().toISOString()
+  requests = 0
   /** Requests (and lifecycle calls) running on this worker now. */
   get inFlight(): number { return this.#calls.size }
+  /**
+   * A call on it passed its deadline and the worker has not yet shown that its event loop turns:
+   * it may be spinning, so no new request should queue behind it until the verdict.
+   */
+  get suspect(): boolean { return this.#awaitingAlive.size > 0 && !this.exited }
+  readonly #verdict: Array<() => void> = []
 
   constructor(script: URL | string, init: Omit<WorkerInit, 'stats'>, settings: WorkerSettings, log: PinoLogger, onExit: (thread: WorkerThread, exit: ThreadExit) => void) {
     const stats = new SharedArrayBuffer(3 * Float64Array.BYTES_PER_ELEMENT)
@@ -76,7 +85,15 @@ export class WorkerThread {
       settle.reject(new Error(`the worker stopped before it was ready: ${exit.message}`))
       this.#failAll(exit)
       this.#onExit(this, exit)
+      // After the pool heard of the exit (and scheduled the replacement those waiting will use).
+      this.#cleared()
     })
+  }
+
+  /** Whether call `id` (a request id) is running on this worker. */
+  runs(id: string): boolean {
+    for (const call of this.#calls.values()) if (call.id === id) return true
+    return false
   }
 
   /** Heap figures the worker published (at most 250 ms old; stale while it is busy). */
@@ -90,6 +107,7 @@ export class WorkerThread {
 
   invoke(inv: Invocation): Promise<Outcome> {
     const seq = ++this.#seq
+    this.requests++
     return new Promise<Outcome>((resolve) => {
       this.#calls.set(seq, { seq, id: inv.id, resolve, stream: null })
       // The request body is transferred, not copied (a pooled Buffer is copied: see transfer.ts).
@@ -135,6 +153,16 @@ export class WorkerThread {
   }
 
   readonly #awaitingAlive = new Set<number>()
+
+  /** Resolves once the worker is no longer suspect: it answered the cancellation, or it exited. */
+  verdict(): Promise<void> {
+    if (!this.suspect) return Promise.resolve()
+    return new Promise((resolve) => { this.#verdict.push(resolve) })
+  }
+
+  #cleared(): void {
+    for (const resolve of this.#verdict.splice(0)) resolve()
+  }
 
   /** Asks the worker to run a lifecycle method; rejects if it fails or the worker exits first. */
   call(op: LifecycleOp, arg?: unknown): Promise<unknown> {
@@ -187,7 +215,10 @@ export class WorkerThread {
         call?.stream?.fail(Object.assign(new Error(m.error.message), { code: m.error.code, stack: m.error.stack }))
         return
       }
-      case 'alive': this.#awaitingAlive.delete(m.seq); return
+      case 'alive':
+        this.#awaitingAlive.delete(m.seq)
+        if (this.#awaitingAlive.size === 0) this.#cleared()
+        return
       case 'reply': {
         const p = this.#lifecycle.get(m.seq)
         if (!p) return
