@@ -22,6 +22,7 @@ export const defaults: Omit<ResidentConfig, 'extensionsDir' | 'filtersDir' | 'fi
   headersTimeout: 15_000,
   bodyTimeout: 30_000,
   keepAliveTimeout: 15_000,
+  sendTimeout: 30_000,
   maxConnections: 1024,
   requestIdHeader: null,
   logLevel: 'info',

@@ -22,7 +22,7 @@ export type ConfigInput = Record<string, unknown>
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 const TOP_LEVEL = new Set([
   '$schema', 'host', 'port', 'extensionsDir', 'filtersDir', 'bodyLimit', 'parameterLimit', 'requestTimeout', 'drainTimeout',
-  'headersTimeout', 'bodyTimeout', 'keepAliveTimeout', 'maxConnections', 'requestIdHeader',
+  'headersTimeout', 'bodyTimeout', 'keepAliveTimeout', 'sendTimeout', 'maxConnections', 'requestIdHeader',
   'logLevel', 'development', 'sealPrototypes', 'admin', 'extensions', 'filters', 'fastcgi', 'cgi', 'limits',
   ...RESIDENCY_KEYS, ...MODE_KEYS, ...POOL_KEYS, ...OPERATIONS_KEYS,
 ])
@@ -148,6 +148,7 @@ export function resolveConfig(given: ConfigInput, options: { cwd?: string; file?
     headersTimeout: num('headersTimeout', defaults.headersTimeout, positiveDuration, 'a duration above 0 such as 15000 or "15s"'),
     bodyTimeout: num('bodyTimeout', defaults.bodyTimeout, positiveDuration, 'a duration above 0 such as 30000 or "30s"'),
     keepAliveTimeout: num('keepAliveTimeout', defaults.keepAliveTimeout, positiveDuration, 'a duration above 0 such as 15000 or "15s"'),
+    sendTimeout: num('sendTimeout', defaults.sendTimeout, positiveDuration, 'a duration above 0 such as 30000 or "30s"'),
     maxConnections: num('maxConnections', defaults.maxConnections, (v) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : undefined), 'an integer ≥ 0 (0 = no limit)'),
     requestIdHeader: requestIdHeader(input.requestIdHeader, problems),
     logLevel: logLevel as ResidentConfig['logLevel'],

@@ -211,6 +211,8 @@ export interface ResidentConfig {
   bodyTimeout: number
   /** An idle keep-alive connection is closed after this, in ms. */
   keepAliveTimeout: number
+  /** A response the client takes none of for this long, in ms, is ended by closing its connection. */
+  sendTimeout: number
   /** Connections beyond this many are closed as soon as they are accepted; 0 = no limit. */
   maxConnections: number
   /** How long shutdown waits for in-flight requests, in ms. */
