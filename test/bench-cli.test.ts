@@ -11,7 +11,8 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
 const TINY = ['--duration', '500ms', '--warmup', '0', '--rounds', '1', '--connections', '4']
 
-describe('resident bench', () => {
+// Every case starts real processes (a server per mode and round): slow on a loaded machine.
+describe('resident bench', { timeout: 180_000 }, () => {
   it('prints a table with each target, and the claims with what this run measured', async () => {
     const r = await runCli(['bench', ...TINY, '--modes', 'inprocess', '--baselines', 'node:http'])
     expect(r.stderr).toBe('')
