@@ -1,80 +1,35 @@
-// The same extension (extensions/hello.ts, command greet) in each mode, started the same way and
-// alternated in one run: throughput (autocannon, many connections), latency (one connection,
-// sequential requests timed to the microsecond), CPU per request and RSS of the server process.
+// The same extension (extensions/hello.ts, command greet) in each mode, as users run it: the real
+// `resident serve --mode <mode>` in a fresh process per mode and round (no filters, no idle
+// unloads), the modes alternated in one run. Throughput (autocannon, many connections), latency
+// (one connection, sequential requests timed to the microsecond), CPU per request of the server's
+// process tree (its worker threads included) and its RSS, read from /proc.
 // Targets (issue 14): worker ≥ 0.6× in-process throughput, and p50 added by the worker ≤ 0.2 ms.
-// Each server runs in its own child process, started afresh every round.
 //
-//   npm run bench:modes -- [--rounds 3] [--duration 5] [--connections 32] [--latency 3000]
-import { spawn, type ChildProcess } from 'node:child_process'
+//   npm run bench:modes -- [--rounds 3] [--duration 5] [--connections 32] [--latency 3000] [--modes inprocess,worker]
+import { mkdtempSync, rmSync } from 'node:fs'
 import http from 'node:http'
+import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import autocannon from 'autocannon'
-import pino from 'pino'
-import type { resolveConfig as ResolveConfig } from '../src/config/load.ts'
-import type { buildServer as BuildServer } from '../src/server/app.ts'
+import { treeCpuSeconds, treeRssBytes } from '../src/bench/proc.ts'
+import { MODES as ALL_MODES, modeTarget, type BenchMode } from '../src/bench/targets/modes.ts'
+import type { BenchContext, RunningTarget } from '../src/bench/targets/types.ts'
 
 const { values: opts } = parseArgs({
   options: {
-    role: { type: 'string' },
     rounds: { type: 'string', default: '3' },
     duration: { type: 'string', default: '5' },
     connections: { type: 'string', default: '32' },
     latency: { type: 'string', default: '3000' },
+    // The first is the baseline. fastcgi and cgi run too, but their costs are another scale (bench:fastcgi, bench:cgi).
+    modes: { type: 'string', default: 'inprocess,worker' },
   },
 })
 
 const root = process.cwd()
-const PATH = '/hello/greet?name=x'
-// Add a mode here once it runs hello.greet (the first one is the baseline).
-const MODES = ['inprocess', 'worker']
-
-// The built product, as `resident serve` runs it (the script runs `npm run build` first).
-async function product(): Promise<{ resolveConfig: typeof ResolveConfig; buildServer: typeof BuildServer }> {
-  const dist = (file: string) => pathToFileURL(path.join(root, 'dist', file)).href
-  const [{ resolveConfig }, { buildServer }] = await Promise.all([import(dist('config/load.js')), import(dist('server/app.js'))])
-  return { resolveConfig, buildServer }
-}
-
-async function serve(mode: string): Promise<void> {
-  process.once('SIGTERM', () => process.exit(0))
-  const { resolveConfig, buildServer } = await product()
-  const config = resolveConfig({ extensionsDir: path.join(root, 'extensions'), filtersDir: path.join(root, 'bench', 'no-filters'), logLevel: 'silent', mode }, { cwd: root })
-  const server = await buildServer(config, { logger: pino({ level: 'silent' }) })
-  const url = await server.app.listen({ port: 0, host: '127.0.0.1' })
-  // CPU covers every thread of the process (a worker's too); RSS likewise.
-  process.on('message', (m) => {
-    if (m === 'usage') { const c = process.cpuUsage(); process.send!({ cpu: c.user + c.system, rss: process.memoryUsage.rss() }) }
-  })
-  process.send!({ url })
-}
-
-function spawnServer(mode: string): Promise<{ child: ChildProcess; url: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [process.argv[1]!, '--role', mode], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-    child.once('message', (m) => resolve({ child, url: (m as { url: string }).url }))
-    child.once('exit', (code) => reject(new Error(`${mode} server exited with ${code}`)))
-  })
-}
-
-function stop(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) { resolve(); return }
-    child.once('exit', () => resolve())
-    child.kill()
-  })
-}
-
-function usage(child: ChildProcess): Promise<{ cpu: number; rss: number }> {
-  return new Promise((resolve) => {
-    const on = (m: unknown) => {
-      if (typeof m === 'object' && m !== null && 'cpu' in m) { child.off('message', on); resolve(m as { cpu: number; rss: number }) }
-    }
-    child.on('message', on)
-    child.send('usage')
-  })
-}
+const MODES = opts.modes.split(',') as BenchMode[]
+for (const m of MODES) if (!(ALL_MODES as readonly string[]).includes(m)) { console.error(`unknown mode "${m}" (modes: ${ALL_MODES.join(', ')})`); process.exit(2) }
 
 /** `n` sequential requests on one keep-alive connection, each timed: µs. */
 async function latencies(url: string, n: number): Promise<number[]> {
@@ -101,37 +56,47 @@ interface Sample { rps: number; cpuUs: number; rssMb: number; p50: number; p99: 
 const pct = (xs: number[], q: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(q * s.length))]! }
 const median = (xs: number[]) => pct(xs, 0.5)
 
-async function measure(url: string, child: ChildProcess): Promise<Sample> {
+async function measure(target: RunningTarget): Promise<Sample> {
+  const url = target.request.url
   const duration = Number(opts.duration)
   const connections = Number(opts.connections)
   await autocannon({ url, duration: 1, connections }) // warm-up: loads the extension, optimises the path
-  const before = await usage(child)
+  const cpu0 = treeCpuSeconds(target.roots())
   const r = await autocannon({ url, duration, connections, pipelining: 1 })
-  const after = await usage(child)
+  const cpu1 = treeCpuSeconds(target.roots())
+  const rss = treeRssBytes(target.roots())
   await latencies(url, 200) // warm the single connection
   const lat = await latencies(url, Number(opts.latency))
   return {
-    rps: r.requests.average, cpuUs: r.requests.total > 0 ? (after.cpu - before.cpu) / r.requests.total : 0,
-    rssMb: after.rss / 1024 ** 2, p50: pct(lat, 0.5), p99: pct(lat, 0.99), non2xx: r.non2xx + r.errors,
+    rps: r.requests.average, cpuUs: r.requests.total > 0 ? ((cpu1 - cpu0) * 1e6) / r.requests.total : 0,
+    rssMb: rss / 1024 ** 2, p50: pct(lat, 0.5), p99: pct(lat, 0.99), non2xx: r.non2xx + r.errors,
   }
 }
 
 async function main(): Promise<void> {
-  if (opts.role) return serve(opts.role)
   const rounds = Number(opts.rounds)
+  const scratch = mkdtempSync(path.join(tmpdir(), 'resident-bench-modes-'))
+  const ctx: BenchContext = {
+    extensionsDir: path.join(root, 'extensions'), extension: 'hello', command: 'greet', params: [['name', 'x']], method: 'GET',
+    scratch, bin: path.join(root, 'bin', 'resident.js'),
+  }
   const samples = new Map<string, Sample[]>(MODES.map((m) => [m, []]))
-  for (let round = 1; round <= rounds; round++) {
-    for (const mode of round % 2 ? MODES : [...MODES].reverse()) {
-      const { child, url } = await spawnServer(mode)
-      try {
-        const s = await measure(url + PATH, child)
-        samples.get(mode)!.push(s)
-        console.log(`round ${round} ${mode.padEnd(10)} ${s.rps.toFixed(0).padStart(7)} req/s  ${s.cpuUs.toFixed(1)} µs CPU/req  RSS ${s.rssMb.toFixed(0)} MB  ` +
-          `1 connection: p50 ${(s.p50 / 1000).toFixed(3)} ms  p99 ${(s.p99 / 1000).toFixed(3)} ms  failed ${s.non2xx}`)
-      } finally {
-        await stop(child)
+  try {
+    for (let round = 1; round <= rounds; round++) {
+      for (const mode of round % 2 ? MODES : [...MODES].reverse()) {
+        const target = await modeTarget(mode).start(ctx, round)
+        try {
+          const s = await measure(target)
+          samples.get(mode)!.push(s)
+          console.log(`round ${round} ${mode.padEnd(10)} ${s.rps.toFixed(0).padStart(7)} req/s  ${s.cpuUs.toFixed(1)} µs CPU/req  RSS ${s.rssMb.toFixed(0)} MB  ` +
+            `1 connection: p50 ${(s.p50 / 1000).toFixed(3)} ms  p99 ${(s.p99 / 1000).toFixed(3)} ms  failed ${s.non2xx}`)
+        } finally {
+          await target.stop()
+        }
       }
     }
+  } finally {
+    rmSync(scratch, { recursive: true, force: true })
   }
   const [baseName] = MODES
   const base = samples.get(baseName!)!

@@ -2,9 +2,12 @@ import { parseAddress } from '../modes/fastcgi/listen.ts'
 import { startFcgiServer, stdinIsSocket } from '../modes/fastcgi/worker-server.ts'
 import { runResponder } from './responder-process.ts'
 import { GATEWAY_ENV } from '../modes/gateway/bridge.ts'
-import { DESCRIBE_PARAM } from '../modes/fastcgi/managed.ts'
+import { CAN_UNLOAD_PARAM, DESCRIBE_PARAM, GENERATION_ENV, REASON_PARAM, UNLOAD_PARAM } from '../modes/fastcgi/managed.ts'
+import type { UnloadReason } from '../sdk/types.ts'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { UsageError, type ServeFlags } from './args.ts'
+
+const UNLOAD_REASONS = new Set<string>(['idle', 'memory', 'reload', 'admin', 'shutdown', 'removed', 'fault'])
 
 export const fcgiWorkerOptions = {
   listen: { type: 'string', short: 'l' },
@@ -38,6 +41,9 @@ export async function startFcgiWorker(flags: FcgiWorkerFlags): Promise<void> {
     command: 'fcgi-worker',
     flags: serveFlags,
     async start(resident, log, stop) {
+      // Managed by the fastcgi mode: the generation is the host's, and so is its number.
+      const generation = Number(process.env[GENERATION_ENV])
+      if (Number.isInteger(generation) && generation > 0) resident.registry.numberFrom(generation)
       /** An extension's command table and watch set, loading it if need be: what the fastcgi mode's executor needs. */
       const describe = async (name: string, res: ServerResponse<IncomingMessage>): Promise<void> => {
         const reply = (status: number, body: unknown) => {
@@ -52,12 +58,33 @@ export async function startFcgiWorker(flags: FcgiWorkerFlags): Promise<void> {
           reply(500, { error: { message: (e as Error).message } })
         }
       }
+      /**
+       * The host's unload of a generation this worker runs: dispose(reason) with the host's reason,
+       * or canUnload(reason) asked of this worker's instance (true when it has none loaded).
+       */
+      const manage = async (op: 'unload' | 'canUnload', name: string, reason: string | undefined, res: ServerResponse<IncomingMessage>): Promise<void> => {
+        res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' })
+        if (reason === undefined || !UNLOAD_REASONS.has(reason)) { res.end(JSON.stringify({ error: { message: `${REASON_PARAM} must be one of ${[...UNLOAD_REASONS].join(', ')}` } })); return }
+        try {
+          if (op === 'unload') { res.end(JSON.stringify({ unloaded: await resident.registry.unload(name, reason as UnloadReason) })); return }
+          const gen = resident.registry.tryAcquire(name)
+          if (gen === null) { res.end(JSON.stringify({ willing: true })); return }
+          try { res.end(JSON.stringify({ willing: await gen.module.canUnload(reason as UnloadReason) })) } finally { resident.registry.release(gen) }
+        } catch (e) {
+          res.end(JSON.stringify({ error: { message: (e as Error).message } }))
+        }
+      }
       let served = 0
       return startFcgiServer({
         listener: (req, res) => {
           // The fastcgi mode's executor asks for the table with a FastCGI parameter of its own.
-          const name = (req as unknown as Record<symbol, Map<string, string> | undefined>)[GATEWAY_ENV]?.get(DESCRIBE_PARAM)
+          const env = (req as unknown as Record<symbol, Map<string, string> | undefined>)[GATEWAY_ENV]
+          const name = env?.get(DESCRIBE_PARAM)
           if (name !== undefined) { void describe(name, res); return }
+          const unload = env?.get(UNLOAD_PARAM)
+          if (unload !== undefined) { void manage('unload', unload, env!.get(REASON_PARAM), res); return }
+          const ask = env?.get(CAN_UNLOAD_PARAM)
+          if (ask !== undefined) { void manage('canUnload', ask, env!.get(REASON_PARAM), res); return }
           resident.app.routing(req, res)
         },
         log,

@@ -38,6 +38,8 @@ export class Registry {
   readonly slots = new Map<string, Slot>()
   readonly #config: ResidentConfig
   readonly #executors: Executors
+  /** The number of every extension's first generation (see numberFrom). */
+  #firstGeneration = 1
   readonly #log: PinoLogger
   /** Proves retired generations were collected. */
   readonly collection: CollectionWatcher
@@ -144,11 +146,19 @@ export class Registry {
     throw new ResidentError('RES_ERR_UNAVAILABLE', `extension "${name}" was unloaded while this request waited for it`)
   }
 
+  /**
+   * Numbers every extension's first generation `n` from now on. An fcgi-worker that Resident's
+   * fastcgi mode manages runs one generation of its host's, and takes the host's number for it, so
+   * `this.host.generation` reads the same in every mode.
+   */
+  numberFrom(n: number): void { this.#firstGeneration = n }
+
   /** The slot of `name`, made with the configured settings if there is none yet. */
   #slot(name: string, entry: string): Slot {
     let slot = this.slots.get(name)
     if (!slot) {
       slot = new Slot(name, entry, this.#config.rapidFail)
+      slot.nextGeneration = this.#firstGeneration
       this.slots.set(name, slot)
     }
     return slot

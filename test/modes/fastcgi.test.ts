@@ -9,13 +9,9 @@ import { startWorker } from '../helpers/fcgi.ts'
 import { waitFor } from '../helpers/poll.ts'
 
 // One worker per pool, so "state across requests" is one instance's state (each worker process
-// has its own, as PHP-FPM's do).
-behaviourSuite('fastcgi', {
-  config: { pool: { pm: 'static', maxChildren: 1 } },
-  skip: {
-    lifecycle: 'each fcgi-worker runs its own generations: init() and dispose() run in the worker, which numbers them itself and disposes with "shutdown" when its pool stops',
-  },
-})
+// has its own, as PHP-FPM's do). Nothing is skipped: init() and dispose(reason) run in the worker
+// with the host's generation number and the host's reason.
+behaviourSuite('fastcgi', { config: { pool: { pm: 'static', maxChildren: 1 } } })
 
 describe('fastcgi mode: the pool behind an extension', () => {
   const ROOT = path.resolve(import.meta.dirname, '../..')
@@ -70,6 +66,8 @@ export default class Spin extends Extension {
       expect(r.statusCode).toBe(504)
       expect(r.json().error.code).toBe('RES_ERR_TIMEOUT')
       await waitFor(() => { try { process.kill(pid, 0); return false } catch { return true } }, 'the hung worker to be killed')
+      // The replacement starts in about a second on a loaded machine, longer than the deadline here.
+      await waitFor(async () => JSON.stringify((await t.inject('/_resident/status')).json()).includes('"idle processes":1'), 'the replacement to listen')
       const next = await t.inject('/spin/which')
       expect(next.statusCode).toBe(200)
       expect((next.json() as { pid: number }).pid).not.toBe(pid)
@@ -95,6 +93,29 @@ export default class Spin extends Extension {
       })
       await waitFor(() => { try { process.kill(pid, 0); return false } catch { return true } }, 'the spinning worker to be killed')
       expect((await t.inject('/spin/which')).statusCode).toBe(200)
+    } finally { await t.close() }
+  })
+
+  it('idle eviction asks the workers\' canUnload() with the host\'s reason, then stops the pool; dispose sees "idle"', async () => {
+    const t = await startTestServer({ config: { mode: 'fastcgi', idleTimeout: '300ms', memory: { checkInterval: '100ms' }, unload: { maxDeclines: 2 }, pool: { pm: 'static', maxChildren: 2 } } })
+    try {
+      t.writeExtension('sticky.ts', `import { Extension } from 'resident-host'
+import { appendFileSync } from 'node:fs'
+import path from 'node:path'
+export default class Sticky extends Extension {
+  _note(line) { appendFileSync(path.join(this.host.dir, '..', 'sticky.log'), line + '\\n') }
+  canUnload(reason) { this._note('asked ' + reason + ' ' + process.pid); return false }
+  dispose(reason) { this._note('dispose ' + this.host.generation + ' ' + reason) }
+  which() { return { pid: process.pid } }
+}`)
+      // Two requests at once: both workers load the extension, so both have an instance to ask.
+      const pids = (await Promise.all([t.inject('/sticky/which'), t.inject('/sticky/which')])).map((r) => (r.json() as { pid: number }).pid)
+      const log = () => { try { return readFileSync(path.join(t.dir, 'sticky.log'), 'utf8') } catch { return '' } }
+      await waitFor(() => pids.every((pid) => { try { process.kill(pid, 0); return false } catch { return true } }), 'the pool to stop after the forced idle unload')
+      expect(log()).toMatch(/^asked idle \d+$/m)
+      expect(t.logs.filter((l) => /sticky declined a idle unload/.test(l.msg))).toHaveLength(2)
+      expect(log()).toMatch(/^dispose \d+ idle$/m)
+      expect(log()).not.toMatch(/shutdown/)
     } finally { await t.close() }
   })
 

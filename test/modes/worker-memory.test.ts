@@ -10,8 +10,11 @@ const HOLDER = `import { Extension } from 'resident-host'
 import { threadId } from 'node:worker_threads'
 export default class Holder extends Extension {
   chunks = []
-  init() { for (let i = 0; i < 64; i++) this.chunks.push(Buffer.alloc(1024 * 1024, i + 1)) }
-  where() { return { threadId, generation: this.host.generation, mb: this.chunks.length } }
+  // Two 40 MB buffers: above glibc's largest mmap threshold, so each is its own mapping and its
+  // pages leave the process when freed (smaller blocks may be kept by the allocator for reuse,
+  // which would make RSS a test of glibc rather than of the worker's termination).
+  init() { for (let i = 0; i < 2; i++) this.chunks.push(Buffer.alloc(40 * 1024 * 1024, i + 1)) }
+  where() { return { threadId, generation: this.host.generation, mb: this.chunks.reduce((n, c) => n + c.length, 0) / 1024 ** 2 } }
   async slow() { await new Promise((r) => setTimeout(r, 400)); return { threadId, generation: this.host.generation } }
 }`
 
@@ -45,8 +48,8 @@ describe('worker mode: memory', () => {
 
   it('status shows a worker extension’s exact heap and buffers; unloading terminates the worker and hands the memory back', async () => {
     const before = rssMb()
-    expect((await t.inject('/holder/where')).json()).toMatchObject({ mb: 64 })
-    await waitFor(async () => ((await ext('holder'))?.memory?.external ?? 0) >= 64 * 1024 ** 2, 'the worker’s 64 MB in status')
+    expect((await t.inject('/holder/where')).json()).toMatchObject({ mb: 80 })
+    await waitFor(async () => ((await ext('holder'))?.memory?.external ?? 0) >= 80 * 1024 ** 2, 'the worker’s 80 MB in status')
     const loaded = (await ext('holder'))!
     expect(loaded.memory!.heapUsed).toBeGreaterThan(0)
     const grown = rssMb()
@@ -59,7 +62,7 @@ describe('worker mode: memory', () => {
 
   it('memory-pressure eviction counts the worker’s exact bytes and terminates it', async () => {
     await t.inject('/holder/where')
-    await waitFor(async () => ((await ext('holder'))?.memory?.external ?? 0) >= 64 * 1024 ** 2, 'loaded again')
+    await waitFor(async () => ((await ext('holder'))?.memory?.external ?? 0) >= 80 * 1024 ** 2, 'loaded again')
     const grown = rssMb()
     // A budget just under what the process holds now: the idle worker extension is what goes.
     t.server.config.memory.budget = Math.floor((grown - 20) * 1024 ** 2)
@@ -76,11 +79,15 @@ describe('worker mode: memory', () => {
     await new Promise((r) => setTimeout(r, 50))
     const gen = await t.server.registry.reload('holder')
     expect(gen.id).toBe(first.generation + 1)
+    const both = rssMb()
     const next = (await t.inject('/holder/where')).json() as { threadId: number; generation: number }
     expect(next.generation).toBe(first.generation + 1)
     expect(next.threadId).not.toBe(first.threadId)
     expect((await inFlight).json()).toEqual({ threadId: first.threadId, generation: first.generation })
     await waitFor(async () => (await ext('holder'))!.runtime!.workers.every((w) => w.threadId === next.threadId), 'only the new worker left')
+    // Both generations held their 80 MB during the switch; the old one's came back with its thread.
+    await waitFor(async () => ((await ext('holder'))?.memory?.external ?? 0) < 120 * 1024 ** 2, 'one generation’s buffers in status')
+    await waitFor(() => rssMb() < both - 40, `RSS back to one generation's (was ${both.toFixed(0)} MB with both, now ${rssMb().toFixed(0)} MB)`)
   })
 
   it('a streamed body larger than the worker’s heap and buffer limits passes through, under backpressure', async () => {

@@ -12,7 +12,7 @@ import type { ErrorRecord, Outcome, OutcomeHeaders } from '../outcome.ts'
 import type { ModeProcess } from '../processes.ts'
 import { FcgiClient, FcgiClientError, type FcgiResponse } from './client.ts'
 import { PoolError, ProcessPool } from './pool.ts'
-import { DESCRIBE_PARAM, INVOCATION_ID_HEADER, USER_FILTER_SOURCE, USER_HEADER } from './managed.ts'
+import { CAN_UNLOAD_PARAM, DESCRIBE_PARAM, GENERATION_ENV, INVOCATION_ID_HEADER, REASON_PARAM, UNLOAD_PARAM, USER_FILTER_SOURCE, USER_HEADER } from './managed.ts'
 
 
 /** After a deadline, how long the worker gets to end the call itself before its connection is closed. */
@@ -104,7 +104,10 @@ export class FastcgiExecutor implements Executor {
         bodyLimit: config.bodyLimit, requestTimeout: config.requestTimeout, idleTimeout: 0, logLevel: config.logLevel, development: spec.development,
         extensions: { [spec.name]: { config: spec.config } },
       }))
-      const p = new ProcessPool({ name: spec.name, settings: poolSettingsOf(config, spec.name), workerArgs: ['--config', workerConfig], cwd: dir, log: spec.log })
+      const p = new ProcessPool({
+        name: spec.name, settings: poolSettingsOf(config, spec.name), workerArgs: ['--config', workerConfig], cwd: dir, log: spec.log,
+        env: { [GENERATION_ENV]: String(spec.generation) },
+      })
       pool = p
       await p.start()
       run = (r) => p.request(r)
@@ -158,8 +161,20 @@ export class FastcgiExecutor implements Executor {
         if (reason === 'timeout') setTimeout(abort, TIMEOUT_GRACE).unref()
         else abort()
       },
-      async canUnload(_reason: UnloadReason): Promise<boolean> { return true },
-      async dispose(): Promise<void> { await closeAll() },
+      // Each worker has its own instance: the pool may go when every one of them agrees.
+      async canUnload(reason: UnloadReason): Promise<boolean> {
+        if (pool === null) return true
+        const answers = await pool.each([[CAN_UNLOAD_PARAM, name], [REASON_PARAM, reason]]) as Array<{ willing?: boolean }>
+        return answers.every((a) => a.willing !== false)
+      },
+      // The workers dispose with the host's reason first; stopping them then finds nothing loaded.
+      async dispose(reason: UnloadReason): Promise<void> {
+        if (pool !== null) {
+          const answers = await pool.each([[UNLOAD_PARAM, name], [REASON_PARAM, reason]]) as Array<{ error?: { message?: string } }>
+          for (const a of answers) if (a.error) spec.log.warn(`a worker of ${name} could not unload it: ${a.error.message}`)
+        }
+        await closeAll()
+      },
       memory: pool === null ? undefined : () => {
         const rss = pool!.rss()
         return { heapUsed: rss, heapTotal: rss, external: 0 }

@@ -6,6 +6,16 @@
  * parameter, not a header: a client cannot send one through a web server (headers arrive as HTTP_*).
  */
 export const DESCRIBE_PARAM = 'RESIDENT_DESCRIBE'
+/**
+ * Parameters that ask a managed worker to run an extension's unload (`dispose(reason)`) or its
+ * `canUnload(reason)`, so the extension sees the host's reason rather than the worker's shutdown.
+ * The value is the extension's name; the reason travels in REASON_PARAM.
+ */
+export const UNLOAD_PARAM = 'RESIDENT_UNLOAD'
+export const CAN_UNLOAD_PARAM = 'RESIDENT_CAN_UNLOAD'
+export const REASON_PARAM = 'RESIDENT_REASON'
+/** The environment variable that gives a managed worker the host's generation number. */
+export const GENERATION_ENV = 'RESIDENT_GENERATION'
 /** The header that carries the host's request id; managed workers take it as their own. */
 export const INVOCATION_ID_HEADER = 'x-resident-invocation-id'
 /** The header that carries the user a host filter attached, as JSON. */

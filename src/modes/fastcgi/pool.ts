@@ -3,6 +3,7 @@ import net from 'node:net'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { text } from 'node:stream/consumers'
 import type { Logger as PinoLogger } from 'pino'
 import type { PoolSettings } from '../../config/types.ts'
 import { FcgiClient, FcgiClientError, getValues, type FcgiRequest, type FcgiResponse } from './client.ts'
@@ -369,6 +370,26 @@ export class ProcessPool {
       `fcgi-worker ${w.pid} did not answer within ${this.#s.hangGrace} ms after its request was abandoned; killing it as hung`)
     w.child.kill('SIGKILL')
     return false
+  }
+
+  /**
+   * Sends a management request (no client's: the fastcgi mode's unload and canUnload) to every
+   * idle worker, each taken out of service while it answers; resolves with their answers, parsed.
+   * A worker that is starting has loaded nothing yet; one that is running is left alone.
+   */
+  async each(params: Array<[string, string]>): Promise<unknown[]> {
+    const idle = [...this.#workers].filter((w) => !w.retiring && w.state === 'Idle')
+    return Promise.all(idle.map(async (w) => {
+      w.state = 'Running'
+      try {
+        const res = await w.client!.request({ params })
+        return JSON.parse(await text(res.body)) as unknown
+      } catch (e) {
+        return { error: { message: (e as Error).message } }
+      } finally {
+        if (this.#workers.has(w) && w.state === 'Running') { w.state = 'Idle'; w.idleSince = Date.now(); this.#dispatch() }
+      }
+    }))
   }
 
   /** Graceful reload: new workers take new requests; old ones finish what they run and exit. */
