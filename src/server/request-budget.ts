@@ -192,11 +192,21 @@ function normaliseTarget(req: TrackedRequest): ResidentError | null {
   if (reject === null && req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor >= 1) {
     reject = new ResidentError('RES_ERR_BAD_REQUEST', 'an HTTP/1.1 request must carry a Host header')
   }
+  // Node keeps the first Host and drops the rest; a proxy in front may have routed by another one.
+  if (reject === null && hostLines(req.rawHeaders) > 1) {
+    reject = new ResidentError('RES_ERR_BAD_REQUEST', 'the request carries more than one Host header')
+  }
   const expect = req.headers.expect
   if (reject === null && expect !== undefined && expect.trim().toLowerCase() !== '100-continue') {
     reject = new ResidentError('RES_ERR_EXPECTATION_FAILED', `the server meets no expectation but 100-continue, got ${quote(expect)}`, { headers: { connection: 'close' } })
   }
   return reject
+}
+
+function hostLines(raw: string[]): number {
+  let n = 0
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host') n++
+  return n
 }
 
 /** Whether the router can decode the path: `%` followed by two hex digits, making valid UTF-8. */
