@@ -78,7 +78,7 @@ async function main(): Promise<void> {
   const scratch = mkdtempSync(path.join(tmpdir(), 'resident-bench-modes-'))
   const ctx: BenchContext = {
     extensionsDir: path.join(root, 'extensions'), extension: 'hello', command: 'greet', params: [['name', 'x']], method: 'GET',
-    scratch, bin: path.join(root, 'bin', 'resident.js'),
+    scratch, bin: path.join(root, 'bin', 'resident.js'), config: null, extensionsGiven: true,
   }
   const samples = new Map<string, Sample[]>(MODES.map((m) => [m, []]))
   try {

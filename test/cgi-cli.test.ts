@@ -31,6 +31,7 @@ export default class Echo extends Extension {
   static commands = { body: { methods: ['POST'] } }
   body(params, req) { return { params, length: req.rawBody.length, type: req.contentType } }
   index() { return new Response(null, { status: 303, headers: { location: '/elsewhere', 'set-cookie': 'a=1' } }) }
+  async *objects() { yield { n: 1 }; yield [2, 'two'] }
 }`)
 })
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -40,6 +41,14 @@ describe('resident cgi, as a web server runs it', () => {
     const r = await cgi([entry], { ...GET, PATH_INFO: '' })
     expect(r.code).toBe(0)
     expect(r.stdout).toBe('Status: 303 See Other\nlocation: /elsewhere\nset-cookie: a=1\n\n')
+  })
+
+  it('streams objects as every mode does: NDJSON, or Server-Sent Events when the client asks', async () => {
+    const nd = await cgi([entry], { ...GET, PATH_INFO: '/objects' })
+    expect(nd.stdout).toBe('Status: 200 OK\ncontent-type: application/x-ndjson; charset=utf-8\n\n{"n":1}\n[2,"two"]\n')
+    const ev = await cgi([entry], { ...GET, PATH_INFO: '/objects', HTTP_ACCEPT: 'text/event-stream' })
+    expect(ev.stdout).toContain('content-type: text/event-stream; charset=utf-8\n')
+    expect(ev.stdout.split('\n\n').slice(1).join('\n\n')).toBe('data: {"n":1}\n\ndata: [2,"two"]\n\n')
   })
 
   it('reads exactly CONTENT_LENGTH bytes of stdin, never more', async () => {

@@ -77,6 +77,18 @@ describe('the fcgi-worker process manager', () => {
     await waitFor(() => p.workers.length === 3, 'a surplus spare to stop')
   })
 
+  it('dynamic: a steady load does not churn workers (a surplus spare is stopped only after idling through a maintenance pass)', async () => {
+    const { pool: p } = await pool({ pm: 'dynamic', maxChildren: 2, startServers: 1, minSpareServers: 1, maxSpareServers: 1 })
+    const seen = new Set(pids(p))
+    // Each request makes the one idle worker busy (a spare is spawned); once it ends two are idle,
+    // one above maxSpare. Stopping that one at once would spawn another on the next request.
+    for (let i = 0; i < 30; i++) {
+      expect((await get(p, '/hello/greet')).status).toBe(200)
+      for (const pid of pids(p)) seen.add(pid)
+    }
+    expect(seen.size).toBeLessThanOrEqual(3)
+  })
+
   it('maxRequests: a worker is replaced after that many requests', async () => {
     const { pool: p } = await pool({ pm: 'static', maxChildren: 1, maxRequests: 3 })
     const first = pids(p)

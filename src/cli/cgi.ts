@@ -14,7 +14,8 @@ import { commandTable, type CommandTable } from '../modes/commands.ts'
 import { parseBody, parseForm } from '../dispatch/body.ts'
 import { coerceParams, mergeInputs } from '../modes/params.ts'
 import { findCommand, isValidTarget } from '../dispatch/route.ts'
-import { errorRecordOf, outcomeOf } from '../modes/results.ts'
+import { commandOutcome, errorRecordOf } from '../modes/results.ts'
+import type { ErrorRecord } from '../modes/outcome.ts'
 import { errorBody } from '../modes/send.ts'
 import { formatCgiHead } from '../modes/cgi/result.ts'
 
@@ -129,6 +130,14 @@ export async function runCgiRequest(entry: string, io: CgiIo): Promise<number> {
   const method = env.REQUEST_METHOD ?? 'GET'
   const name = env.RESIDENT_EXTENSION_NAME || path.basename(entry).replace(/\.[^.]+$/, '').toLowerCase()
   const controller = new AbortController()
+  const development = env.NODE_ENV === 'development'
+  const answerError = async (n: ErrorRecord): Promise<number> => {
+    const headers: Array<[string, string]> = Object.entries(n.headers)
+    headers.push(['content-type', 'application/json; charset=utf-8'])
+    await writeAll(formatCgiHead(n.status, headers))
+    if (method !== 'HEAD') await writeAll(JSON.stringify(errorBody(n, id, development)))
+    return 0
+  }
   let loaded: Awaited<ReturnType<typeof instantiate<Extension, CommandTable>>> | null = null
   try {
     if (env.GATEWAY_INTERFACE === undefined || !env.GATEWAY_INTERFACE.startsWith('CGI/')) {
@@ -175,9 +184,13 @@ export async function runCgiRequest(entry: string, io: CgiIo): Promise<number> {
       log: root.child({ extension: name, command: info.name }),
     }
     const methods = loaded.instance as unknown as Record<string, (p: unknown, r: unknown) => unknown>
-    // The same mapping from result to response as every mode (modes/results.ts).
-    const outcome = outcomeOf(await methods[info.name]!(params, request))
-    if (outcome.kind === 'error') throw new ResidentError(outcome.error.code as 'RES_ERR_BAD_RESULT', outcome.error.message)
+    // The same producer of responses as every mode (modes/results.ts): object streams included.
+    const outcome = await commandOutcome(methods[info.name]!(params, request), request, development)
+    if (outcome.kind === 'error') {
+      const n = outcome.error
+      if (n.status >= 500) root.error({ err: { type: 'Error', code: n.code, message: n.message, stack: n.stack } }, `${method} ${name} failed: ${n.code}: ${n.message}`)
+      return await answerError(n)
+    }
     const headers: Array<[string, string]> = []
     for (const [k, v] of Object.entries(outcome.headers)) for (const one of Array.isArray(v) ? v : [v]) headers.push([k, one])
     await writeAll(formatCgiHead(outcome.status, headers))
@@ -195,13 +208,9 @@ export async function runCgiRequest(entry: string, io: CgiIo): Promise<number> {
     }
     return 0
   } catch (e) {
-    const n = errorRecordOf(e, env.NODE_ENV === 'development')
+    const n = errorRecordOf(e, development)
     if (n.status >= 500) root.error({ err: mapErrorStack(e) }, `${method} ${name} failed: ${n.code}: ${(e as Error)?.message ?? String(e)}`)
-    const headers: Array<[string, string]> = Object.entries(n.headers)
-    headers.push(['content-type', 'application/json; charset=utf-8'])
-    await writeAll(formatCgiHead(n.status, headers))
-    if (method !== 'HEAD') await writeAll(JSON.stringify(errorBody(n, id, env.NODE_ENV === 'development')))
-    return 0
+    return await answerError(n)
   } finally {
     controller.abort(new Error('the CGI request ended'))
     if (loaded) await loaded.dispose('shutdown')

@@ -86,6 +86,18 @@ async function unsendable(source: object, index: number, reason: string, req: St
   return { message, stack: `ResidentError [RES_ERR_BAD_RESULT]: ${message}\n    at ${where ?? 'the command\'s stream (the line of its yield is not known)'}` }
 }
 
+// Each object stream's body → a promise that settles once its producer has been closed (its
+// `finally` has run), for a process that must not exit before that (the cgi mode's runner).
+const producers = new WeakMap<Readable, Promise<void>>()
+
+/**
+ * Settles once the producer behind an object stream's body is closed, after the body was
+ * destroyed or ended; at once for any other body.
+ */
+export function producerClosed(body: Readable): Promise<void> {
+  return producers.get(body) ?? Promise.resolve()
+}
+
 /** The outcome of a command that returned an async iterable: resolves once its first chunk is known. */
 export async function objectStreamOutcome(result: AsyncIterable<unknown>, req: StreamRequest): Promise<Outcome> {
   const marked = (result as { [STREAM_FORMAT]?: { format: 'sse' | 'ndjson'; keepAlive?: number } })[STREAM_FORMAT]
@@ -108,13 +120,15 @@ export async function objectStreamOutcome(result: AsyncIterable<unknown>, req: S
   let keepAlive: NodeJS.Timeout | null = null
   let wanted: (() => void) | null = null
   let finished = false
+  let closed!: () => void
+  const producerDone = new Promise<void>((r) => { closed = r })
   const close = () => {
     if (keepAlive) clearInterval(keepAlive)
     keepAlive = null
     if (!finished) {
       finished = true
       // The generator's finally runs (at its next yield, if it is awaiting something now).
-      void Promise.resolve().then(() => it.return?.()).catch(() => undefined)
+      void Promise.resolve().then(() => it.return?.()).catch(() => undefined).then(() => closed())
     }
   }
   const body = new Readable({
@@ -151,10 +165,12 @@ export async function objectStreamOutcome(result: AsyncIterable<unknown>, req: S
       body.push(null)
     } catch (e) {
       finished = true
+      closed()
       if (keepAlive) clearInterval(keepAlive)
       body.destroy(e as Error)
     }
   }
+  producers.set(body, producerDone)
   void pump()
   return { kind: 'stream', status: 200, headers: HEADERS[fmt], body }
 }

@@ -26,29 +26,30 @@ function json(result: unknown): Outcome {
 }
 
 /**
- * What a command returned → its outcome: object, array, number, boolean or null → JSON; string →
- * text; bytes → octet-stream; Readable or async iterable → a streamed body; web Response → its
- * status, headers and body; undefined → 204. Something that cannot be sent (a function, a bigint,
- * a circular object) is a RES_ERR_BAD_RESULT error outcome.
+ * What a command returned → its outcome: the one producer every executor uses, so an extension
+ * answers the same in every mode. Object, array, number, boolean or null → JSON; string → text;
+ * bytes → octet-stream; Readable → a streamed body; an async iterable → text, NDJSON or
+ * Server-Sent Events, decided by its first chunk and the request's Accept (object-stream.ts);
+ * web Response → its status, headers and body; undefined → 204; a promise → the outcome of what
+ * it settles to (a rejection → its error record). Something that cannot be sent (a function, a
+ * bigint, a circular object) is a RES_ERR_BAD_RESULT error outcome.
  */
-export function outcomeOf(result: unknown): Outcome {
+export function commandOutcome(result: unknown, request: StreamRequest, development: boolean): Outcome | Promise<Outcome> {
+  if (typeof result === 'object' && result !== null && Object.getPrototypeOf(result) !== Object.prototype) {
+    if (typeof (result as { then?: unknown }).then === 'function') {
+      return Promise.resolve(result).then(
+        (value) => commandOutcome(value, request, development),
+        (e: unknown): Outcome => ({ kind: 'error', error: errorRecordOf(e, development) }))
+    }
+    if (!(result instanceof Readable) && !isWebResponse(result) && isAsyncIterable(result)) {
+      return objectStreamOutcome(result, request).catch((e: unknown): Outcome => ({ kind: 'error', error: errorRecordOf(e, development) }))
+    }
+  }
   try {
     return convert(result)
   } catch (e) {
     return badResult(`the command's result cannot be sent: ${(e as Error).message}`)
   }
-}
-
-/**
- * outcomeOf, knowing the request: an async iterable's outcome waits for its first chunk, which
- * decides text, NDJSON or Server-Sent Events (object-stream.ts). The in-process executor's path.
- */
-export function commandOutcome(result: unknown, request: StreamRequest, development: boolean): Outcome | Promise<Outcome> {
-  if (typeof result === 'object' && result !== null && Object.getPrototypeOf(result) !== Object.prototype &&
-      !(result instanceof Readable) && !isWebResponse(result) && isAsyncIterable(result)) {
-    return objectStreamOutcome(result, request).catch((e: unknown): Outcome => ({ kind: 'error', error: errorRecordOf(e, development) }))
-  }
-  return outcomeOf(result)
 }
 
 function convert(result: unknown): Outcome {
@@ -69,7 +70,6 @@ function convert(result: unknown): Outcome {
   if (result instanceof ArrayBuffer) return { kind: 'body', status: 200, headers: BYTES_HEADERS, body: new Uint8Array(result) }
   if (isWebResponse(result)) return fromWebResponse(result)
   if (result instanceof Readable) return { kind: 'stream', status: 200, headers: BYTES_HEADERS, body: result }
-  if (isAsyncIterable(result)) return { kind: 'stream', status: 200, headers: TEXT_HEADERS, body: Readable.from(result) }
   return json(result)
 }
 

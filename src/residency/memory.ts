@@ -15,6 +15,11 @@ export interface MemorySample {
   /** heapUsed + external (ArrayBuffers, Buffers): what an extension's load can grow. */
   jsBytes: number
   rss: number
+  /**
+   * RSS of the processes the out-of-process modes run for this host (a fastcgi pool's workers, cgi
+   * children): the RSS budget covers them too, since evicting their extension returns it.
+   */
+  processesRss: number
   /** The configured RSS budget, or null. */
   budget: number | null
   cgroup: CgroupMemory | null
@@ -126,14 +131,14 @@ export function readCgroupMemory(src?: CgroupSources): CgroupMemory | null {
  * Reads heap, RSS and cgroup signals; `budget` is the configured RSS budget (bytes) or null.
  * `discount`: bytes known to be unreferenced but not yet collected, subtracted from every signal.
  */
-export function sampleMemory(budget: number | null, withCgroup = true, discount = 0): MemorySample {
+export function sampleMemory(budget: number | null, withCgroup = true, discount = 0, processesRss = 0): MemorySample {
   const heap = v8.getHeapStatistics()
   const rss = process.memoryUsage.rss()
   const cgroup = withCgroup ? readCgroupMemory() : null
   const signals: Array<{ signal: MemorySample['signal']; usage: number; limit: number }> = [
     { signal: 'heap', usage: heap.used_heap_size, limit: heap.heap_size_limit },
   ]
-  if (budget !== null && budget > 0) signals.push({ signal: 'rss', usage: rss, limit: budget })
+  if (budget !== null && budget > 0) signals.push({ signal: 'rss', usage: rss + processesRss, limit: budget })
   if (cgroup) signals.push({ signal: 'cgroup', usage: cgroup.usage, limit: cgroup.limit })
   let top = signals[0]!
   for (const s of signals) if (s.usage / s.limit > top.usage / top.limit) top = s
@@ -143,6 +148,7 @@ export function sampleMemory(budget: number | null, withCgroup = true, discount 
     heapLimit: heap.heap_size_limit,
     jsBytes: heap.used_heap_size + heap.external_memory,
     rss,
+    processesRss,
     budget,
     cgroup,
     ratio: usage / top.limit,
@@ -152,6 +158,14 @@ export function sampleMemory(budget: number | null, withCgroup = true, discount 
     limit: top.limit,
     excessOver: (ratio) => Math.max(0, usage - ratio * top.limit),
   }
+}
+
+/** Resident set size of another process in bytes (Linux /proc), or 0 when it cannot be read. */
+export function rssOfProcess(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return m ? Number(m[1]) * 1024 : 0
+  } catch { return 0 }
 }
 
 /** Heap used + external (Buffers): cheaper than process.memoryUsage(), which also reads RSS. */

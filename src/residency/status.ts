@@ -22,6 +22,7 @@ export function hostStatus(registry: Registry, config: ResidentConfig) {
       heapUsed: s.heapUsed,
       heapLimit: s.heapLimit,
       rss: s.rss,
+      processesRss: s.processesRss,
       peakRss: registry.evictor.peakRss,
       budget: memory.budget,
       cgroup: s.cgroup,
@@ -31,7 +32,7 @@ export function hostStatus(registry: Registry, config: ResidentConfig) {
       lowWatermark: memory.lowWatermark,
       checkIntervalMs: memory.checkInterval,
       minResidencyMs: memory.minResidency,
-      summary: `heap ${mb(s.heapUsed)}/${mb(s.heapLimit)} MB, rss ${mb(s.rss)} MB${memory.budget ? ` of ${mb(memory.budget)} MB budget` : ''}`,
+      summary: `heap ${mb(s.heapUsed)}/${mb(s.heapLimit)} MB, rss ${mb(s.rss)} MB${s.processesRss > 0 ? ` + ${mb(s.processesRss)} MB in mode processes` : ''}${memory.budget ? ` of ${mb(memory.budget)} MB budget` : ''}`,
     },
     idleTimeoutMs: config.idleTimeout,
     evictions: {
@@ -41,6 +42,8 @@ export function hostStatus(registry: Registry, config: ResidentConfig) {
       backoffs: registry.evictor.backoffs,
       state: registry.evictor.overBudget?.state ?? 'ok',
       overBudget: registry.evictor.overBudget,
+      /** Loads that waited for room under the limit, and those that went ahead over it. */
+      admission: { ...registry.evictor.admission },
     },
     forcedGc: { count: forcedGc.count, ms: Math.round(forcedGc.ms), forEviction: forcedGc.eviction, forCollectionProof: forcedGc.collection },
     collection: { ...registry.collection.totals, awaitingVerdict: registry.collection.waiting, graceMs: config.unload.collectionGrace },

@@ -3,7 +3,7 @@
 // reports what it saw; nothing here knows how a mode runs them. Observations that must outlive a
 // command (init, dispose, an abort) are written by the extension to a file, since the extension may
 // run in another thread or process.
-import { readFileSync, copyFileSync, existsSync } from 'node:fs'
+import { readFileSync, copyFileSync, existsSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -11,6 +11,7 @@ import type { Mode } from '../../src/config/modes.ts'
 import type { ConfigInput } from '../../src/config/load.ts'
 import { startTestServer, type TestServer } from '../helpers/server.ts'
 import { waitFor } from '../helpers/poll.ts'
+import { ndjsonLines, readEventStream, type SseMessage } from '../helpers/sse.ts'
 
 /** The behaviours, by name: a mode that cannot show one skips it with the reason. */
 export type Behaviour =
@@ -47,7 +48,7 @@ export interface Instead {
 const EXAMPLES = path.resolve(import.meta.dirname, '../../extensions')
 
 const PROBE = `import { Extension, HttpError, ServerSentEvent, param, sse } from 'resident-host'
-import { appendFileSync } from 'node:fs'
+import { appendFileSync, existsSync } from 'node:fs'
 import { Readable } from 'node:stream'
 import path from 'node:path'
 
@@ -74,6 +75,23 @@ export default class Probe extends Extension {
   async *iter() { yield 'x'; yield 'y' }
   readable() { return Readable.from(['a', 'b', 'c']) }
   async *objects() { yield { n: 1 }; yield [2, 'two'] }
+  // A file beside the extensions folder (the test writes it) decides when the generator moves on,
+  // so "sent as yielded" is shown by order, not time, in any thread or process.
+  async *gated(p) {
+    yield { n: 1 }
+    await this._gate(p.gate)
+    yield { n: 2 }
+  }
+  idleTicks(p) { return sse((async function* (self) { yield { tick: 1 }; await self._gate(p.gate); yield { tick: 2 } })(this), { keepAlive: 20 }) }
+  async _gate(name) {
+    const file = path.join(this.host.dir, '..', 'gate-' + name)
+    while (!existsSync(file)) await new Promise((r) => setTimeout(r, 10))
+  }
+  async *unsendable() {
+    yield { ok: 1 }
+    yield { big: 10n }
+    yield { never: true }
+  }
   async *named() { yield new ServerSentEvent({ event: 'greeting', id: '7', data: { hello: 'you' } }); yield 'two\\nlines' }
   ticks() { return sse((async function* () { yield { tick: 1 }; yield { tick: 2 } })(), { keepAlive: 0 }) }
   async *forever(_p, req) {
@@ -144,6 +162,8 @@ export function behaviourSuite(mode: Mode, options: BehaviourOptions = {}): void
         config: {
           mode,
           requestTimeout: '1s',
+          // Streams here outlive requestTimeout (a gate the test opens): their own deadline.
+          limits: { streamTimeout: '2m' },
           ...options.config,
           extensions: { probe: { config: { greeting: 'hi' } } },
         },
@@ -263,6 +283,46 @@ export function behaviourSuite(mode: Mode, options: BehaviourOptions = {}): void
       await waitFor(() => events().includes(`streaming ${token}`), 'the endless stream under way', 30_000)
       req.destroy()
       await waitFor(() => events().includes(`closed ${token}`), 'the source closed after the client left', 30_000)
+    })
+
+    when('objects')('sends each object as it is yielded, with SSE keep-alive comments while the source waits', async () => {
+      const open = (name: string) => writeFileSync(path.join(markers, `gate-${name}-${mode}`), '')
+      const nd = await fetch(`${base}/probe/gated?gate=nd-${mode}`)
+      const lines = ndjsonLines(nd.body!)
+      expect((await lines.next()).value).toEqual({ n: 1 })
+      // The generator waits at the gate: the first line arrived before the stream could end.
+      open('nd')
+      const rest: unknown[] = []
+      for await (const l of lines) rest.push(l)
+      expect(rest).toEqual([{ n: 2 }])
+
+      const got: SseMessage[] = []
+      const asked = await fetch(`${base}/probe/gated?gate=ev-${mode}`, { headers: { accept: 'text/event-stream' } })
+      const reading = readEventStream(asked.body!, { message: (m) => { got.push(m) } })
+      await waitFor(() => got.length === 1, 'the first event')
+      open('ev')
+      await reading
+      expect(got.map((m) => JSON.parse(m.data))).toEqual([{ n: 1 }, { n: 2 }])
+
+      const ticks: unknown[] = []
+      const comments: string[] = []
+      const idle = await fetch(`${base}/probe/idleTicks?gate=tk-${mode}`)
+      const ticking = readEventStream(idle.body!, { message: (m) => { ticks.push(JSON.parse(m.data)) }, comment: (c) => { comments.push(c) } })
+      await waitFor(() => ticks.length === 1 && comments.length >= 2, 'keep-alive comments while the source waits')
+      expect(comments[0]).toBe('keep-alive')
+      open('tk')
+      await ticking
+      expect(ticks).toEqual([{ tick: 1 }, { tick: 2 }])
+    })
+
+    when('objects')('ends an object stream whose chunk cannot be sent with an error record, and logs the line of its yield', async () => {
+      const r = await fetch(`${base}/probe/unsendable`)
+      const got: unknown[] = []
+      for await (const l of ndjsonLines(r.body!)) got.push(l)
+      expect(got).toEqual([{ ok: 1 }, { error: { code: 'RES_ERR_BAD_RESULT', message: expect.stringContaining('chunk 2 of the stream from /probe/unsendable cannot be sent'), requestId: expect.any(String) } }])
+      const line = PROBE.split('\n').findIndex((l) => l.includes('yield { big: 10n }')) + 1
+      const logged = await waitFor(() => t.logs.find((l) => JSON.stringify(l).includes('chunk 2 of the stream from /probe/unsendable')), 'the log line')
+      expect(JSON.stringify(logged)).toContain(`probe.ts:${line}:`)
     })
 
     when('bodies')('passes request bodies of every kind', async () => {

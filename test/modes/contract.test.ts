@@ -1,4 +1,5 @@
 import { MessageChannel } from 'node:worker_threads'
+import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { HttpError } from '../../src/sdk/http-error.ts'
 import { ResidentError } from '../../src/errors.ts'
@@ -6,7 +7,7 @@ import { InProcessExecutor } from '../../src/modes/inprocess.ts'
 import type { Executor, LoadSpec, LoadedModule } from '../../src/modes/executor.ts'
 import type { Invocation } from '../../src/modes/invocation.ts'
 import type { Outcome } from '../../src/modes/outcome.ts'
-import { errorRecordOf, outcomeOf } from '../../src/modes/results.ts'
+import { commandOutcome, errorRecordOf } from '../../src/modes/results.ts'
 import { startTestServer, type TestServer } from '../helpers/server.ts'
 
 /** Sends `value` through a real MessagePort and resolves with what arrives on the other side. */
@@ -85,15 +86,19 @@ describe('the executor contract is plain data', () => {
     expect(errorRecordOf('a string', false).stack).toBe('thrown: a string')
   })
 
+  // What a sync result becomes needs nothing of the request; the producer's signature wants one.
+  const REQ = { id: 'r1', url: '/x/y', headers: {}, log: pino({ level: 'silent' }) }
+  const outcome = (v: unknown) => commandOutcome(v, REQ, false) as Outcome
+
   it('whole-body outcomes clone as they are', async () => {
     for (const result of [{ a: 1 }, [1], 'text', 42, null, new Uint8Array([1, 2]), undefined]) {
-      const o = outcomeOf(result)
+      const o = outcome(result)
       expect(o.kind).toBe('body')
       expect(await throughPort(o)).toEqual(o)
     }
-    expect(outcomeOf(() => 1)).toMatchObject({ kind: 'error', error: { code: 'RES_ERR_BAD_RESULT' } })
+    expect(outcome(() => 1)).toMatchObject({ kind: 'error', error: { code: 'RES_ERR_BAD_RESULT' } })
     const circular: Record<string, unknown> = {}
     circular.self = circular
-    expect(outcomeOf(circular)).toMatchObject({ kind: 'error', error: { code: 'RES_ERR_BAD_RESULT' } })
+    expect(outcome(circular)).toMatchObject({ kind: 'error', error: { code: 'RES_ERR_BAD_RESULT' } })
   })
 })

@@ -119,6 +119,58 @@ export default class Sticky extends Extension {
     } finally { await t.close() }
   })
 
+  it('the RSS budget counts the pool\'s workers: memory pressure evicts the extension and its workers exit', async () => {
+    const t = await startTestServer({ config: { mode: 'fastcgi', pool: { pm: 'static', maxChildren: 1 } } })
+    try {
+      t.writeExtension('holder.ts', `import { Extension } from 'resident-host'
+export default class Holder extends Extension {
+  chunks = []
+  init() { for (let i = 0; i < 64; i++) this.chunks.push(Buffer.alloc(1024 * 1024, i + 1)) }
+  where() { return { pid: process.pid, mb: this.chunks.length } }
+}`)
+      const { pid } = (await t.inject('/holder/where')).json() as { pid: number; mb: number }
+      const memory = async () => ((await t.inject('/_resident/status')).json() as { host: { memory: { rss: number; processesRss: number } } }).host.memory
+      await waitFor(async () => (await memory()).processesRss >= 64 * 1024 ** 2, 'the worker\'s 64 MB counted')
+      const m = await memory()
+      // A budget the host alone stays under, but not with its pool: only evicting the pool helps.
+      t.server.config.memory.budget = Math.floor(m.rss + m.processesRss - 32 * 1024 ** 2)
+      expect(m.rss).toBeLessThan(t.server.config.memory.budget)
+      await t.server.registry.evictor.check()
+      await waitFor(() => t.logs.some((l) => /evicting holder \(memory pressure/.test(l.msg)), 'holder evicted')
+      await waitFor(() => { try { process.kill(pid, 0); return false } catch { return true } }, 'the pool\'s worker to exit')
+      t.server.config.memory.budget = null
+    } finally { await t.close() }
+  })
+
+  it('a hot reload starts the next generation\'s pool; a request in flight finishes on the old pool, whose workers then dispose("reload") and exit', async () => {
+    const t = await startTestServer({ config: { mode: 'fastcgi', pool: { pm: 'static', maxChildren: 2 } } })
+    try {
+      t.writeExtension('gen.ts', `import { Extension } from 'resident-host'
+import { appendFileSync } from 'node:fs'
+import path from 'node:path'
+export default class Gen extends Extension {
+  dispose(reason) { appendFileSync(path.join(this.host.dir, '..', 'gen.log'), 'dispose ' + this.host.generation + ' ' + reason + ' ' + process.pid + '\\n') }
+  where() { return { pid: process.pid, generation: this.host.generation } }
+  async slow() { await new Promise((r) => setTimeout(r, 600)); return { pid: process.pid, generation: this.host.generation } }
+}`)
+      const first = (await t.inject('/gen/where')).json() as { pid: number; generation: number }
+      const inFlight = t.inject('/gen/slow')
+      await waitFor(async () => JSON.stringify((await t.inject('/_resident/status')).json()).includes('"request uri":"/gen/slow"'), 'the slow request to run')
+      const gen = await t.server.registry.reload('gen')
+      expect(gen.id).toBe(first.generation + 1)
+      const next = (await t.inject('/gen/where')).json() as { pid: number; generation: number }
+      expect(next.generation).toBe(first.generation + 1)
+      const slow = await inFlight
+      expect(slow.statusCode).toBe(200)
+      expect((slow.json() as { generation: number }).generation).toBe(first.generation)
+      expect(next.pid).not.toBe((slow.json() as { pid: number }).pid)
+      const log = () => { try { return readFileSync(path.join(t.dir, 'gen.log'), 'utf8') } catch { return '' } }
+      await waitFor(() => log().includes(`dispose ${first.generation} reload`), 'the old workers to dispose with "reload"')
+      await waitFor(() => { try { process.kill(first.pid, 0); return false } catch { return true } }, 'the old pool to exit')
+      expect(log()).not.toMatch(/shutdown/)
+    } finally { await t.close() }
+  })
+
   it('terminateTimeout kills a stuck worker and answers 504', async () => {
     const t = await startTestServer({ config: { mode: 'fastcgi', requestTimeout: 0, pool: { pm: 'static', maxChildren: 1, terminateTimeout: '500ms' } } })
     try {

@@ -15,7 +15,7 @@ import { errorOutcome, type ErrorRecord, type Outcome, type OutcomeHeaders } fro
 import { errorRecordOf } from '../results.ts'
 import { baseEnvironment } from './meta.ts'
 import { encodeFrame } from './frame.ts'
-import { CANCEL_SIGNALS, ERROR_RECORD_HEADER, framedInvocation } from './invocation-runner.ts'
+import { CANCEL_SIGNALS, ERROR_RECORD_HEADER, framedInvocation, STREAM_HEADER } from './invocation-runner.ts'
 import { runCgi, type CgiStarted } from './process.ts'
 import { ensureRunnerBundle } from './runner-bundle.ts'
 
@@ -204,8 +204,10 @@ async function invoke(runner: string, spec: LoadSpec, base: Record<string, strin
     }
   }
   const headers: OutcomeHeaders = {}
+  let streamed = false
   for (const [name, v] of started.head.headers) {
     const k = name.toLowerCase()
+    if (k === STREAM_HEADER) { streamed = true; continue }
     const prev = headers[k]
     headers[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v]
   }
@@ -214,6 +216,7 @@ async function invoke(runner: string, spec: LoadSpec, base: Record<string, strin
     started.body.resume()
     return { kind: 'body', status, headers, body: null }
   }
+  if (streamed) return { kind: 'stream', status, headers, body: started.body }
   const out = await bodyOf(started.body)
   return Buffer.isBuffer(out) ? { kind: 'body', status, headers, body: out } : { kind: 'stream', status, headers, body: out }
 }

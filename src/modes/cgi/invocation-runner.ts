@@ -9,12 +9,20 @@ import { commandTable, type CommandTable } from '../commands.ts'
 import { cancelError, InvokedRequest } from '../command-request.ts'
 import type { CancelReason, Invocation } from '../invocation.ts'
 import type { ErrorRecord, Outcome } from '../outcome.ts'
-import { errorRecordOf, outcomeOf } from '../results.ts'
+import { producerClosed } from '../object-stream.ts'
+import { commandOutcome, errorRecordOf } from '../results.ts'
 import { decodeFrame } from './frame.ts'
 import { formatCgiHead } from './result.ts'
 
 /** Marks a runner's answer as an error record (a header between Resident and its own runner; never sent on). */
 export const ERROR_RECORD_HEADER = 'x-resident-error-record'
+
+/**
+ * Marks a streamed answer (a Readable, an async iterable, a web Response with a body): the host
+ * passes it on as it arrives instead of collecting a short body whole, so a slow stream's first
+ * chunk is not held back until its end. Between Resident and its own runner; never sent on.
+ */
+export const STREAM_HEADER = 'x-resident-streamed'
 
 /** The invocation as it crosses in the frame: its body left out when it is the raw bytes themselves. */
 export type FramedInvocation = Omit<Invocation, 'rawBody' | 'body'> & { body?: unknown; bodyIsRaw: boolean }
@@ -93,7 +101,7 @@ export async function runInvocation(entry: string, io: InvocationIo): Promise<nu
       { name: invocation.extension, entry, generation, config, log: io.log }, EXTENSION_BASE, 'Extension', commandTable, build)
     const method = (loaded.instance as unknown as Record<string, unknown>)[invocation.command]
     if (typeof method !== 'function') throw new Error(`the extension has no command "${invocation.command}"`)
-    outcome = outcomeOf(await (method as (p: unknown, r: unknown) => unknown).call(loaded.instance, invocation.params, request))
+    outcome = await commandOutcome((method as (p: unknown, r: unknown) => unknown).call(loaded.instance, invocation.params, request), request, development)
   } catch (e) {
     outcome = { kind: 'error', error: errorRecordOf(e, development) }
   }
@@ -102,18 +110,29 @@ export async function runInvocation(entry: string, io: InvocationIo): Promise<nu
       await writeError(io, outcome.error)
       return 0
     }
-    await io.write(formatCgiHead(outcome.status, headerLines(outcome.headers)))
+    const lines = headerLines(outcome.headers)
+    if (outcome.kind === 'stream') lines.push([STREAM_HEADER, '1'])
+    await io.write(formatCgiHead(outcome.status, lines))
     if (outcome.kind === 'body') {
       if (outcome.body !== null && invocation.method !== 'HEAD') await io.write(outcome.body)
       return 0
     }
+    // Cancelled (the client left, the deadline passed): the producer is closed, so an object
+    // stream's `finally` runs before dispose(), as it would in process.
+    const body = outcome.body as Readable
+    const stop = () => body.destroy()
+    if (request.signal.aborted) stop()
+    else request.signal.addEventListener('abort', stop, { once: true })
     try {
-      for await (const chunk of outcome.body as Readable) await io.write(typeof chunk === 'string' ? chunk : chunk as Uint8Array)
+      for await (const chunk of body) await io.write(typeof chunk === 'string' ? chunk : chunk as Uint8Array)
     } catch (e) {
+      // The process ends after this: an object stream's generator first finishes its `finally`.
+      if (request.signal.aborted) { await producerClosed(body); return 0 }
       // The head is out: the host sees the output end early; the reason is in the log.
       io.log.error({ err: e }, `${invocation.extension}/${invocation.command}: the streamed response failed after its head was written`)
       return 1
     }
+    if (request.signal.aborted) await producerClosed(body)
     return 0
   } finally {
     clearInterval(keepAlive)

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import path from 'node:path'
@@ -10,12 +11,12 @@ import { fileURLToPath } from 'node:url'
  * path, reached only when an extension's cached bundle is stale. Rebuilt when any source of the
  * runner changes (stamps of every input, as for extension bundles).
  */
-export async function ensureRunnerBundle(cacheDir: string): Promise<string> {
-  const here = path.dirname(fileURLToPath(import.meta.url))
-  // src/ (tests, TypeScript) or dist/ (the package, JavaScript).
-  const ts = path.resolve(here, '../../cli/cgi-runner.ts')
-  const entry = existsSync(ts) ? ts : path.resolve(here, '../../cli/cgi-runner.js')
-  const manifest = path.join(cacheDir, `runner-${entry.endsWith('.ts') ? 'src' : 'dist'}.json`)
+export async function ensureRunnerBundle(cacheDir: string, entry: string = runnerEntry()): Promise<string> {
+  // One manifest per runner source: the cache is shared by every checkout and installation of
+  // Resident a user runs, and one keyed only by src/dist would hand out another tree's runner
+  // (its stamps unchanged) to this one.
+  const tree = createHash('sha256').update(entry).digest('hex').slice(0, 12)
+  const manifest = path.join(cacheDir, `runner-${entry.endsWith('.ts') ? 'src' : 'dist'}-${tree}.json`)
   let previous: string | null = null
   try {
     const m = JSON.parse(readFileSync(manifest, 'utf8')) as { file: string; stamps: Array<[string, number, number]> }
@@ -55,4 +56,11 @@ export async function ensureRunnerBundle(cacheDir: string): Promise<string> {
   // A process may still be starting from the old file; unlinking it leaves that one its copy.
   if (previous !== null && previous !== file) rmSync(previous, { force: true })
   return file
+}
+
+/** This installation's runner: src/ (tests, TypeScript) or dist/ (the package, JavaScript). */
+function runnerEntry(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url))
+  const ts = path.resolve(here, '../../cli/cgi-runner.ts')
+  return existsSync(ts) ? ts : path.resolve(here, '../../cli/cgi-runner.js')
 }

@@ -102,9 +102,13 @@ export class ProcessPool {
   respawns = 0
   hangs = 0
 
+  /** How often the maintenance pass runs (ms). */
+  readonly #interval: number
+
   constructor(o: PoolOptions) {
     this.#o = o
     this.#s = o.settings
+    this.#interval = Math.min(1000, Math.max(50, this.#s.processIdleTimeout / 4))
     this.#dir = mkdtempSync(path.join(tmpdir(), `resident-pool-${o.name}-`))
   }
 
@@ -116,7 +120,7 @@ export class ProcessPool {
       await this.close()
       throw new PoolError('failed', `the ${this.#o.name} pool's workers exit before they listen; see the log`)
     }
-    this.#timer = setInterval(() => this.#maintain(), Math.min(1000, Math.max(50, this.#s.processIdleTimeout / 4)))
+    this.#timer = setInterval(() => this.#maintain(), this.#interval)
     this.#timer.unref()
   }
 
@@ -192,8 +196,11 @@ export class ProcessPool {
     this.#dispatch()
   }
 
-  /** Keeps the pool the shape its pm asks for. */
-  #balance(): void {
+  /**
+   * Keeps the pool the shape its pm asks for. Spawning happens at once, whenever it is called;
+   * stopping a surplus spare only in the maintenance pass (`trim`).
+   */
+  #balance(trim = false): void {
     if (this.#closed || Date.now() < this.#spawnAfter) return
     const live = this.#live()
     const s = this.#s
@@ -205,9 +212,13 @@ export class ProcessPool {
       const idle = live.filter((w) => w.state === 'Idle' || w.state === 'Starting').length
       const want = Math.min(s.minSpareServers - idle, s.maxChildren - live.length)
       for (let i = 0; i < want; i++) this.#spawn()
-      if (idle > s.maxSpareServers) {
-        // PHP-FPM stops one surplus idle worker per maintenance pass; so does this.
-        const surplus = live.filter((w) => w.state === 'Idle').sort((a, b) => a.idleSince - b.idleSince)[0]
+      if (trim && idle > s.maxSpareServers) {
+        // PHP-FPM stops one surplus idle worker per maintenance pass; so does this, and only one
+        // that stayed idle through a whole pass. Trimming whenever a request ends would stop a
+        // worker each time the load dips between two requests and start another for the next one:
+        // a Node start-up (hundreds of ms of CPU) per request under a steady load.
+        const now = Date.now()
+        const surplus = live.filter((w) => w.state === 'Idle' && now - w.idleSince >= this.#interval).sort((a, b) => a.idleSince - b.idleSince)[0]
         if (surplus) this.#stop(surplus)
       }
     }
@@ -219,7 +230,7 @@ export class ProcessPool {
     if (this.#s.pm === 'ondemand') {
       for (const w of this.#live()) if (w.state === 'Idle' && now - w.idleSince >= this.#s.processIdleTimeout) this.#stop(w)
     }
-    this.#balance()
+    this.#balance(true)
   }
 
   /** Stops a worker gracefully: it finishes what it runs, then exits 0. */

@@ -42,6 +42,8 @@ interface Live {
   body?: Readable
   credits?: number
   wake?: (() => void) | null
+  /** Cancelled before its body existed (an object stream awaiting its first chunk). */
+  cancelled?: boolean
 }
 const live = new Map<number, Live>()
 
@@ -73,6 +75,14 @@ function sendOutcome(seq: number, outcome: Outcome): void {
 async function pump(seq: number, outcome: Extract<Outcome, { kind: 'stream' }>): Promise<void> {
   const state = live.get(seq)
   if (!state) { outcome.body.destroy(); return }
+  if (state.cancelled) {
+    // Cancelled while its first chunk was awaited: the producer is closed, and the host still
+    // gets an answer for the call (it waits for one).
+    live.delete(seq)
+    outcome.body.destroy()
+    post({ t: 'outcome', seq, outcome: { kind: 'error', error: errorRecordOf(state.request.signal.reason, init.development) } })
+    return
+  }
   state.body = outcome.body
   state.credits ??= 0
   post({ t: 'head', seq, status: outcome.status, headers: outcome.headers })
@@ -139,6 +149,7 @@ function cancel(seq: number, reason: 'client-gone' | 'timeout' | 'shutdown'): vo
   const state = live.get(seq)
   if (!state) return
   state.request.abort(cancelError(reason))
+  state.cancelled = true
   if (state.body) {
     live.delete(seq)
     state.body.destroy()
