@@ -67,6 +67,10 @@ describe('resident serve --workers 2', () => {
       try { const p = await pids(); return p.length === 2 && !p.includes(before[0]!) ? p : null } catch { return null }
     }, 'a new worker in place of the killed one', 30_000).catch((e: Error) => { throw new Error(`${e.message}\n${server.output().slice(-3000)}`) })
     expect(after).toContain(before[1])
+    // The primary's line names the dead worker without clobbering the line's own pid (JSON with two "pid" keys).
+    const died = server.output().split('\n').find((l) => l.includes(`(pid ${before[0]}) died`))!
+    expect(died.match(/"pid":/g)).toHaveLength(1)
+    expect(JSON.parse(died)).toMatchObject({ pid: server.child.pid, workerPid: before[0], signal: 'SIGKILL' })
   }, 40_000)
 
   it('rolls reloads (admin API and SIGHUP) through the processes with no failed request', async () => {

@@ -69,3 +69,44 @@ describe('buffered access log', () => {
     expect(accessLines(file).map((l) => l.access!.url)).toEqual(['/hello/greet?name=after'])
   })
 })
+
+describe('the buffered destination on other exits', () => {
+  it('writes what is buffered when the process exits by process.exit(), in order, whether or not a write is in flight', async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'resident-log-exit-'))
+    const file = path.join(dir, 'out.log')
+    // 20,000 lines through a 16 KB buffer: writes are in flight while lines keep coming, and the
+    // process exits with some still buffered. Every line must be in the file, in order.
+    const script = `import { createLogger } from ${JSON.stringify(path.join(repo, 'dist/server/logger.js'))}
+import { existsSync } from 'node:fs'
+const log = createLogger({ logLevel: 'info', log: { file: ${JSON.stringify(file)}, buffer: 16384, flushInterval: 3600000 } }, false)
+// The file opens asynchronously (a server logs its banner long before it can exit).
+while (!existsSync(${JSON.stringify(file)})) await new Promise((r) => setTimeout(r, 5))
+await new Promise((r) => setTimeout(r, 20))
+for (let i = 0; i < 20000; i++) log.info({ i }, 'line')
+process.exit(0)
+`
+    writeFileSync(path.join(dir, 'exit.mjs'), script)
+    const { execFileSync } = await import('node:child_process')
+    execFileSync(process.execPath, [path.join(dir, 'exit.mjs')])
+    const seen = readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { i: number }).i)
+    expect(seen.length).toBe(20000)
+    expect(seen).toEqual(Array.from({ length: 20000 }, (_, i) => i))
+  })
+})
+
+describe('flushLogs', () => {
+  it('resolves only once every buffered line is in the file', async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'resident-log-flush-'))
+    const file = path.join(dir, 'out.log')
+    const { createLogger, flushLogs } = await import('../src/server/logger.ts')
+    const log = createLogger({ logLevel: 'info', log: { file, buffer: 16384, flushInterval: 3_600_000 } }, false)
+    await waitFor(() => { try { readFileSync(file); return true } catch { return false } }, 'the log file to open')
+    // 4 MB of lines: many 16 KB writes, most still to go when flushLogs is called.
+    const pad = 'x'.repeat(180)
+    for (let i = 0; i < 20_000; i++) log.info({ i, pad }, 'line')
+    await flushLogs()
+    const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean)
+    expect(lines.length).toBe(20_000)
+    expect((JSON.parse(lines.at(-1)!) as { i: number }).i).toBe(19_999)
+  })
+})

@@ -77,7 +77,7 @@ export function runPrimary(config: ResidentConfig, log: PinoLogger): void {
     worker.on('message', (msg: unknown) => {
       if (isMessage<WorkerListening>(msg, 'resident:listening')) {
         m.listening = true
-        log.info({ worker: index, pid: worker.process.pid }, `worker ${index} (pid ${worker.process.pid}) serving`)
+        log.info({ worker: index, workerPid: worker.process.pid }, `worker ${index} (pid ${worker.process.pid}) serving`)
       } else if (isMessage<WorkerAsk>(msg, 'resident:ask')) {
         void answer(m, msg)
       } else if (isMessage<WorkerReply>(msg, 'resident:reply')) {
@@ -97,14 +97,14 @@ export function runPrimary(config: ResidentConfig, log: PinoLogger): void {
       const n = lived > HEALTHY_AFTER ? 1 : (failures.get(index) ?? 0) + 1
       failures.set(index, n)
       const delay = respawnDelay(n)
-      log.error({ worker: index, pid: worker.process.pid, code, signal, livedMs: lived, respawnInMs: delay },
+      log.error({ worker: index, workerPid: worker.process.pid, code, signal, livedMs: lived, respawnInMs: delay },
         `worker ${index} (pid ${worker.process.pid}) died (${signal ?? `exit code ${code}`}); respawning${delay ? ` in ${delay} ms` : ''}`)
       setTimeout(() => { if (!stopping) fork(index) }, delay)
     })
   }
 
   for (let i = 1; i <= config.workers; i++) fork(i)
-  log.info({ pid: process.pid, workers: config.workers }, `Resident primary (pid ${process.pid}) started ${config.workers} worker process(es)`)
+  log.info({ workers: config.workers }, `Resident primary (pid ${process.pid}) started ${config.workers} worker process(es)`)
 
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) {
