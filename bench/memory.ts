@@ -1,7 +1,7 @@
 // 64 extensions each holding 16 MB under a 256 MB RSS budget, random traffic across all of them for a
 // fixed time: peak RSS / budget, failed requests, evictions, cold-load p50/p99.
 // `node bench/run.js memory [--extensions 64] [--size-mb 16] [--budget-mb 256] [--duration 30] [--concurrency 1]
-//   [--churn] [--churn-interval 25]`
+//   [--churn] [--churn-interval 25] [--min-residency 1s]`
 // --churn: one more client POSTs admin unload, load and reload to the extensions in turn while the
 // traffic runs (the interleavings that leaked generations); the run then also reports external
 // memory (ArrayBuffers) after a forced GC against its baseline, back-offs, and the generation ledger.
@@ -29,6 +29,8 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '1' },
     churn: { type: 'boolean', default: false },
     'churn-interval': { type: 'string', default: '25' },
+    // memory.minResidency: the default keeps a just-loaded extension 1 s; 0 lets a load evict any idle one.
+    'min-residency': { type: 'string', default: '1s' },
   },
 })
 const count = Number(values.extensions)
@@ -71,9 +73,9 @@ export default class Holder extends Extension {
   }
   const config = resolveConfig({
     extensionsDir: dir, filtersDir: path.join(dir, 'no-filters'), idleTimeout: 0,
-    memory: { budget: `${budgetMb}MB`, checkInterval: '1s' }, unload: { collectionGrace: '5s' },
+    memory: { budget: `${budgetMb}MB`, checkInterval: '1s', minResidency: values['min-residency'] }, unload: { collectionGrace: '5s' },
   }, { cwd: dir })
-  const server = await buildServer(config, { executors: { inprocess: executor }, logger: pino({ level: 'error' }) })
+  const server = await buildServer(config, { executors: { inprocess: executor }, logger: pino({ level: process.env.BENCH_LOG ?? 'error' }) })
   // Cold load as a request sees it: acquire() of an extension that was not resident (queueing,
   // lookup, build, evaluate, init, and any eviction work it waited behind).
   const { registry } = server
@@ -100,7 +102,7 @@ export default class Holder extends Extension {
   process.on('message', async (msg) => {
     if (msg === 'baseline') { process.send!(external()); return }
     const rss = process.memoryUsage.rss()
-    const evictions = { ...registry.evictor.evictions, backoffs: registry.evictor.backoffs }
+    const evictions = { ...registry.evictor.evictions, backoffs: registry.evictor.backoffs, admission: registry.evictor.admission }
     // Let the churn's last retirements finish before the external memory is read.
     for (let i = 0; i < 200; i++) {
       const l = ledger()
@@ -181,18 +183,18 @@ async function parent(): Promise<void> {
   }), churn()])
   const done = next()
   proc.send('stop')
-  const r = await done as { peak: number; rss: number; evictions: { idle: number; memory: number; backoffs: number }; mem: { arrayBuffers: number; external: number }; ledger: Record<string, number>; collection: { watched: number; collected: number; retained: number; waiting: number; gcs: number; gcMs: number; gcEviction: number; gcCollection: number }; loads: number[]; cold: number[] }
+  const r = await done as { peak: number; rss: number; evictions: { idle: number; memory: number; backoffs: number; admission: { waited: number; overBudget: number } }; mem: { arrayBuffers: number; external: number }; ledger: Record<string, number>; collection: { watched: number; collected: number; retained: number; waiting: number; gcs: number; gcMs: number; gcEviction: number; gcCollection: number }; loads: number[]; cold: number[] }
   const budget = budgetMb * 1024 ** 2
   const mb = (n: number) => (n / 1024 ** 2).toFixed(1)
   const f = (n: number) => n.toFixed(1)
   const ratio = r.peak / budget
   const coldP99 = pctl(r.cold, 0.99)
   console.log(`\nmemory bench: ${count} extensions × ${sizeMb} MB (${count * sizeMb} MB if all resident), budget ${budgetMb} MB, ` +
-    `${values.duration} s of random traffic, ${concurrency} concurrent${values.churn ? `, churn every ${values['churn-interval']} ms` : ''}`)
+    `${values.duration} s of random traffic, ${concurrency} concurrent, minResidency ${values['min-residency']}${values.churn ? `, churn every ${values['churn-interval']} ms` : ''}`)
   console.log(`  server RSS: at start ${mb(rssAtStart)} MB, peak ${mb(r.peak)} MB → peak/budget ${ratio.toFixed(2)} (target ≤ 1.2) ${ratio <= 1.2 ? 'OK' : 'OVER'}`)
   console.log(`  requests: ${total}, failed ${failed}${failed ? ` ${JSON.stringify(Object.fromEntries(failures))}` : ''} (target 0) ${failed === 0 ? 'OK' : 'FAIL'}`)
   const seconds = duration / 1000
-  console.log(`  evictions: ${r.evictions.memory} memory (${(r.evictions.memory / seconds).toFixed(1)}/s), ${r.evictions.idle} idle; back-offs ${r.evictions.backoffs}; loads ${r.loads.length}; forced GCs ${r.collection.gcs} (${r.collection.gcEviction} for eviction, ${r.collection.gcCollection} for collection proofs; ${f(r.collection.gcMs / Math.max(1, r.collection.gcs))} ms each)`)
+  console.log(`  evictions: ${r.evictions.memory} memory (${(r.evictions.memory / seconds).toFixed(1)}/s), ${r.evictions.idle} idle; back-offs ${r.evictions.backoffs}; loads ${r.loads.length} (${r.evictions.admission.waited} waited for room, ${r.evictions.admission.overBudget} went ahead over budget); forced GCs ${r.collection.gcs} (${r.collection.gcEviction} for eviction, ${r.collection.gcCollection} for collection proofs; ${f(r.collection.gcMs / Math.max(1, r.collection.gcs))} ms each)`)
   console.log(`  cold load as requests saw it (${r.cold.length}): p50 ${f(pctl(r.cold, 0.5))} ms, p99 ${f(coldP99)} ms (target p99 ≤ 50) ${coldP99 <= 50 ? 'OK' : 'OVER'}`)
   console.log(`    of which executor.load (build + evaluate + init): p50 ${f(pctl(r.loads, 0.5))} ms, p99 ${f(pctl(r.loads, 0.99))} ms`)
   console.log(`  request latency: p50 ${f(pctl(latencies, 0.5))} ms, p99 ${f(pctl(latencies, 0.99))} ms; warm baseline p50 ${f(pctl(warm, 0.5))} ms ` +

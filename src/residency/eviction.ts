@@ -41,6 +41,19 @@ const MIN_DROP = 0.01
 const MIN_FREED = 1024 * 1024
 /** The longest wait between eviction attempts that did not help, in ms. */
 const BACKOFF_MAX = 60_000
+/**
+ * The longest a load waits for room under the limit (ms). After that it goes ahead over budget:
+ * serving the request matters more than the budget, and status counts it.
+ */
+const ADMIT_WAIT = 2_000
+/** A round whose estimates say it was enough is judged by a forced GC at most this often (ms). */
+const JUDGE_EVERY = 1_000
+/** How long a judgement waits for the loads under way to finish (ms). */
+const JUDGE_WAIT = 1_000
+/** How often a load waiting for room looks again when no request ended meanwhile (ms). */
+const ADMIT_POLL = 50
+/** Over-budget warnings at most this often (ms); the episodes in between are logged at debug level. */
+const WARN_EVERY = 60_000
 
 /** What status shows while evicting cannot bring usage under the high watermark. */
 export interface OverBudget {
@@ -83,6 +96,24 @@ export class Evictor {
   #backoffStep = 0
   /** Bytes loads have added since start (their measured growth): loads running beside an eviction round. */
   #loadedBytes = 0
+  /** Loads admitted and running, with the bytes each is expected to add. */
+  readonly #admitted = new Map<Slot, number>()
+  /** Loads waiting for room; while any does, minResidency yields to the budget. */
+  readonly #admitting = new Set<Slot>()
+  /** Bumped by every admitted load: a load that saw it change ran beside another. */
+  #loadSeq = 0
+  #wakers: Array<() => void> = []
+  /** Loads that waited for room under the limit, and those that went ahead over it when the wait ran out. */
+  readonly admission = { waited: 0, overBudget: 0 }
+  #lastWarnAt = -Infinity
+  /** The current over-budget episode was warned about. */
+  #warned = false
+  /** Until when rounds go by the estimates: a judged round helped less than JUDGE_EVERY ago (monotonic ms). */
+  #trustedUntil = 0
+  /** When #collect() last forced a GC (monotonic ms). */
+  #collectedAt = -Infinity
+  /** Set while a round is being judged: admissions wait for it. */
+  #judging: Promise<void> | null = null
   /** Peak RSS seen at any check, and the last sample. */
   peakRss = 0
   last: MemorySample | null = null
@@ -128,6 +159,7 @@ export class Evictor {
     if (this.#timer) clearInterval(this.#timer)
     this.#timer = null
     this.#unwatchGc()
+    this.#wake()
   }
 
   /** Samples memory now (status page), keeping the peak. */
@@ -148,17 +180,113 @@ export class Evictor {
   /** A load is starting: if it would push usage over the high watermark, make room first. */
   beforeLoad(slot: Slot): void {
     if (this.#stopped) return
-    this.check(this.#estimateOf(slot))
+    void this.check(this.#estimateOf(slot))
+  }
+
+  /**
+   * Admission: a load goes ahead once usage (evicted-but-uncollected bytes discounted), the loads
+   * already running and this one's estimate fit under the limit. Until then it evicts idle
+   * extensions (young ones too: the budget comes first) and waits for requests to end, for at
+   * most ADMIT_WAIT; then it goes ahead anyway. Returns a token for loaded().
+   */
+  async admit(slot: Slot): Promise<{ seq: number; beside: boolean }> {
+    const estimate = this.#estimateOf(slot)
+    // Past the high watermark, loads also go one at a time: each is then measured alone, so the
+    // estimates the next admissions and evictions go by are not blurred by a load beside it.
+    const fits = () => {
+      const s = this.#pressure()
+      const after = s.ratio + this.#extraRatio(s, this.#loadingBytes() + estimate)
+      return after <= 1 && (after < this.#config.memory.highWatermark || this.#admitted.size === 0)
+    }
+    while (this.#judging) await this.#judging
+    // Backing off (evicting did not help), or evicting every extension resident long enough could
+    // not make room (the process itself, a leak, another tenant hold the memory): a load evicts
+    // nothing and waits for nothing, it goes ahead; the checks deal with the pressure as usual.
+    if (!this.#stopped && performance.now() >= this.#backoffUntil && !fits() && this.#roomMayCome(estimate)) {
+      this.admission.waited++
+      this.#admitting.add(slot)
+      try {
+        const deadline = performance.now() + ADMIT_WAIT
+        for (;;) {
+          // Bounded: a round may be waiting its turn in the serial chain of an extension whose own
+          // load is waiting here (a reload admitted while the round picked it).
+          await Promise.race([this.check(estimate), this.#nextRelease(Math.max(0, deadline - performance.now()))])
+          while (this.#judging) await this.#judging
+          if (this.#stopped || fits()) break
+          // Backing off, or even evicting every extension old enough, once its requests end, could
+          // not make room: waiting cannot help.
+          if (performance.now() < this.#backoffUntil || !this.#roomMayCome(estimate)) {
+            this.admission.overBudget++
+            break
+          }
+          const left = deadline - performance.now()
+          if (left <= 0) {
+            this.admission.overBudget++
+            this.#log.debug({ extension: slot.name }, `loading ${slot.name} over budget: no room made within ${ADMIT_WAIT} ms`)
+            break
+          }
+          await this.#nextRelease(Math.min(left, ADMIT_POLL))
+        }
+      } finally {
+        this.#admitting.delete(slot)
+      }
+    }
+    const beside = this.#admitted.size > 0
+    this.#admitted.set(slot, estimate)
+    return { seq: ++this.#loadSeq, beside }
+  }
+
+  /**
+   * An admitted load ended (`growth`: its measured heap + external growth, null when it failed or
+   * its mode measures exactly). Returns the estimate to keep for the extension: a measurement taken
+   * while another load ran beside it includes that load's growth, so it only stands in until a
+   * clean one exists.
+   */
+  loaded(slot: Slot, token: { seq: number; beside: boolean }, growth: number | null): number | null {
+    this.#admitted.delete(slot)
+    this.#wake()
+    if (growth === null) { this.afterLoad(0); return slot.heapGrowth }
+    const beside = token.beside || token.seq !== this.#loadSeq || this.#admitted.size > 0
+    const kept = beside && slot.heapGrowth !== null ? slot.heapGrowth : growth
+    this.afterLoad(growth)
+    return kept
+  }
+
+  /** Whether evicting every extension resident for minResidency (idle or not yet) would make room for `estimate`. */
+  #roomMayCome(estimate: number): boolean {
+    const s = this.#pressure()
+    let reclaimable = 0
+    for (const c of this.#candidates(new Set(), true)) reclaimable += c.estimate
+    // The loads under way are not counted: once their requests end, they are reclaimable too.
+    return s.ratio + this.#extraRatio(s, estimate - reclaimable) <= 1
+  }
+
+  /** A request ended: a load waiting for room looks again. */
+  released(): void {
+    if (this.#wakers.length > 0) this.#wake()
+  }
+
+  #wake(): void {
+    const w = this.#wakers
+    this.#wakers = []
+    for (const f of w) f()
+  }
+
+  #nextRelease(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, ms)
+      this.#wakers.push(() => { clearTimeout(t); resolve() })
+    })
   }
 
   #estimateOf(slot: Slot): number {
     return exactBytes(slot) ?? slot.heapGrowth ?? this.#averageGrowth()
   }
 
-  /** What the loads under way are expected to add: memory that is coming whatever we measure now. */
+  /** What the admitted loads under way are expected to add: memory that is coming whatever we measure now. */
   #loadingBytes(): number {
     let n = 0
-    for (const slot of this.#registry.slots.values()) if (slot.loading) n += this.#estimateOf(slot)
+    for (const bytes of this.#admitted.values()) n += bytes
     return n
   }
 
@@ -190,7 +318,9 @@ export class Evictor {
   async #relieve(extra: number): Promise<void> {
     const { highWatermark, lowWatermark } = this.#config.memory
     let s = this.#pressure()
-    if (s.rawRatio >= 1 && this.#credits.length > 0) s = this.#collect() // past the limit itself: make evictions real now
+    let collected = false
+    // Past the limit itself: make evictions real now (a full GC costs tens of ms: once a JUDGE_EVERY at most).
+    if (s.rawRatio >= 1 && this.#credits.length > 0 && performance.now() - this.#collectedAt >= JUDGE_EVERY) { s = this.#collect(); collected = true }
     extra += this.#loadingBytes()
     if (s.ratio + this.#extraRatio(s, extra) < highWatermark) {
       if (s.rawRatio < highWatermark) this.#recovered(s)
@@ -198,6 +328,22 @@ export class Evictor {
     }
     // Evicting did not help last time: wait before trying again (the back-off doubles each time).
     if (performance.now() < this.#backoffUntil) return
+    // A full GC costs tens of ms on the event loop: a round is judged (a GC before, a GC after)
+    // unless one judged within JUDGE_EVERY helped; then it goes by the estimates (its bytes stay
+    // credited until the next major GC). A round that does not help is found within JUDGE_EVERY.
+    const judge = performance.now() >= this.#trustedUntil
+    // A judged round starts from a collected heap: what the judging GC would free otherwise
+    // includes garbage (a load's build output, requests' leftovers), not the round's doing; and
+    // the GC alone may make all the room needed. RSS cannot judge a round by itself: the allocator
+    // keeps freed Buffers' pages for reuse.
+    if (judge && !collected && this.#candidates(new Set()).length > 0) {
+      s = this.#collect()
+      collected = true
+      if (s.ratio + this.#extraRatio(s, extra) < highWatermark) {
+        if (s.rawRatio < highWatermark) this.#recovered(s)
+        return
+      }
+    }
     const before = s
     const loadedBefore = this.#loadedBytes
     const disposals: Promise<void>[] = []
@@ -234,23 +380,43 @@ export class Evictor {
       if (s.rawRatio >= highWatermark) this.#stuck(s, 0, 0)
       return
     }
+    if (!judge || !collected) return
     // Measure again once the collection is known: the evicted generations disposed (until then
-    // they still hold what they hold), a full GC, then usage without any credit.
-    await Promise.allSettled(disposals)
-    const after = this.#collect()
+    // they still hold what they hold), the loads under way finished (no new one is admitted
+    // meanwhile: a load half done would count against the round), a full GC, then usage without
+    // any credit.
+    let endJudging!: () => void
+    this.#judging = new Promise<void>((r) => { endJudging = r })
+    let after: MemorySample
+    let unfinished = 0
+    try {
+      await Promise.allSettled(disposals)
+      const until = performance.now() + JUDGE_WAIT
+      while (this.#admitted.size > 0 && !this.#stopped && performance.now() < until) await this.#nextRelease(until - performance.now())
+      // Still running after JUDGE_WAIT: count what they are expected to add as added.
+      unfinished = this.#loadingBytes()
+      after = this.#collect()
+    } finally {
+      this.#judging = null
+      endJudging()
+    }
     // Requests keep loading extensions while the round runs: what they added is not the round's fault.
-    const added = this.#loadedBytes - loadedBefore
+    const added = this.#loadedBytes - loadedBefore + unfinished
     const fell = before.rawRatio + added / after.limit - after.rawRatio
     // RSS need not shrink when the allocator keeps freed pages for reuse: what the process's own
     // memory (heap + ArrayBuffers) gave back counts too, since the next loads reuse it.
-    const jsFreed = before.jsBytes + added - after.jsBytes
+    // Only against a collected start: otherwise the garbage the judging GC frees (a load's build
+    // output, requests' leftovers) would count as the round's.
+    const jsFreed = collected ? before.jsBytes + added - after.jsBytes : 0
     if (after.rawRatio < highWatermark || fell >= MIN_DROP || jsFreed >= Math.max(MIN_DROP * after.limit, MIN_FREED)) {
       this.#log.info({ evicted, signal: after.signal, before: round2(before.rawRatio), after: round2(after.rawRatio), estimatedBytes: Math.round(estimated) },
         `memory pressure (${after.signal}): evicted ${evicted} idle extension(s), ${pct(before.rawRatio)} → ${pct(after.rawRatio)} of the limit`)
+      this.#trustedUntil = performance.now() + JUDGE_EVERY
       if (after.rawRatio < highWatermark) this.#recovered(after)
       else this.#backoffStep = 0
       return
     }
+    this.#trustedUntil = 0
     this.#stuck(after, evicted, Math.max(0, fell * after.limit, jsFreed))
   }
 
@@ -285,16 +451,28 @@ export class Evictor {
       : 'no idle extension resident long enough to evict'
     const msg = `over budget, nothing reclaimable: ${s.signal} at ${mb(s.usage)} MB of ${mb(s.limit)} MB (${pct(s.rawRatio)}); ${what}` +
       (wait > 0 ? `; not evicting again for ${Math.round(wait / 1000)} s` : '')
-    if (first) this.#log.warn({ ...this.overBudget }, msg)
-    else this.#log.debug({ ...this.overBudget }, msg)
+    // Once per episode, and at most once every WARN_EVERY when usage keeps crossing the watermark.
+    const now = performance.now()
+    if (first && now - this.#lastWarnAt >= WARN_EVERY) {
+      this.#lastWarnAt = now
+      this.#warned = true
+      this.#log.warn({ ...this.overBudget }, msg)
+    } else this.#log.debug({ ...this.overBudget }, msg)
   }
 
-  /** Usage is back under the high watermark: forget the back-off (logged once if there was one). */
+  /**
+   * Usage is back under the high watermark: the episode ends (logged if it was warned about). The
+   * back-off's doubling is forgotten only under the low watermark (the hysteresis): usage that keeps
+   * crossing the high one with nothing reclaimable still waits longer each time.
+   */
   #recovered(s: MemorySample): void {
-    this.#backoffStep = 0
     this.#backoffUntil = 0
+    if (s.rawRatio < this.#config.memory.lowWatermark) this.#backoffStep = 0
     if (this.overBudget === null) return
-    this.#log.info({ signal: s.signal, ratio: round2(s.rawRatio) }, `memory back under the high watermark (${s.signal} at ${pct(s.rawRatio)}); eviction resumes normally`)
+    const msg = `memory back under the high watermark (${s.signal} at ${pct(s.rawRatio)}); eviction resumes normally`
+    if (this.#warned) this.#log.info({ signal: s.signal, ratio: round2(s.rawRatio) }, msg)
+    else this.#log.debug({ signal: s.signal, ratio: round2(s.rawRatio) }, msg)
+    this.#warned = false
     this.overBudget = null
   }
 
@@ -310,6 +488,7 @@ export class Evictor {
 
   /** Forces a full GC (when possible) so the sample shows what evictions freed. */
   #collect(): MemorySample {
+    this.#collectedAt = performance.now()
     if (forceGc('eviction')) {
       this.#credits = []
       this.#unwatchGc()
@@ -323,16 +502,21 @@ export class Evictor {
     return extra / limit
   }
 
-  #candidates(skip: Set<string>): EvictionCandidate[] {
+  /** `busy`: also those with requests in flight (what could be evicted once they end). */
+  #candidates(skip: Set<string>, busy = false): EvictionCandidate[] {
     const out: EvictionCandidate[] = []
     // A just-loaded extension is kept for memory.minResidency: evicting what the next request loads
     // again frees nothing and costs a load.
     const youngest = performance.now() - this.#config.memory.minResidency
     for (const slot of this.#registry.slots.values()) {
       const gen = slot.current
-      if (!gen || slot.loading || gen.inflight > 0 || slot.waiting > 0 || skip.has(slot.name)) continue
+      if (!gen || slot.loading || skip.has(slot.name)) continue
+      if (!busy && (gen.inflight > 0 || slot.waiting > 0)) continue
+      // Its serial chain is busy with a load of its own (a reload): the unload would wait behind it.
+      if (this.#admitting.has(slot) || this.#admitted.has(slot)) continue
       if (gen.loadedAtMs > youngest) continue
-      out.push({ name: slot.name, lastActive: slot.lastActive, estimate: exactBytes(slot) ?? (slot.heapGrowth || this.#averageGrowth()) })
+      const estimate = exactBytes(slot) ?? (slot.heapGrowth || this.#averageGrowth())
+      out.push({ name: slot.name, lastActive: slot.lastActive, estimate })
     }
     return out
   }

@@ -200,6 +200,7 @@ export class Registry {
       }
     }
     gen.release()
+    this.evictor.released()
     return ms
   }
 
@@ -284,6 +285,8 @@ export class Registry {
     if (this.#closing) throw new ResidentError('RES_ERR_UNAVAILABLE')
     const id = slot.nextGeneration++
     const log = this.#log.child({ extension: slot.name, generation: id })
+    // Waits (bounded) for room under the limit; loadMs covers the load itself.
+    const admitted = await this.evictor.admit(slot)
     const started = performance.now()
     const before = jsBytes()
     let module
@@ -294,6 +297,7 @@ export class Registry {
         config: this.#config.extensions[slot.name]?.config ?? {}, log, development: this.#config.development,
       })
     } catch (e) {
+      this.evictor.loaded(slot, admitted, null)
       const error = loadFailure(slot, e, { log, reloading, development: this.#config.development })
       this.#events.emit({ type: 'failed', name: slot.name, entry: slot.entry, error })
       throw error
@@ -305,9 +309,9 @@ export class Registry {
     slot.rapid.recordSuccess()
     slot.loadMs = Math.round((performance.now() - started) * 100) / 100
     // A mode that measures exactly (a worker's isolate) says so; in process only the growth shows.
-    slot.heapGrowth = module.memory ? null : Math.max(0, jsBytes() - before)
+    const kept = this.evictor.loaded(slot, admitted, module.memory ? null : Math.max(0, jsBytes() - before))
+    slot.heapGrowth = module.memory ? null : kept
     log.info({ ms: Math.round(slot.loadMs), mode: module.mode, commands: Object.values(module.table.commands).map((c) => c.name) }, `loaded ${slot.name} (generation ${id})`)
-    this.evictor.afterLoad(slot.heapGrowth ?? 0)
     return gen
   }
 

@@ -42,6 +42,8 @@ export function hostStatus(registry: Registry, config: ResidentConfig) {
       backoffs: registry.evictor.backoffs,
       state: registry.evictor.overBudget?.state ?? 'ok',
       overBudget: registry.evictor.overBudget,
+      /** Loads that waited for room under the limit, and those that went ahead over it. */
+      admission: { ...registry.evictor.admission },
     },
     forcedGc: { count: forcedGc.count, ms: Math.round(forcedGc.ms), forEviction: forcedGc.eviction, forCollectionProof: forcedGc.collection },
     collection: { ...registry.collection.totals, awaitingVerdict: registry.collection.waiting, graceMs: config.unload.collectionGrace },

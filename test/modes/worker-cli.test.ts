@@ -36,6 +36,14 @@ export default class Steady extends Extension {
 }
 `
 
+const PAIR = `import { Extension } from 'resident-host'
+import { threadId } from 'node:worker_threads'
+export default class Pair extends Extension {
+  async slow() { await new Promise((r) => setTimeout(r, 500)); return { threadId } }
+  exit() { process.exit(5) }
+}
+`
+
 function project(files: Record<string, string>): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'resident-worker-cli-'))
   for (const [f, c] of Object.entries(files)) {
@@ -62,12 +70,13 @@ describe('resident serve --mode worker (real binary)', () => {
       'extensions/fragile.ts': FRAGILE,
       'extensions/steady.ts': STEADY,
       'extensions/idler.ts': STEADY,
+      'extensions/pair.ts': PAIR,
       'filters/.keep': '',
       // The file says in process; --mode worker overrides it, for every extension.
       'resident.config.json': JSON.stringify({
-        mode: 'inprocess', requestTimeout: '2s', rapidFail: { maxFailures: 50 },
-        worker: { hangGrace: '200ms', resourceLimits: { maxOldGenerationSizeMb: 32 } },
-        extensions: { steady: { mode: 'inprocess' }, idler: { idleTimeout: '500ms' } },
+        mode: 'inprocess', requestTimeout: '5s', rapidFail: { maxFailures: 50 },
+        worker: { hangGrace: '200ms', resourceLimits: { maxOldGenerationSizeMb: 24 } },
+        extensions: { steady: { mode: 'inprocess' }, idler: { idleTimeout: '500ms' }, pair: { worker: { pool: 2 } } },
       }),
     })
     server = await startCli(['serve', '-p', '0', '--mode', 'worker'], { cwd: dir, env: { NODE_ENV: '' } })
@@ -110,6 +119,20 @@ describe('resident serve --mode worker (real binary)', () => {
     expect(crashed.body.error).toMatchObject({ code: 'RES_ERR_WORKER_CRASHED', requestId: expect.any(String) })
     expect(neighbour).toEqual({ status: 200, body: { ok: true } })
     expect((await get('/fragile/count')).body).toMatchObject({ count: 1 })
+  }, 30_000)
+
+  it('spreads a pool’s requests over its workers; a crash fails only the requests on the worker that crashed', async () => {
+    const [a, b] = await Promise.all([get('/pair/slow'), get('/pair/slow')])
+    expect(a.status).toBe(200)
+    expect(b.status).toBe(200)
+    expect(a.body.threadId).not.toBe(b.body.threadId)
+    // One worker busy with a slow request: the exit goes to the idle one (fewest in flight).
+    const slow = get('/pair/slow')
+    await waitFor(async () => (await ext('pair')).extensions.find((e) => e.name === 'pair')!.runtime!.workers.some((w) => (w as { inFlight?: number }).inFlight === 1), 'the slow request running')
+    const crashed = await get('/pair/exit')
+    expect(crashed.status).toBe(502)
+    expect(await slow).toMatchObject({ status: 200 })
+    await waitFor(async () => (await ext('pair')).extensions.find((e) => e.name === 'pair')!.runtime!.workers.length === 2, 'the pool whole again')
   }, 30_000)
 
   it('replaces a worker that reaches its heap limit', async () => {
