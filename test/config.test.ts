@@ -21,6 +21,12 @@ describe('config', () => {
     }
   })
 
+  it('seals the shared prototypes unless sealPrototypes is false', () => {
+    expect(resolveConfig({}).sealPrototypes).toBe(true)
+    expect(resolveConfig({ sealPrototypes: false }).sealPrototypes).toBe(false)
+    expect(() => resolveConfig({ sealPrototypes: 'no' })).toThrow(/"sealPrototypes" must be true or false/)
+  })
+
   it('resolves folders against the config file’s folder', () => {
     const c = resolveConfig({ extensionsDir: 'ext' }, { file: '/etc/resident/resident.config.json' })
     expect(c.extensionsDir).toBe(path.resolve('/etc/resident/ext'))

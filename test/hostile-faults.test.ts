@@ -66,6 +66,51 @@ async function serve(files: Record<string, string>, env: Record<string, string> 
 
 interface Status { extensions: Array<{ name: string; generation: number | null; faults: { count: number; last: { message: string } | null }; unloads: Record<string, number> }> }
 
+// Pollution after the answer, from a timer: outside any check around a command. Packages in the
+// host walk objects with for…in (prom-client's label validation does), so the key, had it landed,
+// would make them throw where nobody can be blamed, and the host would exit.
+const LATE_POLLUTER = `import { Extension } from 'resident-host'
+export default class LatePolluter extends Extension {
+  index() {
+    setTimeout(() => { Object.prototype.late = 'x' }, 20)
+    return 'answered'
+  }
+  array() {
+    setTimeout(() => { Array.prototype.lateItem = 'x' }, 20)
+    return 'answered'
+  }
+  generation() { return { generation: this.host.generation } }
+}`
+
+const INSPECT = `import { Extension } from 'resident-host'
+export default class Inspect extends Extension {
+  index() {
+    const object = []; for (const k in {}) object.push(k)
+    const array = []; for (const k in []) array.push(k)
+    return { object, array }
+  }
+}`
+
+describe('an extension polluting a shared prototype outside any request', () => {
+  it.each([['index', 'late'], ['array', 'lateItem']])('(%s) cannot: the shared prototypes are sealed, the fault retires its generation, the host and its metrics keep working', async (command, key) => {
+    const s = await serve({ 'extensions/polluter.ts': LATE_POLLUTER, 'extensions/inspect.ts': INSPECT })
+    expect(await (await fetch(`${s.url}/polluter/${command}`)).text()).toBe('answered')
+    const status = await until(async () => {
+      const st = await (await fetch(`${s.url}/_resident/status`)).json() as Status
+      const p = st.extensions.find((e) => e.name === 'polluter')!
+      return p.unloads.fault === 1 ? p : null
+    }, 'the fault traced to the polluter and its generation retired')
+    expect(status.faults.last?.message).toContain(key)
+    // Prometheus' client walks label objects with for…in on every scrape and observation.
+    const metrics = await fetch(`${s.url}/_resident/metrics`)
+    expect(metrics.status).toBe(200)
+    expect(await (await fetch(`${s.url}/inspect/`)).json()).toEqual({ object: [], array: [] })
+    expect(await (await fetch(`${s.url}/polluter/generation`)).json()).toEqual({ generation: 2 })
+    expect(s.child.exitCode).toBeNull()
+    expect(s.output()).not.toMatch(/a fault no extension or filter can be blamed for/)
+  })
+})
+
 describe('an exception outside any request', () => {
   it.each([
     ['timer', 'thrown from a timer after the answer'],

@@ -118,4 +118,15 @@ describe('protocol faults from extensions, filters and clients', () => {
     expect(body).toContain('chunk 5')
     expect(body.endsWith('0\r\n\r\n')).toBe(true)
   })
+
+  it('a request with two Host headers is a JSON 400 (RFC 9112 §3.2), so no check reads one Host and a filter the other', async () => {
+    const { data } = await raw(port, 'GET /_resident/status HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: attacker.example\r\nConnection: close\r\n\r\n')
+    const { head, body } = split(data)
+    expect(head).toMatch(/^HTTP\/1\.1 400 /)
+    const e = JSON.parse(body).error
+    expect(e.code).toBe('RES_ERR_BAD_REQUEST')
+    expect(e.message).toMatch(/Host/)
+    expect(e.requestId).toBeTruthy()
+    expect(split((await raw(port, GET('/faulty/ok'))).data).body).toBe('ok')
+  })
 })

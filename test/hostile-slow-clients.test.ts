@@ -107,3 +107,81 @@ describe('slow clients are cut off by separate, configured timeouts', () => {
     expect(await r.json()).toEqual({ bytes: 7 })
   })
 })
+
+// A client that asks and then never reads: what the server wrote waits in its memory (and, for a
+// stream, the command waits on backpressure) for as long as the connection lives. sendTimeout ends
+// a response that makes no progress, as nginx's send_timeout does.
+const BIG = `import { Extension } from 'resident-host'
+export default class Big extends Extension {
+  ended = 0
+  blob() { return 'y'.repeat(16 * 1024 * 1024) }
+  async *stream(_p, request) {
+    const chunk = 'z'.repeat(64 * 1024)
+    try {
+      for (let i = 0; i < 100000 && !request.signal.aborted; i++) yield chunk
+    } finally { this.ended++ }
+  }
+  endedStreams() { return { ended: this.ended } }
+}`
+
+describe('a client that stops reading its response is cut off after sendTimeout', () => {
+  const SEND_TIMEOUT = 2000
+  let t: TestServer
+  let port: number
+  let base: string
+  beforeAll(async () => {
+    t = await startTestServer({ extensions: { 'big.ts': BIG }, config: { sendTimeout: SEND_TIMEOUT, requestTimeout: '60s', keepAliveTimeout: '60s' } })
+    base = await t.listen()
+    port = Number(new URL(base).port)
+  })
+  afterAll(() => t.close())
+
+  /**
+   * Sends `request`, stops reading at the first bytes, and once the server has given up on it
+   * (its log says so) reads the rest: resolves with what arrived before the connection ended.
+   */
+  async function stopReading(request: string, logged: number): Promise<number> {
+    let received = 0
+    const s = net.connect(port, '127.0.0.1', () => s.write(request))
+    s.on('data', (d) => { received += d.length })
+    s.once('data', () => s.pause())
+    s.on('error', () => {})
+    const closed = new Promise((r) => s.on('close', r))
+    await expect.poll(() => t.logs.filter((l) => /\(sendTimeout\)/.test(l.msg)).length, { timeout: 15_000 }).toBe(logged)
+    s.resume()
+    await closed
+    return received
+  }
+
+  it('a large body nobody reads: the connection is closed and the request leaves the server', async () => {
+    const received = await stopReading('GET /big/blob HTTP/1.1\r\nHost: localhost\r\n\r\n', 1)
+    expect(received).toBeLessThan(16 * 1024 * 1024)
+    await expect.poll(() => t.server.budget.inFlight, { timeout: 10_000 }).toBe(0)
+  })
+
+  it('a stream nobody reads: the connection is closed and the command sees its abort', async () => {
+    await stopReading('GET /big/stream HTTP/1.1\r\nHost: localhost\r\n\r\n', 2)
+    await expect.poll(async () => (await (await fetch(`${base}/big/endedStreams`)).json()).ended, { timeout: 10_000 }).toBe(1)
+  })
+
+  it('a slow reader that keeps making progress is not cut off', async () => {
+    const total = await new Promise<number>((resolve, reject) => {
+      let received = 0
+      const s = net.connect(port, '127.0.0.1', () => s.write('GET /big/blob HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'))
+      s.pause()
+      // Four short reads 0.6 × sendTimeout apart (so the exchange outlasts sendTimeout twice over
+      // while no pause reaches it), then the rest.
+      let bursts = 0
+      const burst = () => {
+        bursts++
+        s.resume()
+        setTimeout(() => { s.pause(); if (!s.destroyed) setTimeout(burst, SEND_TIMEOUT * 0.6) }, bursts < 4 ? 20 : 5_000)
+      }
+      setTimeout(burst, SEND_TIMEOUT * 0.6)
+      s.on('data', (d) => { received += d.length })
+      s.on('error', reject)
+      s.on('close', () => resolve(received))
+    })
+    expect(total).toBeGreaterThan(16 * 1024 * 1024)
+  }, 30_000)
+})

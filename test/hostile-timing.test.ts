@@ -44,5 +44,8 @@ describe('secrets are compared in constant time', () => {
       expect((spy.mock.calls[0]![0] as Buffer).length).toBe(32)
     }
     expect((await t.inject({ url: '/_resident/status', headers: { authorization: 'Bearer a-long-enough-admin-token' } })).statusCode).toBe(200)
+    // The scheme is case-insensitive (RFC 9110 §11.1); the token is not.
+    expect((await t.inject({ url: '/_resident/status', headers: { authorization: 'bearer  a-long-enough-admin-token' } })).statusCode).toBe(200)
+    expect((await t.inject({ url: '/_resident/status', headers: { authorization: 'Bearer A-long-enough-admin-token' } })).statusCode).toBe(403)
   })
 })

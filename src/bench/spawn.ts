@@ -94,3 +94,18 @@ export async function waitForFile(file: string, timeoutMs = 10_000): Promise<voi
     await new Promise((r) => setTimeout(r, 25))
   }
 }
+
+/** Resolves once `url` answers 200; rejects if `child` exits first or after `timeoutMs`. */
+export async function waitForHttp(url: string, child: ChildProcess, timeoutMs = 15_000): Promise<void> {
+  const until = Date.now() + timeoutMs
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the server exited (${child.signalCode ?? child.exitCode}) before it answered ${url}`)
+    const ok = await fetch(url).then(async (r) => { await r.arrayBuffer(); return r.ok }, () => false)
+    if (ok) return
+    if (Date.now() > until) {
+      child.kill('SIGKILL')
+      throw new Error(`${url} did not answer 200 within ${timeoutMs} ms`)
+    }
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}

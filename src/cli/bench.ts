@@ -11,12 +11,15 @@ import { procAvailable } from '../bench/proc.ts'
 import { runBench } from '../bench/run.ts'
 import { BASELINES, baselineId, benchTargets, findBaseline } from '../bench/targets/all.ts'
 import { MODES, type BenchMode } from '../bench/targets/modes.ts'
+import { DEFAULT_CONFIG_FILE } from '../config/defaults.ts'
 import { parseDuration } from '../config/units.ts'
 import { findEntry } from '../loader/discover.ts'
 import { parseFlags, UsageError } from './args.ts'
+import { loadConfig } from './serve.ts'
 
 export const benchOptions = {
   extensions: { type: 'string', short: 'e' },
+  config: { type: 'string' },
   extension: { type: 'string', short: 'x' },
   command: { type: 'string', short: 'c' },
   params: { type: 'string', multiple: true },
@@ -37,7 +40,11 @@ export const benchOptions = {
 export const BENCH_HELP = `resident bench — the same command in every mode and against baselines, in one run
 
 Usage: resident bench [options]
-  -e, --extensions <dir>    extensions folder (default ./extensions, else Resident's examples)
+  -e, --extensions <dir>    extensions folder (default: the config's, else ./extensions, else
+                            Resident's examples)
+      --config <file|none>  the configuration every mode serves with: its filters, limits and
+                            extension settings (default ./resident.config.json when there is one;
+                            "none": no filters, the command and its tier alone)
   -x, --extension <name>    extension to bench (default hello)
   -c, --command <name>      command to bench (default greet)
       --params k=v          a query parameter; repeat for more (default name=bench for hello.greet)
@@ -78,12 +85,27 @@ const list = (value: string | undefined): string[] | undefined =>
 
 const TYPES: Record<string, string> = { '.json': 'application/json', '.txt': 'text/plain', '.form': 'application/x-www-form-urlencoded' }
 
+/**
+ * The configuration file the modes serve with: --config, or ./resident.config.json as
+ * `resident serve` finds it; null for none. Checked here, so a bad one is one clear error (exit 2)
+ * rather than every mode failing to start.
+ */
+function benchConfig(flag: string | undefined): { file: string; extensionsDir: string } | null {
+  if (flag === 'none') return null
+  if (flag === undefined && !existsSync(DEFAULT_CONFIG_FILE)) return null
+  if (flag !== undefined && !existsSync(flag)) throw new UsageError(`--config: no file ${path.resolve(flag)}`)
+  const loaded = loadConfig({ flags: { config: flag }, env: {}, cwd: process.cwd(), development: false })
+  return { file: loaded.file!, extensionsDir: loaded.extensionsDir }
+}
+
 export async function bench(args: string[]): Promise<void> {
   const f = parseFlags(args, benchOptions) as Record<string, string | boolean | string[] | undefined>
   if (f.help) { process.stdout.write(BENCH_HELP); return }
   if (!procAvailable()) throw new UsageError('resident bench reads CPU time and memory from /proc, which this system lacks (Linux only)')
+  const config = benchConfig(f.config as string | undefined)
   const examples = fileURLToPath(new URL('../../extensions', import.meta.url))
-  const extensionsDir = path.resolve((f.extensions as string | undefined) ?? (existsSync('extensions') ? 'extensions' : examples))
+  const given = f.extensions as string | undefined
+  const extensionsDir = path.resolve(given ?? config?.extensionsDir ?? (existsSync('extensions') ? 'extensions' : examples))
   if (!existsSync(extensionsDir)) throw new UsageError(`--extensions: no folder ${extensionsDir}`)
   const extension = (f.extension as string | undefined) ?? 'hello'
   const command = (f.command as string | undefined) ?? 'greet'
@@ -128,12 +150,15 @@ export async function bench(args: string[]): Promise<void> {
   try {
     const targets = benchTargets(modes, baselines)
     const bin = fileURLToPath(new URL('../../bin/resident.js', import.meta.url))
-    const results = await runBench(targets, { extensionsDir, extension, command, params, method, body, contentType, scratch, bin }, settings, progress)
+    const results = await runBench(targets, { extensionsDir, extension, command, params, method, body, contentType, scratch, bin, config: config?.file ?? null, extensionsGiven: given !== undefined }, settings, progress)
     if (live) process.stderr.write('\r\x1b[2K')
     const claims = checkClaims(results)
-    const doc = benchDocument(results, claims, { ...settings, extension, command, params: Object.fromEntries(params), method, modes })
+    const doc = benchDocument(results, claims, { ...settings, extension, command, params: Object.fromEntries(params), method, modes, config: config?.file ?? null })
     if (f.json) process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`)
-    else process.stdout.write(renderTable(results, claims))
+    else {
+      const served = config ? `the modes serve with ${path.relative(process.cwd(), config.file) || config.file} (its filters and settings)` : 'the modes serve with no configuration: no filters'
+      process.stdout.write(`${served}\n\n${renderTable(results, claims)}`)
+    }
     if (html) {
       writeFileSync(html, renderHtml(doc))
       if (!f.json) process.stdout.write(`\nHTML report: ${path.resolve(html)}\n`)

@@ -30,7 +30,7 @@ export function runNew(args: string[], o: { sdk?: string; cwd: string }): string
     if (!isModuleName(second)) throw new UsageError(`"${second}" is not a ${first} name: lower-case letters, digits and hyphens, starting with a letter or digit`)
     if (!existsSync(path.join(o.cwd, 'package.json'))) throw new UsageError(`no package.json in ${o.cwd}: run "resident new ${first} ${second}" in a project made by "resident new <dir>"`)
     const written = writeAll(o.cwd, first === 'extension' ? extensionFiles(second) : filterFiles(second))
-    return `added ${written.join(' and ')}\n` + (first === 'extension' ? `served at /${second}/ by npm run dev\n` : 'resident dev loads it; it runs on every request\n')
+    return `added ${written.join(' and ')}\n` + (first === 'extension' ? `npm run dev serves it at /${second}/greet\n` : 'resident dev loads it; it runs on every request\n')
   }
   if (second !== undefined) throw new UsageError(`unexpected "${second}": usage: resident new <dir> | resident new extension <name> | resident new filter <name>`)
   const dir = path.resolve(o.cwd, first)

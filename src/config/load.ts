@@ -22,8 +22,8 @@ export type ConfigInput = Record<string, unknown>
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 const TOP_LEVEL = new Set([
   '$schema', 'host', 'port', 'extensionsDir', 'filtersDir', 'bodyLimit', 'parameterLimit', 'requestTimeout', 'drainTimeout',
-  'headersTimeout', 'bodyTimeout', 'keepAliveTimeout', 'maxConnections', 'requestIdHeader',
-  'logLevel', 'development', 'admin', 'extensions', 'filters', 'fastcgi', 'cgi', 'limits',
+  'headersTimeout', 'bodyTimeout', 'keepAliveTimeout', 'sendTimeout', 'maxConnections', 'requestIdHeader',
+  'logLevel', 'development', 'sealPrototypes', 'admin', 'extensions', 'filters', 'fastcgi', 'cgi', 'limits',
   ...RESIDENCY_KEYS, ...MODE_KEYS, ...POOL_KEYS, ...OPERATIONS_KEYS,
 ])
 
@@ -81,6 +81,8 @@ export function resolveConfig(given: ConfigInput, options: { cwd?: string; file?
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`"logLevel" must be one of ${LOG_LEVELS.join(', ')}`)
   const development = input.development ?? defaults.development
   if (typeof development !== 'boolean') problems.push('"development" must be true or false')
+  const sealPrototypes = input.sealPrototypes ?? defaults.sealPrototypes
+  if (typeof sealPrototypes !== 'boolean') problems.push('"sealPrototypes" must be true or false')
 
   const admin = (input.admin ?? Object.create(null)) as Record<string, unknown>
   let token: string | null = null
@@ -146,10 +148,12 @@ export function resolveConfig(given: ConfigInput, options: { cwd?: string; file?
     headersTimeout: num('headersTimeout', defaults.headersTimeout, positiveDuration, 'a duration above 0 such as 15000 or "15s"'),
     bodyTimeout: num('bodyTimeout', defaults.bodyTimeout, positiveDuration, 'a duration above 0 such as 30000 or "30s"'),
     keepAliveTimeout: num('keepAliveTimeout', defaults.keepAliveTimeout, positiveDuration, 'a duration above 0 such as 15000 or "15s"'),
+    sendTimeout: num('sendTimeout', defaults.sendTimeout, positiveDuration, 'a duration above 0 such as 30000 or "30s"'),
     maxConnections: num('maxConnections', defaults.maxConnections, (v) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : undefined), 'an integer ≥ 0 (0 = no limit)'),
     requestIdHeader: requestIdHeader(input.requestIdHeader, problems),
     logLevel: logLevel as ResidentConfig['logLevel'],
     development: development === true,
+    sealPrototypes: sealPrototypes !== false,
     admin: { token, hosts },
     mode,
     worker,

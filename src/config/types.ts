@@ -211,6 +211,8 @@ export interface ResidentConfig {
   bodyTimeout: number
   /** An idle keep-alive connection is closed after this, in ms. */
   keepAliveTimeout: number
+  /** A response the client takes none of for this long, in ms, is ended by closing its connection. */
+  sendTimeout: number
   /** Connections beyond this many are closed as soon as they are accepted; 0 = no limit. */
   maxConnections: number
   /** How long shutdown waits for in-flight requests, in ms. */
@@ -220,6 +222,8 @@ export interface ResidentConfig {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
   /** Development mode: stacks in error bodies, pretty logs. */
   development: boolean
+  /** Object.prototype and Array.prototype made non-extensible at start, so no code can add keys to them (the CLI applies it). */
+  sealPrototypes: boolean
   /** The admin surface: `token` opens it beyond loopback; `hosts` are extra `Host` names it answers for. */
   admin: { token: string | null; hosts: string[] }
   /** Unload an extension after this long without requests, in ms; 0 = never. */

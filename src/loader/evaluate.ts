@@ -3,7 +3,7 @@ import path from 'node:path'
 import vm from 'node:vm'
 import { importMetaOf, resolveSpecifier } from './import-meta.ts'
 import type { FunctionShape } from './module-shape.ts'
-import { guardedProcess } from './process-guard.ts'
+import { guardedProcess, guardedProcessModule, isProcessModule } from './process-guard.ts'
 
 export interface EvaluateOptions {
   /** The real entry file: `require`, `__filename` and `__dirname` are relative to it. */
@@ -36,12 +36,14 @@ const PARAMS = '__rimp,__rmeta,__rexport,require,module,exports,__filename,__dir
  */
 export async function evaluateBundle(shape: FunctionShape, options: EvaluateOptions): Promise<Record<string, unknown>> {
   const base = createRequire(options.entry)
-  const req = ((id: string) => (id === 'resident-host' ? options.sdk : base(id))) as NodeJS.Require
+  // The process module, however it is named, is the guarded process for the extension's own code.
+  const req = ((id: string) => (id === 'resident-host' ? options.sdk : isProcessModule(id) ? guardedProcess : base(id))) as NodeJS.Require
   req.resolve = base.resolve
   req.cache = base.cache
   const rimp = (specifier: unknown, attributes?: ImportCallOptions): Promise<unknown> => {
     const id = String(specifier)
     if (id === 'resident-host') return Promise.resolve(options.sdk)
+    if (isProcessModule(id)) return Promise.resolve(guardedProcessModule)
     // The host's own subpaths (resident-host/testing) resolve by the package's name from here.
     if (id.startsWith('resident-host/')) return import(id)
     try {

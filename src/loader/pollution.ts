@@ -38,6 +38,21 @@ export function undoPollution(before: Added): string[] | null {
   return added
 }
 
+/**
+ * Makes Object.prototype and Array.prototype non-extensible for the rest of the process: adding a
+ * key to either then throws a TypeError in the code that tries (strict code, which every bundled
+ * extension is) or does nothing (sloppy code). The checks around commands cannot see pollution an
+ * extension leaves for later, from a timer or a callback, and the packages in the host that walk
+ * objects with `for…in` would then fail where no extension can be blamed; sealed, the attempt
+ * itself is the fault, raised in the polluter's own context and traced to it. Existing members can
+ * still be replaced, so a polyfill that patches one keeps working; one that adds a method fails to
+ * load, saying so (and `sealPrototypes: false` allows it). Idempotent.
+ */
+export function sealSharedPrototypes(): void {
+  Object.preventExtensions(Object.prototype)
+  Object.preventExtensions(Array.prototype)
+}
+
 /** The error a command or an evaluation that polluted a shared prototype fails with. */
 export function pollutionError(what: string, keys: string[]): Error {
   const e = new Error(`${what} added ${keys.join(', ')}, which every extension and the host share; removed`)

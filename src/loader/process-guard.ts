@@ -43,6 +43,24 @@ const overrides: Record<string | symbol, unknown> = {
     if (ownsPid(pid)) throw new ProcessGuardError('process.kill() of the host', ENDS)
     return process.kill(pid, signal)
   },
+  // The raw call under kill(), reachable by name.
+  _kill(pid: number, signal: number) {
+    if (ownsPid(pid)) throw new ProcessGuardError('process._kill() of the host', ENDS)
+    return (process as unknown as { _kill(pid: number, signal: number): number })._kill(pid, signal)
+  },
+  // One capture callback per process: setting it would replace the host's fault handling, and
+  // every later fault would vanish into the extension's callback.
+  setUncaughtExceptionCaptureCallback: deny('process.setUncaughtExceptionCaptureCallback()', 'it would replace the host\'s fault handling'),
+  // The other way to the process module without an import.
+  getBuiltinModule(id: string) {
+    if (isProcessModule(id)) return guardedProcess
+    return (process as unknown as { getBuiltinModule(id: string): unknown }).getBuiltinModule(id)
+  },
+}
+
+/** Whether a module specifier names Node's `process` module. */
+export function isProcessModule(id: string): boolean {
+  return id === 'process' || id === 'node:process'
 }
 
 // Events whose listeners are the host's own: emitting one would stop the host (SIGTERM, SIGINT),
@@ -84,3 +102,19 @@ export const guardedProcess: NodeJS.Process = new Proxy(process, {
     return Reflect.set(target, key, value, target)
   },
 })
+
+/**
+ * What importing `node:process` (or `process`) gives the extension's own code: the guarded
+ * `process` as the default export and its members as named exports, read when used, as Node's own
+ * namespace has them. Without it `import process from 'node:process'`, a common style, would hand
+ * the real `exit()` back.
+ */
+export const guardedProcessModule: Record<string, unknown> = (() => {
+  const ns: Record<string, unknown> = Object.create(null)
+  Object.defineProperty(ns, 'default', { value: guardedProcess, enumerable: true })
+  for (const key of Object.keys(process)) {
+    Object.defineProperty(ns, key, { get: () => (guardedProcess as unknown as Record<string, unknown>)[key], enumerable: true })
+  }
+  Object.defineProperty(ns, Symbol.toStringTag, { value: 'Module' })
+  return Object.freeze(ns)
+})()

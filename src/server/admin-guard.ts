@@ -11,6 +11,8 @@ export function isLoopback(address: string | undefined): boolean {
 /** The header a state-changing admin call must carry when no token is configured (a form cannot set it). */
 export const ADMIN_HEADER = 'x-resident-admin'
 
+const BEARER = /^bearer +(\S+) *$/i
+
 const digest = (s: string) => crypto.createHash('sha256').update(s).digest()
 
 /**
@@ -68,7 +70,8 @@ export function checkAdmin(request: FastifyRequest, policy: AdminPolicy): void {
   const token = policy.token
   if (token !== null) {
     const header = headers.authorization ?? ''
-    const given = header.startsWith('Bearer ') ? header.slice(7) : ''
+    // The scheme is case-insensitive (RFC 9110 §11.1), as curl and proxies may spell it.
+    const given = BEARER.exec(header)?.[1] ?? ''
     if (given === '' || !tokenMatches(given, token)) throw forbidden('the admin surface needs "Authorization: Bearer <admin.token>"')
   } else if (!isLoopback(request.socket.remoteAddress)) {
     throw forbidden('the admin surface answers loopback callers only; configure admin.token to open it to others')

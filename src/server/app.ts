@@ -105,7 +105,7 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
   const executors = new Executors({ config, log }, options.executors)
   executors.check(config)
   const registry = new Registry({ config, executors, log })
-  const connections = new Connections(app.server, config.maxConnections, log)
+  const connections = new Connections(app.server, config.maxConnections, log, config.sendTimeout)
   const budget = new RequestBudget(app.server, config.limits)
   let closing = false
   const dispatcher = new Dispatcher(registry, config, log, () => closing)
@@ -188,6 +188,7 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
         await Promise.race([app.close(), forced])
         clearInterval(reaper)
         clearTimeout(timer)
+        connections.close()
         await registry.close(deadline)
         await filters.close()
         fastcgiApps.close()

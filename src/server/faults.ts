@@ -1,4 +1,5 @@
 import { ownerOf } from '../loader/owner.ts'
+import { sealSharedPrototypes } from '../loader/pollution.ts'
 import { mapErrorStack } from '../loader/stack.ts'
 import type { ResidentServer } from './app.ts'
 
@@ -11,10 +12,13 @@ import type { ResidentServer } from './app.ts'
  * - traced to nobody: nobody can say what state the process is in, so it is logged, the server
  *   drains (requests in flight finish, up to drainTimeout) and the process exits with code 1 for
  *   a supervisor to restart.
- * Returns a function that removes the handlers.
+ * Unless `sealPrototypes` is false it also seals the shared prototypes (loader/pollution.ts), so a
+ * key an extension adds to them later, from a timer, is a fault traced to it instead of one
+ * nobody can be blamed for. Returns a function that removes the handlers (a seal cannot be undone).
  */
 export function handleFaults(server: ResidentServer, exit: (code: number) => void = (code) => process.exit(code)): () => void {
   const log = server.log
+  if (server.config.sealPrototypes) sealSharedPrototypes()
   let exiting = false
 
   const onFault = (fault: unknown, origin: string): void => {

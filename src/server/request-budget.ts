@@ -144,9 +144,9 @@ function onResponseClose(this: TrackedResponse): void {
   if (open !== undefined && open.delete(this)) this[BUDGET]!.inFlight--
 }
 
-/** Reads and drops what is left of a request body nothing is reading. */
+/** Reads and drops a request body nothing has started to read (a reader that paused keeps it). */
 function discardUnreadBody(req: IncomingMessage): void {
-  if (req.complete || req.readableFlowing === true || req.destroyed) return
+  if (req.complete || req.destroyed || req.readableFlowing !== null || req.listenerCount('readable') > 0) return
   req.resume()
 }
 
@@ -164,7 +164,7 @@ function closeQueued(this: TrackedSocket): void {
 /**
  * RFC 9112 §3.2: an absolute-form target (`GET http://host/path`) is routed as its path, with its
  * authority as the Host; a malformed percent-encoding is answered 400 by Resident rather than by
- * the router; a missing Host on HTTP/1.1, a bad Expect and CONNECT are refused. Returns the error
+ * the router; a missing Host on HTTP/1.1, more than one Host, a bad Expect and CONNECT are refused. Returns the error
  * to answer with, or null.
  */
 function normaliseTarget(req: TrackedRequest): ResidentError | null {
@@ -192,11 +192,24 @@ function normaliseTarget(req: TrackedRequest): ResidentError | null {
   if (reject === null && req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor >= 1) {
     reject = new ResidentError('RES_ERR_BAD_REQUEST', 'an HTTP/1.1 request must carry a Host header')
   }
+  if (reject === null && hostLines(req.rawHeaders) > 1) {
+    // Node keeps the first and drops the rest: one check could read one Host and a proxy the other.
+    reject = new ResidentError('RES_ERR_BAD_REQUEST', 'a request must carry one Host header, not several')
+  }
   const expect = req.headers.expect
   if (reject === null && expect !== undefined && expect.trim().toLowerCase() !== '100-continue') {
     reject = new ResidentError('RES_ERR_EXPECTATION_FAILED', `the server meets no expectation but 100-continue, got ${quote(expect)}`, { headers: { connection: 'close' } })
   }
   return reject
+}
+
+function hostLines(raw: string[]): number {
+  let n = 0
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!
+    if (name.length === 4 && (name === 'Host' || name.toLowerCase() === 'host')) n++
+  }
+  return n
 }
 
 /** Whether the router can decode the path: `%` followed by two hex digits, making valid UTF-8. */

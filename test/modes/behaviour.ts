@@ -87,6 +87,15 @@ export default class Probe extends Extension {
     const file = path.join(this.host.dir, '..', 'gate-' + name)
     while (!existsSync(file)) await new Promise((r) => setTimeout(r, 10))
   }
+  // Leaves the client waiting for its first chunk until the client has gone, then yields anyway.
+  async *lateStart(_p, req) {
+    try {
+      this._note('starting ' + req.query.token)
+      await new Promise((resolve) => req.signal.addEventListener('abort', resolve))
+      yield { late: true }
+      yield { later: true }
+    } finally { this._note('closed ' + req.query.token) }
+  }
   async *unsendable() {
     yield { ok: 1 }
     yield { big: 10n }
@@ -313,6 +322,15 @@ export function behaviourSuite(mode: Mode, options: BehaviourOptions = {}): void
       open('tk')
       await ticking
       expect(ticks).toEqual([{ tick: 1 }, { tick: 2 }])
+    })
+
+    when('objects')('closes an object stream whose client left before its first chunk', async () => {
+      const token = `late-${mode}-${Date.now()}`
+      const req = http.get(`${base}/probe/lateStart?token=${token}`)
+      req.on('error', () => undefined)
+      await waitFor(() => events().includes(`starting ${token}`), 'the generator started', 30_000)
+      req.destroy()
+      await waitFor(() => events().includes(`closed ${token}`), 'the generator closed although its first chunk came after the client left', 30_000)
     })
 
     when('objects')('ends an object stream whose chunk cannot be sent with an error record, and logs the line of its yield', async () => {

@@ -46,7 +46,4 @@ behaviourSuite('cgi', {
       },
     },
   },
-  skip: {
-    objects: 'the cgi runner does not yet turn a stream of objects into NDJSON or SSE (the author kit issue makes that mode-neutral)',
-  },
 })

@@ -6,7 +6,7 @@ import type { BenchSettings, TargetResult } from '../run.ts'
 export interface BenchDocument {
   date: string
   machine: { cpus: number; cpuModel: string; totalMemoryBytes: number; platform: string; release: string; arch: string; node: string }
-  settings: BenchSettings & { extension: string; command: string; params: Record<string, string>; method: string; modes: string[] }
+  settings: BenchSettings & { extension: string; command: string; params: Record<string, string>; method: string; modes: string[]; config: string | null }
   modes: TargetResult[]
   baselines: TargetResult[]
   claims: Claim[]

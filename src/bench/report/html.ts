@@ -99,7 +99,7 @@ th:first-child { text-align: left } li.holds b { color: #2f9e6f } li.fails b { c
 </style></head>
 <body>
 <h1>resident bench: <code>${esc(s.extension)}.${esc(s.command)}</code></h1>
-<p class="meta">${esc(s.method)} /${esc(s.extension)}/${esc(s.command)}${params ? `?${esc(params)}` : ''} · ${s.rounds} rounds × ${s.duration} s (warm-up ${s.warmup} s) · ${s.connections} connections · ${esc(doc.date)}<br>
+<p class="meta">${esc(s.method)} /${esc(s.extension)}/${esc(s.command)}${params ? `?${esc(params)}` : ''} · ${s.rounds} rounds × ${s.duration} s (warm-up ${s.warmup} s) · ${s.connections} connections · modes served with ${s.config ? `<code>${esc(s.config)}</code>` : 'no configuration (no filters)'} · ${esc(doc.date)}<br>
 ${m.cpus} × ${esc(m.cpuModel)} · ${(m.totalMemoryBytes / 2 ** 30).toFixed(1)} GiB · ${esc(m.platform)} ${esc(m.release)} ${esc(m.arch)} · Node ${esc(m.node)}</p>
 <h2>Throughput (requests per second, median of clean rounds, log scale)</h2>
 ${throughputChart(rows)}

@@ -17,6 +17,13 @@ export interface BenchContext {
   scratch: string
   /** The `resident` binary's entry (bin/resident.js). */
   bin: string
+  /**
+   * The configuration file every mode serves with (its filters, limits, extension settings), as
+   * `resident serve` would read it; null: none, so no filters (the command and its tier alone).
+   */
+  config: string | null
+  /** Whether the extensions folder was named on the command line (it then overrides the config's). */
+  extensionsGiven: boolean
 }
 
 export interface RunningTarget {
