@@ -94,4 +94,16 @@ describe('every rejection is Resident\'s', () => {
     await expect.poll(() => g.__logged.length, { timeout: 3000 }).toBe(1)
     expect(t.logs.filter((l) => (l as { level: number }).level >= 50).map((l) => l.msg)).toEqual([])
   })
+
+  it('a body whose chunked framing breaks is answered at once, under its own request id', async () => {
+    // Node's parser fails after the request was handed over: it used to wait for bodyTimeout.
+    const text = await exchange(base, 'POST /hello/greet HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n', 3000)
+    const [r] = parseResponses(text)
+    expect(r, 'no response').toBeDefined()
+    expect(r!.status).toBe(400)
+    expect(r!.headers.connection).toBe('close')
+    const error = JSON.parse(r!.body).error
+    expect(error).toMatchObject({ code: 'RES_ERR_BAD_REQUEST', requestId: expect.any(String) })
+    expect(error.message).toMatch(/malformed/)
+  })
 })

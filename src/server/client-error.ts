@@ -40,7 +40,9 @@ export function handleClientError(err: Error & { code?: string }, socket: Socket
   if (res !== null) {
     // A response is owed on this connection (the request before a malformed pipelined one, or
     // the one whose body stopped arriving).
-    if (!res.headersSent && rejection.status === 408) {
+    // Its own when the request is still arriving: a body that stopped in time, or whose framing
+    // broke (a bad chunk size) after the request was handed over.
+    if (!res.headersSent && (rejection.status === 408 || (!res.req.complete && err.code !== 'HPE_INVALID_EOF_STATE' && socket.readable))) {
       answerThrough(res, rejection, log)
       return
     }
@@ -69,11 +71,11 @@ export function handleClientError(err: Error & { code?: string }, socket: Socket
   )
 }
 
-/** A 408 for a request that reached Resident: sent through its own response, under its own id. */
+/** A 408 (or 400) for a request that reached Resident: sent through its own response, under its own id. */
 function answerThrough(res: ServerResponse, rejection: Rejection, log: Logger): void {
   const requestId = requestIdOf(res.req) ?? nextRequestId()
   const body = JSON.stringify({ error: { code: rejection.code, message: rejection.message, requestId } })
-  log.info({ requestId, url: res.req.url }, `${res.req.method} ${res.req.url}: the body did not arrive in time (408)`)
+  log.info({ requestId, url: res.req.url }, `${res.req.method} ${res.req.url}: ${rejection.status === 408 ? 'the body did not arrive in time' : rejection.message} (${rejection.status})`)
   res.shouldKeepAlive = false
   res.writeHead(rejection.status, {
     'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close',

@@ -144,9 +144,9 @@ function onResponseClose(this: TrackedResponse): void {
   if (open !== undefined && open.delete(this)) this[BUDGET]!.inFlight--
 }
 
-/** Reads and drops what is left of a request body nothing is reading. */
+/** Reads and drops a request body nothing has started to read (a reader that paused keeps it). */
 function discardUnreadBody(req: IncomingMessage): void {
-  if (req.complete || req.readableFlowing === true || req.destroyed) return
+  if (req.complete || req.destroyed || req.readableFlowing !== null || req.listenerCount('readable') > 0) return
   req.resume()
 }
 

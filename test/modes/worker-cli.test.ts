@@ -36,6 +36,14 @@ export default class Steady extends Extension {
 }
 `
 
+const PAIR = `import { Extension } from 'resident-host'
+import { threadId } from 'node:worker_threads'
+export default class Pair extends Extension {
+  async slow() { await new Promise((r) => setTimeout(r, 500)); return { threadId } }
+  exit() { process.exit(5) }
+}
+`
+
 function project(files: Record<string, string>): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'resident-worker-cli-'))
   for (const [f, c] of Object.entries(files)) {
@@ -62,12 +70,13 @@ describe('resident serve --mode worker (real binary)', () => {
       'extensions/fragile.ts': FRAGILE,
       'extensions/steady.ts': STEADY,
       'extensions/idler.ts': STEADY,
+      'extensions/pair.ts': PAIR,
       'filters/.keep': '',
       // The file says in process; --mode worker overrides it, for every extension.
       'resident.config.json': JSON.stringify({
-        mode: 'inprocess', requestTimeout: '2s', rapidFail: { maxFailures: 50 },
-        worker: { hangGrace: '200ms', resourceLimits: { maxOldGenerationSizeMb: 32 } },
-        extensions: { steady: { mode: 'inprocess' }, idler: { idleTimeout: '500ms' } },
+        mode: 'inprocess', requestTimeout: '5s', rapidFail: { maxFailures: 50 },
+        worker: { hangGrace: '200ms', resourceLimits: { maxOldGenerationSizeMb: 24 } },
+        extensions: { steady: { mode: 'inprocess' }, idler: { idleTimeout: '500ms' }, pair: { worker: { pool: 2 } } },
       }),
     })
     server = await startCli(['serve', '-p', '0', '--mode', 'worker'], { cwd: dir, env: { NODE_ENV: '' } })
@@ -110,6 +119,20 @@ describe('resident serve --mode worker (real binary)', () => {
     expect(crashed.body.error).toMatchObject({ code: 'RES_ERR_WORKER_CRASHED', requestId: expect.any(String) })
     expect(neighbour).toEqual({ status: 200, body: { ok: true } })
     expect((await get('/fragile/count')).body).toMatchObject({ count: 1 })
+  }, 30_000)
+
+  it('spreads a pool’s requests over its workers; a crash fails only the requests on the worker that crashed', async () => {
+    const [a, b] = await Promise.all([get('/pair/slow'), get('/pair/slow')])
+    expect(a.status).toBe(200)
+    expect(b.status).toBe(200)
+    expect(a.body.threadId).not.toBe(b.body.threadId)
+    // One worker busy with a slow request: the exit goes to the idle one (fewest in flight).
+    const slow = get('/pair/slow')
+    await waitFor(async () => (await ext('pair')).extensions.find((e) => e.name === 'pair')!.runtime!.workers.some((w) => (w as { inFlight?: number }).inFlight === 1), 'the slow request running')
+    const crashed = await get('/pair/exit')
+    expect(crashed.status).toBe(502)
+    expect(await slow).toMatchObject({ status: 200 })
+    await waitFor(async () => (await ext('pair')).extensions.find((e) => e.name === 'pair')!.runtime!.workers.length === 2, 'the pool whole again')
   }, 30_000)
 
   it('replaces a worker that reaches its heap limit', async () => {
@@ -178,6 +201,33 @@ describe('ES modules in worker mode (real binary)', () => {
     const status = (await (await fetch(`${server.url}/_resident/status`)).json()) as { extensions: Ext[] }
     expect(status.extensions.find((e) => e.name === 'all')!.mode).toBe('worker')
   }, 30_000)
+})
+
+describe('resident dev: a saved config moves an extension between modes (real binary)', () => {
+  it('reloads an extension in a worker when its mode changes, and with two workers when its pool does', async () => {
+    const WHERE = `import { Extension } from 'resident-host'
+import { isMainThread } from 'node:worker_threads'
+export default class A extends Extension { where() { return { main: isMainThread, generation: this.host.generation } } }
+`
+    const dir = project({ 'extensions/a.ts': WHERE, 'filters/.keep': '', 'resident.config.json': '{}' })
+    const s = await startCli(['dev', '-p', '0', '-e', 'extensions'], { cwd: dir, env: { NODE_ENV: '', NO_COLOR: '1' } })
+    try {
+      await waitFor(() => /watching for changes/.test(s.output()), 'the watcher started', 30_000)
+      const where = async () => (await (await fetch(`${s.url}/a/where`)).json()) as { main: boolean; generation: number }
+      const a = async () => ((await (await fetch(`${s.url}/_resident/status`)).json()) as { extensions: Ext[] }).extensions.find((e) => e.name === 'a')!
+      expect(await where()).toEqual({ main: true, generation: 1 })
+      writeFileSync(path.join(dir, 'resident.config.json'), JSON.stringify({ extensions: { a: { mode: 'worker' } } }))
+      await waitFor(async () => (await where()).main === false, 'a in a worker', 30_000)
+      expect(await a()).toMatchObject({ mode: 'worker', generation: 2 })
+      writeFileSync(path.join(dir, 'resident.config.json'), JSON.stringify({ extensions: { a: { mode: 'worker', worker: { pool: 2 } } } }))
+      await waitFor(async () => (await a()).runtime?.workers.length === 2, 'a pool of two', 30_000)
+      expect((await a()).generation).toBe(3)
+    } finally {
+      s.child.kill('SIGTERM')
+      await s.exited
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 60_000)
 })
 
 describe('resident dev --mode worker (real binary)', () => {

@@ -32,7 +32,8 @@ describe('worker mode: faults stay inside their worker', () => {
       extensions: { 'fragile.ts': FRAGILE, 'steady.ts': STEADY, 'local.ts': STEADY },
       config: {
         mode: 'worker',
-        requestTimeout: '1s',
+        // Long enough for the heap limit to come before the deadline on a loaded machine.
+        requestTimeout: '3s',
         // Crashes in a row are what this test makes on purpose: no backoff between them.
         rapidFail: { maxFailures: 50 },
         worker: { hangGrace: '100ms', resourceLimits: { maxOldGenerationSizeMb: 32 } },

@@ -18,12 +18,17 @@ import type { Invocation } from '../invocation.ts'
 import type { Outcome } from '../outcome.ts'
 import { commandOutcome, errorRecordOf } from '../results.ts'
 import { ForwardLogger } from './forward-logger.ts'
+import { Outbox } from './outbox.ts'
 import { STAT_EXTERNAL, STAT_HEAP_TOTAL, STAT_HEAP_USED, type FromWorker, type ToWorker, type WireOutcome, type WorkerInit } from './protocol.ts'
 import { asBuffer, transferable } from './transfer.ts'
 
 const port = parentPort as MessagePort
 const init = workerData as WorkerInit
-const post = (m: FromWorker, transfer?: ArrayBuffer[]) => port.postMessage(m, transfer)
+// Sent in batches, once per turn of the loop (outbox.ts). A message that cannot be cloned is a
+// bug of the protocol's own messages (outcomes are plain data by construction): logged.
+const outbox = new Outbox<FromWorker>((batch, transfer) => port.postMessage(batch, transfer),
+  (q, e) => log.error({ err: e }, `a ${q.m.t} message could not be sent to the host`))
+const post = (m: FromWorker, transfer?: ArrayBuffer[]) => outbox.push(m, transfer)
 
 // Heap figures for the host, read there for free; refreshed often enough for eviction and status.
 const stats = new Float64Array(init.stats)
@@ -175,7 +180,9 @@ async function lifecycle(seq: number, op: string, arg: unknown): Promise<void> {
   }
 }
 
-port.on('message', (m: ToWorker) => {
+port.on('message', (batch: ToWorker[]) => { for (const m of batch) receive(m) })
+
+function receive(m: ToWorker): void {
   switch (m.t) {
     case 'invoke': invoke(m.seq, m.inv); break
     case 'cancel': cancel(m.seq, m.reason); break
@@ -191,7 +198,7 @@ port.on('message', (m: ToWorker) => {
     }
     case 'call': void lifecycle(m.seq, m.op, m.arg); break
   }
-})
+}
 
 try {
   const genLog = log.child({})

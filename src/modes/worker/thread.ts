@@ -5,6 +5,7 @@ import type { CommandTable } from '../commands.ts'
 import type { CancelReason, Invocation } from '../invocation.ts'
 import type { ErrorRecord, Outcome } from '../outcome.ts'
 import { CreditedStream } from './host-stream.ts'
+import { Outbox } from './outbox.ts'
 import { CREDIT_WINDOW, STAT_EXTERNAL, STAT_HEAP_TOTAL, STAT_HEAP_USED, type FromWorker, type LifecycleOp, type ToWorker, type WorkerInit } from './protocol.ts'
 import { transferable } from './transfer.ts'
 
@@ -41,6 +42,7 @@ export class WorkerThread {
   readonly #onExit: (thread: WorkerThread, exit: ThreadExit) => void
   readonly #development: boolean
   #seq = 0
+  readonly #outbox: Outbox<ToWorker>
   #error: Error | null = null
   #stopping: ThreadExit | null = null
   #hangTimers = new Set<NodeJS.Timeout>()
@@ -71,10 +73,18 @@ export class WorkerThread {
     const workerData: WorkerInit = { ...init, stats }
     // The worker's own stdout and stderr go to the host's: an extension's console.log shows as in process.
     this.worker = new Worker(script, { workerData, resourceLimits: settings.resourceLimits, name: `resident:${init.name}#${init.generation}` })
-    this.worker.on('message', (m: FromWorker) => {
+    this.#outbox = new Outbox<ToWorker>(
+      (batch, transfer) => { if (!this.exited) this.worker.postMessage(batch, transfer) },
+      (q, e) => this.#unsendable(q.m, e))
+    const receive = (m: FromWorker) => {
       if (m.t === 'ready') settle.resolve({ table: m.table, hooks: m.hooks })
       else if (m.t === 'failed') settle.reject(Object.assign(new Error(m.message), { stack: m.stack ?? m.message }))
       else this.#receive(m)
+    }
+    // The worker sends its messages in batches (see outbox.ts); its log lines come one by one.
+    this.worker.on('message', (m: FromWorker | FromWorker[]) => {
+      if (Array.isArray(m)) for (const one of m) receive(one)
+      else receive(m)
     })
     // Without an 'error' listener an extension's throw would take the host down with it.
     this.worker.on('error', (e) => { this.#error = e })
@@ -102,7 +112,20 @@ export class WorkerThread {
   }
 
   #post(m: ToWorker, transfer?: ArrayBuffer[]): void {
-    if (!this.exited) this.worker.postMessage(m, transfer)
+    if (!this.exited) this.#outbox.push(m, transfer)
+  }
+
+  /** A message that cannot be cloned (a header value a filter set, say): its call fails, nothing else does. */
+  #unsendable(m: ToWorker, e: unknown): void {
+    if (m.t === 'invoke') {
+      const call = this.#calls.get(m.seq)
+      this.#calls.delete(m.seq)
+      call?.resolve({ kind: 'error', error: { status: 500, code: 'RES_ERR_INTERNAL', message: `the request cannot be sent to the worker: ${(e as Error).message}`, headers: {} } })
+    } else if (m.t === 'call') {
+      const p = this.#lifecycle.get(m.seq)
+      this.#lifecycle.delete(m.seq)
+      p?.reject(new Error(`the call cannot be sent to the worker: ${(e as Error).message}`))
+    }
   }
 
   invoke(inv: Invocation): Promise<Outcome> {
@@ -122,13 +145,7 @@ export class WorkerThread {
       } else {
         message = { ...inv, rawBody: new Uint8Array(0) }
       }
-      try {
-        this.#post({ t: 'invoke', seq, inv: message }, transfer)
-      } catch (e) {
-        // Something in the invocation cannot be cloned (a header value a filter set, say).
-        this.#calls.delete(seq)
-        resolve({ kind: 'error', error: { status: 500, code: 'RES_ERR_INTERNAL', message: `the request cannot be sent to the worker: ${(e as Error).message}`, headers: {} } })
-      }
+      this.#post({ t: 'invoke', seq, inv: message }, transfer)
     })
   }
 
