@@ -38,7 +38,8 @@ beforeAll(async () => {
   process.env.RESIDENT_TEST_SECRET = 'must-not-leak'
   ts = await startTestServer({
     config: {
-      cgi: { bin: { '/cgi-bin/': 'cgi-bin' }, interpreters: { '.php': peers?.['php-cgi'] ?? 'php-cgi' }, timeout: '1500ms', maxHeaderSize: 1024, maxOutput: 100_000 },
+      // Long enough for a python or php-cgi start on a loaded machine; the deadline tests wait it out.
+      cgi: { bin: { '/cgi-bin/': 'cgi-bin' }, interpreters: { '.php': peers?.['php-cgi'] ?? 'php-cgi' }, timeout: '5s', maxHeaderSize: 1024, maxOutput: 100_000 },
     },
     filters: {
       'cgi-auth.ts': `import { Filter, HttpError } from 'resident-host'

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { parsePrometheusText, sampleValue } from './helpers/prom-text.ts'
+import { waitFor } from './helpers/poll.ts'
 import { startTestServer, type TestServer } from './helpers/server.ts'
 
 let t: TestServer | undefined
@@ -64,6 +65,22 @@ describe('/_resident/metrics', () => {
     expect(sampleValue(m, 'resident_evictions_total', { reason: 'idle' })).toBe(0)
     expect(sampleValue(m, 'resident_memory_pressure_ratio')).toBeGreaterThan(0)
   })
+
+  it('gives each extension its collection verdicts', async () => {
+    t = await startTestServer({ extensions: { 'calc.ts': CALC }, config: { unload: { collectionGrace: '50ms' } } })
+    await t.inject('/calc/add?a=1&b=1')
+    await t.inject({ method: 'POST', url: '/_resident/extensions/calc/reload', headers: { 'x-resident-admin': '1' } })
+    await t.inject({ method: 'POST', url: '/_resident/extensions/calc/unload', headers: { 'x-resident-admin': '1' } })
+    const l = { extension: 'calc', mode: 'inprocess' }
+    let m = await scrape()
+    // Two generations retired: each is awaiting its verdict, or has one.
+    const verdicts = (m: Awaited<ReturnType<typeof scrape>>) => ['collected', 'retained', 'awaiting'].map((verdict) => sampleValue(m, 'resident_extension_collection_verdicts', { ...l, verdict }) ?? 0)
+    expect(verdicts(m).reduce((a, b) => a + b)).toBe(2)
+    await waitFor(async () => { m = await scrape(); return verdicts(m)[2] === 0 }, 'both verdicts', 20_000)
+    expect(verdicts(m)[0] + verdicts(m)[1]).toBe(2)
+    // The host's totals agree.
+    expect(sampleValue(m, 'resident_collection_verdicts', { verdict: 'collected' })).toBe(verdicts(m)[0])
+  }, 30_000)
 
   it('is on the protected admin surface', async () => {
     t = await startTestServer({ extensions: { 'calc.ts': CALC } })

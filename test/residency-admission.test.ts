@@ -61,6 +61,7 @@ describe('load admission', () => {
     expect((await t.inject('/a/hit')).body).toBe('ok')
     const s = await status()
     expect(s.host.evictions.admission.waited).toBe(0)
+    expect(s.host.evictions.admission.overBudget).toBe(1)
     expect(s.host.evictions.memory).toBe(0)
   })
 })

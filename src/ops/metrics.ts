@@ -127,6 +127,18 @@ export class Metrics {
         this.set({ verdict: 'awaiting' }, c.waiting)
       },
     })
+    new client.Gauge({
+      name: 'resident_extension_collection_verdicts', help: 'Retired generations of the extension by collection verdict: collected (proved), retained (leak suspected), awaiting', labelNames: [...ext, 'verdict'], registers: [r],
+      collect() {
+        this.reset()
+        for (const [name, t] of sources.registry.collection.byName) {
+          const l = { extension: name, mode: sources.registry.modeOf(name) }
+          this.set({ ...l, verdict: 'collected' }, t.collected)
+          this.set({ ...l, verdict: 'retained' }, t.retained)
+          this.set({ ...l, verdict: 'awaiting' }, t.watched - t.collected - t.retained)
+        }
+      },
+    })
     new client.Counter({
       name: 'resident_evictions_total', help: 'Extensions unloaded by the host, by reason (idle timeout, memory pressure)', labelNames: ['reason'], registers: [r],
       collect() {

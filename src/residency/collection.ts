@@ -68,6 +68,8 @@ export class CollectionWatcher {
   #closed = false
   /** Totals since start: generations watched, proved collected, reported retained (a late collection moves one back). */
   readonly totals = { watched: 0, collected: 0, retained: 0 }
+  /** The same per extension name (for the per-extension metric). */
+  readonly byName = new Map<string, { watched: number; collected: number; retained: number }>()
 
   constructor(o: CollectionOptions) {
     this.#o = o
@@ -82,6 +84,13 @@ export class CollectionWatcher {
     timer.unref()
     this.#pending.set(key, { record, name, timer })
     this.totals.watched++
+    this.#of(name).watched++
+  }
+
+  #of(name: string): { watched: number; collected: number; retained: number } {
+    let t = this.byName.get(name)
+    if (t === undefined) { t = { watched: 0, collected: 0, retained: 0 }; this.byName.set(name, t) }
+    return t
   }
 
   /** Generations still awaiting their verdict (collected === null). */
@@ -97,8 +106,11 @@ export class CollectionWatcher {
     clearTimeout(p.timer)
     this.#pending.delete(key)
     this.totals.collected++
+    const mine = this.#of(p.name)
+    mine.collected++
     if (p.record.collected === false) {
       this.totals.retained--
+      mine.retained--
       this.#o.log.info({ extension: p.name, generation: p.record.generation }, `generation ${p.record.generation} of ${p.name} was collected after all`)
     }
     p.record.collected = true
@@ -115,6 +127,7 @@ export class CollectionWatcher {
       if (!p || this.#closed || p.record.collected !== null) return
       p.record.collected = false
       this.totals.retained++
+      this.#of(p.name).retained++
       this.#o.log.warn({ extension: p.name, generation: p.record.generation, reason: p.record.reason },
         `${p.name} generation ${p.record.generation} ${LEAK_HINT}`)
       this.#o.onLeak?.(p.name, p.record.generation)

@@ -193,16 +193,22 @@ export class Evictor {
     const estimate = this.#estimateOf(slot)
     // Past the high watermark, loads also go one at a time: each is then measured alone, so the
     // estimates the next admissions and evictions go by are not blurred by a load beside it.
+    let over = false
     const fits = () => {
       const s = this.#pressure()
       const after = s.ratio + this.#extraRatio(s, this.#loadingBytes() + estimate)
-      return after <= 1 && (after < this.#config.memory.highWatermark || this.#admitted.size === 0)
+      over = after > 1
+      return !over && (after < this.#config.memory.highWatermark || this.#admitted.size === 0)
     }
     while (this.#judging) await this.#judging
     // Backing off (evicting did not help), or evicting every extension resident long enough could
-    // not make room (the process itself, a leak, another tenant hold the memory): a load evicts
-    // nothing and waits for nothing, it goes ahead; the checks deal with the pressure as usual.
-    if (!this.#stopped && performance.now() >= this.#backoffUntil && !fits() && this.#roomMayCome(estimate)) {
+    // not make room (the process itself, a leak, another tenant, or loads younger than
+    // minResidency hold the memory): a load evicts nothing and waits for nothing, it goes ahead
+    // (counted when over the limit); the checks deal with the pressure as usual.
+    const blocked = !this.#stopped && !fits()
+    if (blocked && (performance.now() < this.#backoffUntil || !this.#roomMayCome(estimate))) {
+      if (over) this.admission.overBudget++
+    } else if (blocked) {
       this.admission.waited++
       this.#admitting.add(slot)
       try {
@@ -489,7 +495,9 @@ export class Evictor {
   /** Forces a full GC (when possible) so the sample shows what evictions freed. */
   #collect(): MemorySample {
     this.#collectedAt = performance.now()
-    if (forceGc('eviction')) {
+    // Twice: V8 releases the backing stores of the ArrayBuffers a full GC found dead (and updates
+    // the external-memory figures) only at the next one, so after one GC evicted Buffers still count.
+    if (forceGc('eviction') && forceGc('eviction')) {
       this.#credits = []
       this.#unwatchGc()
     }

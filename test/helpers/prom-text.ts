@@ -11,9 +11,11 @@ const LABEL = /^[a-zA-Z_][a-zA-Z0-9_]*$/
 const TYPES = new Set(['counter', 'gauge', 'histogram', 'summary', 'untyped'])
 
 function parseValue(s: string, line: string): number {
-  if (s === '+Inf') return Infinity
-  if (s === '-Inf') return -Infinity
-  if (s === 'NaN') return NaN
+  // As Prometheus reads them (Go's ParseFloat): NaN and Inf in any case; prom-client writes "Nan"
+  // for a gauge not measured yet (the event-loop lag in a process's first moments).
+  if (/^\+?inf(inity)?$/i.test(s)) return Infinity
+  if (/^-inf(inity)?$/i.test(s)) return -Infinity
+  if (/^nan$/i.test(s)) return NaN
   if (!/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(s)) throw new Error(`bad value "${s}" in: ${line}`)
   return Number(s)
 }

@@ -170,8 +170,10 @@ export function behaviourSuite(mode: Mode, options: BehaviourOptions = {}): void
         filters: { 'user.ts': USER_FILTER },
         config: {
           mode,
-          requestTimeout: '1s',
-          // Streams here outlive requestTimeout (a gate the test opens): their own deadline.
+          // Short for the deadline behaviour, yet long enough that a process or worker starting on a
+          // loaded machine answers in time. Streams here outlive it (a gate the test opens): their
+          // own deadline.
+          requestTimeout: '3s',
           limits: { streamTimeout: '2m' },
           ...options.config,
           extensions: { probe: { config: { greeting: 'hi' } } },

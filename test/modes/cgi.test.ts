@@ -8,6 +8,8 @@ const linesAfter = (events: string, from: number) => events.slice(from).split('\
 // What the cgi mode teaches: a process serves one request. The two behaviours it cannot show are
 // tested as what it does instead, so the lesson the docs give is checked too.
 behaviourSuite('cgi', {
+  // A process per request: starting one can take over a second on a loaded machine.
+  config: { requestTimeout: '8s' },
   instead: {
     state: {
       why: 'a CGI process serves one request, and its instance dies with it',

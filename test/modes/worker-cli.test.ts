@@ -203,6 +203,33 @@ describe('ES modules in worker mode (real binary)', () => {
   }, 30_000)
 })
 
+describe('resident dev: a saved config moves an extension between modes (real binary)', () => {
+  it('reloads an extension in a worker when its mode changes, and with two workers when its pool does', async () => {
+    const WHERE = `import { Extension } from 'resident-host'
+import { isMainThread } from 'node:worker_threads'
+export default class A extends Extension { where() { return { main: isMainThread, generation: this.host.generation } } }
+`
+    const dir = project({ 'extensions/a.ts': WHERE, 'filters/.keep': '', 'resident.config.json': '{}' })
+    const s = await startCli(['dev', '-p', '0', '-e', 'extensions'], { cwd: dir, env: { NODE_ENV: '', NO_COLOR: '1' } })
+    try {
+      await waitFor(() => /watching for changes/.test(s.output()), 'the watcher started', 30_000)
+      const where = async () => (await (await fetch(`${s.url}/a/where`)).json()) as { main: boolean; generation: number }
+      const a = async () => ((await (await fetch(`${s.url}/_resident/status`)).json()) as { extensions: Ext[] }).extensions.find((e) => e.name === 'a')!
+      expect(await where()).toEqual({ main: true, generation: 1 })
+      writeFileSync(path.join(dir, 'resident.config.json'), JSON.stringify({ extensions: { a: { mode: 'worker' } } }))
+      await waitFor(async () => (await where()).main === false, 'a in a worker', 30_000)
+      expect(await a()).toMatchObject({ mode: 'worker', generation: 2 })
+      writeFileSync(path.join(dir, 'resident.config.json'), JSON.stringify({ extensions: { a: { mode: 'worker', worker: { pool: 2 } } } }))
+      await waitFor(async () => (await a()).runtime?.workers.length === 2, 'a pool of two', 30_000)
+      expect((await a()).generation).toBe(3)
+    } finally {
+      s.child.kill('SIGTERM')
+      await s.exited
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 60_000)
+})
+
 describe('resident dev --mode worker (real binary)', () => {
   it('hot-reloads a saved extension into a new worker without a failed request', async () => {
     const dir = project({ 'extensions/a.ts': versioned(1), 'filters/.keep': '' })

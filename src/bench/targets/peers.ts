@@ -1,6 +1,6 @@
 // Real peers as baselines, when their Debian packages are installed: the same greeting served by
 // nginx + php-fpm, lighttpd + a plain node CGI script, lighttpd + php-cgi, and nginx + uWSGI.
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { freePort, spawnUntil, stopProcess, waitForFile, waitForPort } from '../spawn.ts'
 import type { BenchContext, RunningTarget, Target } from './types.ts'
@@ -34,6 +34,14 @@ function www(dir: string): string {
   writeFileSync(path.join(root, 'hello.php'), HELLO_PHP)
   writeFileSync(path.join(root, 'hello.js'), HELLO_CGI_JS)
   writeFileSync(path.join(root, 'hello.json'), JSON.stringify({ hello: 'bench' }))
+  // The same programs for lighttpd's mod_cgi, each started in a session of its own, as Resident
+  // starts every CGI program (a process group it can signal as one). With the kernel's autogroup
+  // scheduling a session is also a scheduling group: programs in sessions of their own would
+  // otherwise get more CPU on a busy machine than lighttpd's, which share its one.
+  const setsid = existsSync('/usr/bin/setsid') ? '/usr/bin/setsid ' : ''
+  writeFileSync(path.join(root, 'hello-js.cgi'), `#!${setsid}${process.execPath}\n${HELLO_CGI_JS}`)
+  writeFileSync(path.join(root, 'hello-php.cgi'), `#!${setsid}${phpCgiBin() ?? '/usr/bin/php-cgi'}\n${HELLO_PHP}`)
+  for (const f of ['hello-js.cgi', 'hello-php.cgi']) chmodSync(path.join(root, f), 0o755)
   return root
 }
 
@@ -130,7 +138,7 @@ server.port = ${port}
 server.errorlog = "${dir}/lighttpd-error.log"
 server.modules = ( "mod_cgi" )
 server.max-connections = 4096
-cgi.assign = ( ".js" => "${process.execPath}", ".php" => "${phpCgiBin() ?? '/usr/bin/php-cgi'}" )
+cgi.assign = ( ".cgi" => "" )
 `)
   const { child } = await spawnUntil(lighttpdBin()!, ['-D', '-f', conf], null)
   await waitForPort(port)
@@ -153,8 +161,8 @@ function lighttpdCgi(name: string, script: string, extra: () => string | undefin
   }
 }
 
-export const lighttpdNodeCgi = (): Target => lighttpdCgi('lighttpd + node CGI', 'hello.js', () => undefined)
-export const lighttpdPhpCgi = (): Target => lighttpdCgi('lighttpd + php-cgi', 'hello.php', () => needs([phpCgiBin(), 'php-cgi']))
+export const lighttpdNodeCgi = (): Target => lighttpdCgi('lighttpd + node CGI', 'hello-js.cgi', () => undefined)
+export const lighttpdPhpCgi = (): Target => lighttpdCgi('lighttpd + php-cgi', 'hello-php.cgi', () => needs([phpCgiBin(), 'php-cgi']))
 
 // Debian's uWSGI has no JavaScript plugin; its routing engine (C) serves the greeting as a file.
 // That is the protocol's floor rather than the same work, and the report says so.
