@@ -4,9 +4,9 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { chromium } from 'playwright-core'
 import { afterAll, describe, expect, it } from 'vitest'
 import { runCli } from './helpers/cli.ts'
+import { launchChromium } from './helpers/chromium.ts'
 import { requirePeers } from './helpers/peers.ts'
 
 const peers = requirePeers('chromium')
@@ -22,10 +22,7 @@ describe.skipIf(!peers)('resident bench --html in Chromium', () => {
     const doc = JSON.parse(r.stdout) as { modes: { name: string; reqPerSec: number; p50: number }[]; baselines: { name: string; reqPerSec: number }[] }
     const expected = [...doc.modes, ...doc.baselines]
 
-    const browser = await chromium.launch({
-      executablePath: peers!.chromium,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    })
+    const browser = await launchChromium(peers!.chromium)
     try {
       const page = await browser.newPage()
       const problems: string[] = []

@@ -1,15 +1,14 @@
-import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { BIN, runCli } from './helpers/cli.ts'
+import { runCli, spawnInProject, stopProjectProcesses, type ProjectProcess } from './helpers/cli.ts'
 import { until } from './helpers/watch.ts'
 
 // resident dev tells at once (real binary): broken extensions at start-up, a short block for a
 // failed request, a saved template reloads its folder extension, a missing --extensions folder.
 
-interface Proc { child: ChildProcess; out: string[]; dir: string; text: () => string; url: () => string | null }
+type Proc = ProjectProcess
 const procs: Proc[] = []
 
 function project(files: Record<string, string>): string {
@@ -23,26 +22,10 @@ function project(files: Record<string, string>): string {
 
 function dev(dir: string, args: string[] = ['-e', 'extensions']): Proc {
   // NO_COLOR and no TTY: the pretty log is plain text, as a terminal shows it without colours.
-  const child = spawn(process.execPath, [BIN, 'dev', '-p', '0', ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_ENV: '', NO_COLOR: '1', FORCE_COLOR: '0' } })
-  const out: string[] = []
-  child.stdout!.on('data', (d) => out.push(String(d)))
-  child.stderr!.on('data', (d) => out.push(String(d)))
-  const text = () => out.join('')
-  const p: Proc = { child, out, dir, text, url: () => /listening on (http:\/\/[\w.:[\]]+)/.exec(text())?.[1] ?? null }
-  procs.push(p)
-  return p
+  return spawnInProject(procs, dir, ['dev', '-p', '0', ...args], { NO_COLOR: '1', FORCE_COLOR: '0' })
 }
 
-afterEach(async () => {
-  for (const p of procs.splice(0)) {
-    if (p.child.exitCode === null) {
-      const exited = new Promise((r) => p.child.once('exit', r))
-      p.child.kill('SIGTERM')
-      await exited
-    }
-    rmSync(p.dir, { recursive: true, force: true })
-  }
-})
+afterEach(() => stopProjectProcesses(procs))
 
 const GOOD = `import { Extension } from 'resident-host'
 export default class Good extends Extension { hi() { return 'hi' } }

@@ -1,7 +1,8 @@
 import path from 'node:path'
-import { chromium, type Browser } from 'playwright-core'
+import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startCli } from './helpers/cli.ts'
+import { launchChromium } from './helpers/chromium.ts'
 import { requirePeers } from './helpers/peers.ts'
 
 const peers = requirePeers('chromium')
@@ -15,10 +16,7 @@ describe.skipIf(!peers)('the markdown example\'s page in Chromium', () => {
 
   beforeAll(async () => {
     server = await startCli(['serve', '--port', '0'], { cwd: repo, env: { NODE_ENV: 'production' } })
-    browser = await chromium.launch({
-      executablePath: peers!.chromium,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    })
+    browser = await launchChromium(peers!.chromium)
   }, 60_000)
 
   afterAll(async () => {

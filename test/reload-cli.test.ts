@@ -1,15 +1,12 @@
-import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { runCli } from './helpers/cli.ts'
+import { runCli, spawnInProject, stopProjectProcesses, type ProjectProcess } from './helpers/cli.ts'
 import { until, versioned } from './helpers/watch.ts'
 
-// The real `resident` binary (built into dist/ by `npm test`), in its own process.
-const BIN = path.resolve(import.meta.dirname, '../bin/resident.js')
 
-interface Proc { child: ChildProcess; out: string[]; dir: string; url: () => string | null }
+type Proc = ProjectProcess
 const procs: Proc[] = []
 
 function start(command: 'serve' | 'dev', files: Record<string, string>): Proc {
@@ -17,25 +14,10 @@ function start(command: 'serve' | 'dev', files: Record<string, string>): Proc {
   mkdirSync(path.join(dir, 'extensions'))
   mkdirSync(path.join(dir, 'filters'))
   for (const [f, c] of Object.entries(files)) writeFileSync(path.join(dir, 'extensions', f), c)
-  const child = spawn(process.execPath, [BIN, command, '-p', '0', '-e', 'extensions'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_ENV: '' } })
-  const out: string[] = []
-  child.stdout!.on('data', (d) => out.push(String(d)))
-  child.stderr!.on('data', (d) => out.push(String(d)))
-  const p: Proc = { child, out, dir, url: () => /listening on (http:\/\/[\w.:[\]]+)/.exec(out.join(''))?.[1] ?? null }
-  procs.push(p)
-  return p
+  return spawnInProject(procs, dir, [command, '-p', '0', '-e', 'extensions'])
 }
 
-afterEach(async () => {
-  for (const p of procs.splice(0)) {
-    if (p.child.exitCode === null) {
-      const exited = new Promise((r) => p.child.once('exit', r))
-      p.child.kill('SIGTERM')
-      await exited
-    }
-    rmSync(p.dir, { recursive: true, force: true })
-  }
-})
+afterEach(() => stopProjectProcesses(procs))
 
 const get = async (url: string) => {
   const r = await fetch(url)
