@@ -59,6 +59,9 @@ error_log ${dir}/nginx-error.log warn;
 events { worker_connections 4096; }
 http {
   access_log off;
+  # A load generator keeps its connections for the whole round; nginx's default of closing one
+  # after 1000 requests races the next request on it (a reset the client counts as an error).
+  keepalive_requests 1000000;
   client_body_temp_path ${dir}/tmp-body;
   fastcgi_temp_path ${dir}/tmp-fastcgi;
   uwsgi_temp_path ${dir}/tmp-uwsgi;
