@@ -4,6 +4,7 @@ import { mkdirSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { Readable } from 'node:stream'
+import { LiveCalls } from '../live-calls.ts'
 import { defaultCacheDir } from '../../loader/bundle-cache.ts'
 import { requestLogger } from '../../log/request-logger.ts'
 import type { Logger } from '../../sdk/types.ts'
@@ -85,12 +86,7 @@ export class CgiExecutor implements Executor {
     const running = this.#running
     // The calls that cancel() can reach: the dispatcher's deadline and the client leaving abort
     // their signal, which kills the process group. A streamed body stays reachable until it closes.
-    const live = new Map<string, Set<AbortController>>()
-    const forget = (id: string, c: AbortController) => {
-      const set = live.get(id)
-      set?.delete(c)
-      if (set?.size === 0) live.delete(id)
-    }
+    const live = new LiveCalls()
     return {
       mode: 'cgi',
       table,
@@ -98,10 +94,7 @@ export class CgiExecutor implements Executor {
       // No code of the extension lives in this process.
       sentinel: null,
       async invoke(inv: Invocation): Promise<Outcome> {
-        const controller = new AbortController()
-        let set = live.get(inv.id)
-        if (!set) live.set(inv.id, set = new Set())
-        set.add(controller)
+        const { controller, forget } = live.start(inv.id)
         let outcome: Outcome
         try {
           const track = (exited: Promise<void>) => {
@@ -110,15 +103,15 @@ export class CgiExecutor implements Executor {
           }
           outcome = await invoke(runner, spec, base, options, inv, controller.signal, requestLogger(spec.log, inv.id), track)
         } catch (e) {
-          forget(inv.id, controller)
+          forget()
           return errorOutcome(errorRecordOf(controller.signal.aborted ? controller.signal.reason : e, spec.development))
         }
-        if (outcome.kind === 'stream') outcome.body.once('close', () => forget(inv.id, controller))
-        else forget(inv.id, controller)
+        if (outcome.kind === 'stream') outcome.body.once('close', forget)
+        else forget()
         return outcome
       },
       cancel(id: string, reason: CancelReason) {
-        for (const c of live.get(id) ?? []) c.abort(cancelError(reason))
+        for (const c of live.of(id)) c.abort(cancelError(reason))
       },
       canUnload: async () => true,
       async dispose() {},

@@ -10,6 +10,7 @@ import type { ExecutorContext } from '../executors.ts'
 import type { CancelReason, Invocation } from '../invocation.ts'
 import type { ErrorRecord, Outcome, OutcomeHeaders } from '../outcome.ts'
 import type { ModeProcess } from '../processes.ts'
+import { LiveCalls } from '../live-calls.ts'
 import { FcgiClient, FcgiClientError, type FcgiResponse } from './client.ts'
 import { PoolError, ProcessPool } from './pool.ts'
 import { CAN_UNLOAD_PARAM, DESCRIBE_PARAM, GENERATION_ENV, INVOCATION_ID_HEADER, REASON_PARAM, UNLOAD_PARAM, USER_FILTER_SOURCE, USER_HEADER } from './managed.ts'
@@ -128,7 +129,7 @@ export class FastcgiExecutor implements Executor {
       throw e
     }
 
-    const calls = new Map<string, Set<AbortController>>()
+    const calls = new LiveCalls()
     const name = spec.name
     return {
       mode: 'fastcgi',
@@ -136,11 +137,7 @@ export class FastcgiExecutor implements Executor {
       inputs,
       sentinel: null,
       async invoke(inv: Invocation): Promise<Outcome> {
-        const abort = new AbortController()
-        let set = calls.get(inv.id)
-        if (set === undefined) { set = new Set(); calls.set(inv.id, set) }
-        set.add(abort)
-        const forget = () => { set!.delete(abort); if (set!.size === 0 && calls.get(inv.id) === set) calls.delete(inv.id) }
+        const { controller: abort, forget } = calls.start(inv.id)
         try {
           const body = inv.rawBody.length > 0 ? Buffer.from(inv.rawBody.buffer, inv.rawBody.byteOffset, inv.rawBody.byteLength) : null
           const res = await run({ params: paramsOf(inv), body, signal: abort.signal, method: inv.method, uri: inv.url, contentLength: inv.rawBody.length })
@@ -152,9 +149,9 @@ export class FastcgiExecutor implements Executor {
         }
       },
       cancel(id: string, reason: CancelReason): void {
-        const set = calls.get(id)
-        if (set === undefined) return
-        const abort = () => { for (const a of set) a.abort(new Error(`cancelled: ${reason}`)) }
+        const running = calls.of(id)
+        if (running.length === 0) return
+        const abort = () => { for (const a of running) a.abort(new Error(`cancelled: ${reason}`)) }
         // Past the deadline the worker's own timer fires too (it has the same requestTimeout), and
         // its command sees RES_ERR_TIMEOUT; the connection closes only if the worker does not end
         // the call soon after. A client that left closes it at once.
