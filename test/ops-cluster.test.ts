@@ -68,7 +68,8 @@ describe('resident serve --workers 2', () => {
     }, 'a new worker in place of the killed one', 30_000).catch((e: Error) => { throw new Error(`${e.message}\n${server.output().slice(-3000)}`) })
     expect(after).toContain(before[1])
     // The primary's line names the dead worker without clobbering the line's own pid (JSON with two "pid" keys).
-    const died = server.output().split('\n').find((l) => l.includes(`(pid ${before[0]}) died`))!
+    // The primary's log is buffered (flushed every log.flushInterval): wait for the line, not the respawn.
+    const died = await waitFor(() => server.output().split('\n').find((l) => l.includes(`(pid ${before[0]}) died`)), 'the primary to log the death')
     expect(died.match(/"pid":/g)).toHaveLength(1)
     expect(JSON.parse(died)).toMatchObject({ pid: server.child.pid, workerPid: before[0], signal: 'SIGKILL' })
   }, 40_000)
