@@ -99,6 +99,16 @@ const targets: Record<string, Target> = {
       return server.app.listen({ port: 0, host: '127.0.0.1' })
     },
   },
+  // The same, tracing faults by stack only (config faultTracing): no async context on Node 20.
+  'resident, faultTracing stack': {
+    path: '/hello/greet?name=x',
+    async start() {
+      const { resolveConfig, buildServer } = await product()
+      const config = resolveConfig({ extensionsDir: path.join(root, 'extensions'), filtersDir: path.join(root, 'bench', 'no-filters'), logLevel: 'silent', faultTracing: 'stack' }, { cwd: root })
+      const server = await buildServer(config, { logger: pino({ level: 'silent' }) })
+      return server.app.listen({ port: 0, host: '127.0.0.1' })
+    },
+  },
   'resident + 2 no-op filters': { ...withNoopFilters(2), goal: 0.85 },
   'resident + 8 no-op filters': withNoopFilters(8),
   // What `npm start` runs: resident.config.json (five example filters, the access log among them,
@@ -111,6 +121,7 @@ const targets: Record<string, Target> = {
   // serialise), and the JSON line built but not written (the logger's level drops it).
   'npm start config, access-log combined': shippedConfig({}, [], { 'access-log': { config: { format: 'combined' } } }),
   'npm start config, log level warn': shippedConfig({}, [], {}, 'warn'),
+  'npm start config, faultTracing stack': shippedConfig({}, [], {}, undefined, 'stack'),
 }
 
 // The example security-headers filter's headers (filters/security-headers.ts), for the fastify target.
@@ -124,7 +135,7 @@ const SECURITY_HEADERS: Record<string, string> = {
   'content-security-policy': "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
 }
 
-function shippedConfig(log: Record<string, unknown>, disable: string[] = [], override: Record<string, unknown> = {}, logLevel?: string): Target {
+function shippedConfig(log: Record<string, unknown>, disable: string[] = [], override: Record<string, unknown> = {}, logLevel?: string, faultTracing?: string): Target {
   return {
     path: '/hello/greet?name=x',
     async start() {
@@ -135,7 +146,7 @@ function shippedConfig(log: Record<string, unknown>, disable: string[] = [], ove
       const { input, file } = readConfigFile(undefined, root)
       const filters = input.filters as { modules?: Record<string, unknown> }
       const modules = { ...filters.modules, ...override, ...Object.fromEntries(disable.map((n) => [n, { enabled: false }])) }
-      const config = resolveConfig({ ...input, ...(logLevel ? { logLevel } : {}), filters: { ...filters, modules }, log: { ...(input.log as object), file: path.join(dir, 'resident.log'), ...log } }, { cwd: root, file })
+      const config = resolveConfig({ ...input, ...(logLevel ? { logLevel } : {}), ...(faultTracing ? { faultTracing } : {}), filters: { ...filters, modules }, log: { ...(input.log as object), file: path.join(dir, 'resident.log'), ...log } }, { cwd: root, file })
       const server = await buildServer(config, { logger: createLogger(config, false) })
       if (server.filters.current.filters.length !== 5 - disable.length) throw new Error(`expected ${5 - disable.length} of the example filters`)
       return server.app.listen({ port: 0, host: '127.0.0.1' })
