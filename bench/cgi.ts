@@ -27,6 +27,8 @@ const { values: opts } = parseArgs({
     duration: { type: 'string', default: '5' },
     connections: { type: 'string', default: '8' },
     spawns: { type: 'string', default: '40' },
+    // A subset of the targets, `|`-separated substrings of their names (which hold commas); no spawn ladder then.
+    only: { type: 'string' },
   },
 })
 
@@ -73,7 +75,7 @@ function freePort(): Promise<number> {
 }
 
 interface Running { url: string; child: ChildProcess }
-interface Target { path: string; start(dir: string): Promise<Running>; base?: string; goal?: number; /** another baseline, for a second ratio */ alsoAgainst?: string }
+interface Target { path: string; start(dir: string): Promise<Running>; base?: string; goal?: number; /** more baselines, for more ratios */ alsoAgainst?: string[] }
 
 async function lighttpd(dir: string, assign: string): Promise<Running> {
   const port = await freePort()
@@ -108,11 +110,14 @@ function resident(role: string, dir: string): Promise<Running> {
 const targets: Record<string, Target> = {
   'lighttpd + node script': { path: '/hello.js?name=x', start: (dir) => lighttpd(dir, `".js" => "${process.execPath}"`) },
   'lighttpd + node, own session': { path: '/hello-own-session.cgi?name=x', start: (dir) => lighttpd(dir, '".cgi" => ""') },
-  'resident cgi mode': { path: '/hello/greet?name=x', base: 'lighttpd + node script', goal: 1.0, alsoAgainst: 'lighttpd + node, own session', start: (dir) => resident('cgi-mode', dir) },
+  'resident cgi mode': { path: '/hello/greet?name=x', base: 'lighttpd + node script', goal: 1.0, alsoAgainst: ['lighttpd + node, own session', 'cgi mode, server forks'], start: (dir) => resident('cgi-mode', dir) },
+  // The spawn path before the spawn helper (cgi.spawn "direct"): the server forks every program.
+  'cgi mode, server forks': { path: '/hello/greet?name=x', base: 'lighttpd + node, own session', start: (dir) => resident('cgi-mode-direct', dir) },
   'lighttpd + resident cgi': { path: '/resident.cgi/greet?name=x', base: 'lighttpd + node script', start: (dir) => lighttpd(dir, '".cgi" => ""') },
   'lighttpd + php-cgi': { path: '/hello.php?name=x', start: (dir) => lighttpd(dir, `".php" => "${PHP_CGI}"`) },
   'lighttpd + php, own session': { path: '/hello-own-session.php.cgi?name=x', start: (dir) => lighttpd(dir, '".cgi" => ""') },
-  'resident gateway + php-cgi': { path: '/www/hello.php?name=x', base: 'lighttpd + php-cgi', goal: 0.9, alsoAgainst: 'lighttpd + php, own session', start: (dir) => resident('gateway', dir) },
+  'resident gateway + php-cgi': { path: '/www/hello.php?name=x', base: 'lighttpd + php-cgi', goal: 0.9, alsoAgainst: ['lighttpd + php, own session', 'gateway, server forks'], start: (dir) => resident('gateway', dir) },
+  'gateway, server forks': { path: '/www/hello.php?name=x', base: 'lighttpd + php, own session', start: (dir) => resident('gateway-direct', dir) },
   'resident in process': { path: '/hello/greet?name=x', base: 'resident cgi mode', start: (dir) => resident('inprocess', dir) },
 }
 
@@ -122,11 +127,13 @@ async function serve(role: string, dir: string): Promise<void> {
     import(dist('config/load.js')), import(dist('server/app.js')), import(dist('modes/cgi/executor.js')),
   ])
   const input: Record<string, unknown> = { extensionsDir: path.join(root, 'extensions'), filtersDir: path.join(dir, 'filters'), logLevel: 'silent' }
-  if (role === 'gateway') input.cgi = { bin: { '/www/': path.join(dir, 'www') }, interpreters: { '.php': PHP_CGI } }
+  const spawnWay = role.endsWith('-direct') ? 'direct' : 'helper'
+  role = role.replace(/-direct$/, '')
+  if (role === 'gateway') input.cgi = { bin: { '/www/': path.join(dir, 'www') }, interpreters: { '.php': PHP_CGI }, spawn: spawnWay }
   if (role === 'cgi-mode') input.mode = 'cgi'
   const config = resolveConfig(input, { cwd: root })
   // The cgi mode's executor as the server would make it, with the run's own bundle cache.
-  const executors = role === 'cgi-mode' ? { cgi: new CgiExecutor({ cacheDir: path.join(dir, 'cache'), bodyLimit: config.bodyLimit }) } : undefined
+  const executors = role === 'cgi-mode' ? { cgi: new CgiExecutor({ cacheDir: path.join(dir, 'cache'), bodyLimit: config.bodyLimit, spawn: spawnWay }) } : undefined
   const server = await buildServer(config, { logger: pino({ level: 'silent' }), executors })
   if (role === 'cgi-mode' && (await server.app.inject('/hello/greet')).statusCode !== 200) throw new Error('the cgi mode does not serve hello.greet')
   const url = await server.app.listen({ port: 0, host: '127.0.0.1' })
@@ -225,7 +232,8 @@ async function main(): Promise<void> {
   const dir = prepare()
   process.on('exit', () => rmSync(dir, { recursive: true, force: true }))
   try {
-    const names = Object.keys(targets)
+    const only = opts.only?.split('|').map((x) => x.trim())
+    const names = Object.keys(targets).filter((n) => only === undefined || only.some((o) => n.includes(o)))
     const samples = new Map<string, Sample[]>(names.map((n) => [n, []]))
     for (let round = 1; round <= rounds; round++) {
       for (const name of round % 2 ? names : [...names].reverse()) {
@@ -249,19 +257,19 @@ async function main(): Promise<void> {
       const t = targets[name]!
       const rps = median(s.map((x) => x.rps))
       const ratios: string[] = []
-      for (const base of [t.base, t.alsoAgainst]) {
-        if (base === undefined) continue
-        const b = samples.get(base)!
+      for (const base of [t.base, ...t.alsoAgainst ?? []]) {
+        const b = base === undefined ? undefined : samples.get(base)
+        if (base === undefined || b === undefined) continue
         const byMedian = rps / median(b.map((x) => x.rps))
         const paired = median(s.map((x, i) => x.rps / b[i]!.rps))
         ratios.push(`${byMedian.toFixed(2).padStart(13)}×  ${paired.toFixed(2).padStart(5)}×  ${base}`)
-        if (t.goal !== undefined) verdicts.push(`${name}: target ≥ ${t.goal.toFixed(2)}× ${base} — ${byMedian >= t.goal ? 'met' : 'NOT met'} by the ratio of medians (${byMedian.toFixed(2)}×), ${paired >= t.goal ? 'met' : 'NOT met'} paired (${paired.toFixed(2)}×)`)
+        if (t.goal !== undefined && (base === t.base || base === t.alsoAgainst?.[0])) verdicts.push(`${name}: target ≥ ${t.goal.toFixed(2)}× ${base} — ${byMedian >= t.goal ? 'met' : 'NOT met'} by the ratio of medians (${byMedian.toFixed(2)}×), ${paired >= t.goal ? 'met' : 'NOT met'} paired (${paired.toFixed(2)}×)`)
       }
       console.log(`${name.padEnd(28)} ${rps.toFixed(0).padStart(7)} ${String(median(s.map((x) => x.p50))).padStart(5)} ${String(median(s.map((x) => x.p99))).padStart(5)}  ${ratios[0] ?? ''}`)
       for (const more of ratios.slice(1)) console.log(`${''.padEnd(48)}${more}`)
     }
     if (verdicts.length > 0) console.log(`\n${verdicts.join('\n')}`)
-    await spawnLadder(dir, Number(opts.spawns))
+    if (only === undefined) await spawnLadder(dir, Number(opts.spawns))
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }

@@ -17,6 +17,7 @@ import { errorRecordOf } from '../results.ts'
 import { baseEnvironment } from './meta.ts'
 import { encodeFrame } from './frame.ts'
 import { CANCEL_SIGNALS, ERROR_RECORD_HEADER, framedInvocation, STREAM_HEADER } from './invocation-runner.ts'
+import type { SpawnWay } from './launch.ts'
 import { runCgi, type CgiStarted } from './process.ts'
 import { ensureRunnerBundle } from './runner-bundle.ts'
 
@@ -30,6 +31,8 @@ export interface CgiModeOptions {
   bodyLimit?: number
   /** Host environment variables a runner may see (an allow-list). */
   passEnv?: readonly string[]
+  /** What starts each request's runner (see cgi.spawn): the spawn helper by default. */
+  spawn?: SpawnWay
 }
 
 /** Bodies up to this size are read whole and handed on as bytes; longer ones stream. */
@@ -182,6 +185,7 @@ async function invoke(runner: string, spec: LoadSpec, base: Record<string, strin
       signal,
       gentle: { signalFor, graceMs: CANCEL_GRACE_MS },
       onSpawn,
+      spawn: options.spawn,
       log,
     })
   } catch (e) {
