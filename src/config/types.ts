@@ -114,6 +114,11 @@ export interface CgiSettings {
   env: Record<string, string>
   /** Pass the Authorization header as HTTP_AUTHORIZATION (off by default, RFC 3875 §9.2). */
   passAuthorization: boolean
+  /**
+   * What starts programs (the gateway's and the cgi mode's): 'helper', a small process that forks
+   * them so the server's event loop never does, or 'direct', the server's own fork.
+   */
+  spawn: 'helper' | 'direct'
 }
 
 /** The server log (and the access lines filters write to it): where, and how it is buffered. */
