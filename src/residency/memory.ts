@@ -160,6 +160,12 @@ export function sampleMemory(budget: number | null, withCgroup = true, discount 
   }
 }
 
+/** The same sample with `discount` bytes (known unreferenced, not yet collected) taken off its dominant signal. */
+export function discounted(s: MemorySample, discount: number): MemorySample {
+  const usage = Math.max(0, s.usage - discount)
+  return { ...s, ratio: usage / s.limit, excessOver: (ratio) => Math.max(0, usage - ratio * s.limit) }
+}
+
 /** Resident set size of another process in bytes (Linux /proc), or 0 when it cannot be read. */
 export function rssOfProcess(pid: number): number {
   try {
