@@ -136,7 +136,7 @@ export default class Holder extends Extension {
       await new Promise((r) => setTimeout(r, 50))
     }
     const mem = external()
-    const collection = { ...registry.collection.totals, waiting: registry.collection.waiting, gcs: forcedGc.count, gcMs: forcedGc.ms, gcEviction: forcedGc.eviction, gcCollection: forcedGc.collection }
+    const collection = { ...registry.collection.totals, waiting: registry.collection.waiting, gcs: forcedGc.count, gcMs: forcedGc.ms, gcEviction: forcedGc.eviction, gcAdmission: forcedGc.admission, gcCollection: forcedGc.collection }
     const c = process.cpuUsage(cpuAtStart)
     process.send!({ peak: Math.max(peakRss(), registry.evictor.peakRss), rss, atPeak, cpuMs: (c.user + c.system) / 1000, evictions, collection, loads, cold, mem, ledger: ledger() })
     await server.close()
@@ -210,7 +210,7 @@ async function parent(): Promise<void> {
   }), churn()])
   const done = next()
   proc.send('stop')
-  const r = await done as { peak: number; rss: number; cpuMs: number; atPeak: { rss: number; resident: number; loading: number; draining: number; arrayBuffers: number; heapUsed: number }; evictions: { idle: number; memory: number; backoffs: number; admission: { waited: number; overBudget: number } }; mem: { arrayBuffers: number; external: number }; ledger: Record<string, number>; collection: { watched: number; collected: number; retained: number; waiting: number; gcs: number; gcMs: number; gcEviction: number; gcCollection: number }; loads: number[]; cold: number[] }
+  const r = await done as { peak: number; rss: number; cpuMs: number; atPeak: { rss: number; resident: number; loading: number; draining: number; arrayBuffers: number; heapUsed: number }; evictions: { idle: number; memory: number; backoffs: number; admission: { waited: number; overBudget: number } }; mem: { arrayBuffers: number; external: number }; ledger: Record<string, number>; collection: { watched: number; collected: number; retained: number; waiting: number; gcs: number; gcMs: number; gcEviction: number; gcAdmission: number; gcCollection: number }; loads: number[]; cold: number[] }
   const budget = budgetMb * 1024 ** 2
   const mb = (n: number) => (n / 1024 ** 2).toFixed(1)
   const f = (n: number) => n.toFixed(1)
@@ -225,7 +225,7 @@ async function parent(): Promise<void> {
   console.log(`  server CPU: ${f(r.cpuMs / Math.max(1, total))} ms per request, ${f(r.cpuMs / Math.max(1, r.loads.length))} ms per load (${f(r.cpuMs / 1000)} s over the run)`)
   console.log(`  requests: ${total}, failed ${failed}${failed ? ` ${JSON.stringify(Object.fromEntries(failures))}` : ''} (target 0) ${failed === 0 ? 'OK' : 'FAIL'}`)
   const seconds = duration / 1000
-  console.log(`  evictions: ${r.evictions.memory} memory (${(r.evictions.memory / seconds).toFixed(1)}/s), ${r.evictions.idle} idle; back-offs ${r.evictions.backoffs}; loads ${r.loads.length} (${r.evictions.admission.waited} waited for room, ${r.evictions.admission.overBudget} went ahead over budget); forced GCs ${r.collection.gcs} (${r.collection.gcEviction} for eviction, ${r.collection.gcCollection} for collection proofs; ${f(r.collection.gcMs / Math.max(1, r.collection.gcs))} ms each)`)
+  console.log(`  evictions: ${r.evictions.memory} memory (${(r.evictions.memory / seconds).toFixed(1)}/s), ${r.evictions.idle} idle; back-offs ${r.evictions.backoffs}; loads ${r.loads.length} (${r.evictions.admission.waited} waited for room, ${r.evictions.admission.overBudget} went ahead over budget); forced GCs ${r.collection.gcs} (${r.collection.gcEviction} judging eviction rounds, ${r.collection.gcAdmission} for loads waiting for retired generations' memory, ${r.collection.gcCollection} for collection proofs; ${f(r.collection.gcMs / Math.max(1, r.collection.gcs))} ms each)`)
   console.log(`  cold load as requests saw it (${r.cold.length}): p50 ${f(pctl(r.cold, 0.5))} ms, p99 ${f(coldP99)} ms (target p99 ≤ 50) ${coldP99 <= 50 ? 'OK' : 'OVER'}`)
   console.log(`    of which executor.load (build + evaluate + init): p50 ${f(pctl(r.loads, 0.5))} ms, p99 ${f(pctl(r.loads, 0.99))} ms`)
   console.log(`  request latency: p50 ${f(pctl(latencies, 0.5))} ms, p99 ${f(pctl(latencies, 0.99))} ms; warm baseline p50 ${f(pctl(warm, 0.5))} ms ` +

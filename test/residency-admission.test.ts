@@ -16,7 +16,7 @@ export default class H extends Extension {
 }`
 
 interface Status {
-  host: { evictions: { memory: number; admission: { waited: number; overBudget: number } } }
+  host: { forcedGc: { forAdmission: number }; evictions: { memory: number; admission: { waited: number; overBudget: number } } }
   extensions: Array<{ name: string; requests: { inFlight: number } }>
 }
 
@@ -64,7 +64,7 @@ describe('load admission', () => {
     await t.server.registry.evictor.settled()
     t.server.config.memory.budget = process.memoryUsage.rss() + 16 * 1024 ** 2
     expect((await t.inject('/c/hit')).body).toBe('ok')
-    const evictedA = indexOf(/^evicting a \(memory pressure: room for a load/)
+    const evictedA = indexOf(/^evicting a \(memory pressure: room to load c/)
     const loadedC = indexOf(/^loaded c \(generation 1\)/)
     expect(evictedA).toBeGreaterThanOrEqual(0)
     expect(loadedC).toBeGreaterThan(evictedA)
@@ -91,6 +91,28 @@ describe('load admission', () => {
     expect(s.host.evictions.admission.waited).toBe(1)
     expect(s.host.evictions.memory).toBeGreaterThanOrEqual(1)
     expect(indexOf(/^loaded c \(generation 1\)/)).toBeGreaterThan(indexOf(/^evicting [ab] /))
+  })
+
+  it('a load that fits only once a retired generation is collected waits for one GC, not for more room', async () => {
+    t = await startTestServer({
+      extensions: { 'a.ts': HOLDER(64) },
+      config: { memory: { checkInterval: '1h', minResidency: 0 }, idleTimeout: 0 },
+    })
+    expect((await t.inject('/a/hit')).body).toBe('ok')
+    await t.server.registry.evictor.settled()
+    // Room for one a, not two: under the high watermark (0.85) once the unloaded generation's 64 MB
+    // are counted as freed, past the limit itself until they are collected.
+    const rss = process.memoryUsage.rss()
+    t.server.config.memory.budget = Math.round((rss / 0.85 + rss + 64 * 1024 ** 2) / 2)
+    const gcs = (await status()).host.forcedGc.forAdmission
+    const admin = { method: 'POST' as const, headers: { 'x-resident-admin': '1' } }
+    expect((await t.inject({ ...admin, url: '/_resident/extensions/a/unload' })).statusCode).toBe(200)
+    await waitFor(async () => (await status()).extensions.find((e) => e.name === 'a')?.requests.inFlight === 0, 'a disposed')
+    expect((await t.inject('/a/hit')).body).toBe('ok')
+    const s = await status()
+    expect(s.host.forcedGc.forAdmission).toBe(gcs + 1)
+    expect(s.host.evictions.admission).toEqual({ waited: 1, overBudget: 0 })
+    expect(s.host.evictions.memory).toBe(0)
   })
 
   it('a load that no eviction could make room for goes ahead at once', async () => {

@@ -36,8 +36,8 @@ export interface Instantiated<T, P> {
   /**
    * Heap + external bytes that evaluation, construction and init() added (the build excluded), and
    * whether the reading is clean: no other load evaluated or initialised during an await in
-   * between (its bytes would count too) and no GC ran meanwhile (what it freed would count against:
-   * `collected`).
+   * between (their bytes would count too) and no GC ran meanwhile (what it freed would count
+   * against: `collected`).
    */
   growth: LoadGrowth
   /** Runs the instance's dispose(reason), then releases its host handle and its source map. */
@@ -124,18 +124,19 @@ let opened = 0
 function openWindow(): { close(): LoadGrowth } {
   const before = v8.getHeapStatistics()
   const mine = ++opened
-  let beside = ++open > 1
+  // Loads already between their evaluation and the end of their init(): they may add during this one's.
+  const already = open++
   let closed: LoadGrowth | null = null
   return {
     close() {
       if (closed) return closed
       open--
       const after = v8.getHeapStatistics()
-      beside ||= opened !== mine
+      const beside = already + (opened - mine)
       // Used heap or external memory that fell while this load only added to them: a GC ran.
       const collected = after.used_heap_size < before.used_heap_size || after.external_memory < before.external_memory
-      const bytes = after.used_heap_size + after.external_memory - before.used_heap_size - before.external_memory
-      closed = { bytes: Math.max(0, bytes), clean: !beside && !collected, collected }
+      const bytes = Math.max(0, after.used_heap_size + after.external_memory - before.used_heap_size - before.external_memory)
+      closed = { bytes, clean: beside === 0 && !collected, collected }
       return closed
     },
   }

@@ -10,6 +10,8 @@ import type { Slot } from './slot.ts'
 const ADMIT_WAIT = 2_000
 /** How often a load waiting for room looks again when no request ended meanwhile (ms). */
 const ADMIT_POLL = 50
+/** A load expected to add less than this is never held back for room (bytes). */
+const SMALL_LOAD = 1024 * 1024
 /** How many of an extension's last load growths its estimate is the median of. */
 const GROWTH_SAMPLES = 5
 
@@ -29,13 +31,17 @@ export interface RoomMaker {
   backingOff(): boolean
   /** Resolves once no eviction round is being judged (a load admitted meanwhile would blur the verdict). */
   judged(): Promise<void>
-  /** Bytes (by estimate) that evicting every extension could free once its requests end, young ones included. */
-  reclaimable(): number
+  /**
+   * Bytes (by estimate) that evicting extensions could free, young ones included: the idle ones
+   * now, or (`busy`) every one once its requests end.
+   */
+  reclaimable(busy: boolean): number
   /**
    * Evicts idle extensions, least recently used first, young ones included, until their estimates
-   * cover `bytes` (at least one when any is needed). Resolves with the bytes evicted (by estimate).
+   * cover `bytes` (at least one when any is needed), for the load of `loading`. Resolves with the
+   * bytes evicted (by estimate).
    */
-  evictFor(bytes: number): Promise<number>
+  evictFor(bytes: number, loading: string): Promise<number>
   readonly stopped: boolean
 }
 
@@ -101,57 +107,73 @@ export class Admission {
   /** Waits (bounded) until the load of `slot` fits; returns the token loaded() takes. */
   async admit(slot: Slot, exact: number | null): Promise<AdmissionToken> {
     const estimate = exact ?? this.estimateOf(slot)
+    // Measured to add next to nothing (an estimate it was given from others' does not count).
+    const small = (exact ?? slot.heapGrowth ?? Infinity) < SMALL_LOAD
     const room = this.#room
     await room.judged()
     const deadline = performance.now() + ADMIT_WAIT
     let waited = false
+    let collected = false
+    const wait = () => {
+      if (waited) return
+      waited = true
+      this.counts.waited++
+      this.#admitting.add(slot)
+    }
     try {
       for (;;) {
         if (room.stopped) break
         const s = room.pressure()
         const limit = room.limitOf(s)
-        const after = s.ratio + (this.loadingBytes() + estimate) / limit
-        // Past the high watermark, loads go one at a time: each is then measured alone.
-        if (after < room.highWatermark || (this.#admitted.size === 0 && after <= 1)) {
-          // It fits on the credit of evicted bytes not collected yet, but loading before they are
-          // would take the process past the limit itself: collect them first (one GC).
-          const raw = s.rawRatio + (this.loadingBytes() + estimate) / limit
-          if (raw <= 1 || s.ratio >= s.rawRatio || performance.now() >= deadline) break
-          if (!waited) {
-            waited = true
-            this.counts.waited++
-            this.#admitting.add(slot)
-          }
+        const adding = (this.loadingBytes() + estimate) / limit
+        const after = s.ratio + adding
+        // Under the high watermark; past it, loads go one at a time (each is then measured alone),
+        // up to the limit itself. A load makes room for what it adds, no more: one that adds next
+        // to nothing goes ahead (usage already over the watermark is the checks' business).
+        const fits = (ratio: number) => ratio < room.highWatermark || (this.#admitted.size === 0 && ratio <= 1) || small
+        // Uncollected bytes of generations already retired: one GC, and the load need not wait for more.
+        const garbage = s.ratio < s.rawRatio && !collected && performance.now() < deadline
+        if (fits(after)) {
+          // It fits on the credit of retired bytes not collected yet, but loading before they are
+          // would take the process past the limit itself: collect them first.
+          if (s.rawRatio + adding <= 1 || !garbage || small) break
+          wait()
           await room.collect()
+          collected = true
           continue
         }
         // Evicting did not help lately, or even evicting every extension (once its requests end)
-        // could not make room: the process itself, a leak or another tenant holds the memory.
-        // Waiting cannot help: go ahead (counted when over the limit itself).
-        if (room.backingOff() || s.ratio + (estimate - room.reclaimable()) / limit > 1) {
+        // could not make the room: the process itself, a leak, another tenant or the extension
+        // being reloaded holds the memory. Evicting what can be evicted would free nothing that
+        // counts: go ahead (counted when over the limit itself), once any garbage is collected.
+        // (The loads under way are not counted: once their requests end, they are reclaimable too.)
+        if (room.backingOff() || s.ratio + (estimate - room.reclaimable(true)) / limit > 1) {
+          if (garbage && s.rawRatio + adding > 1) {
+            wait()
+            await room.collect()
+            collected = true
+            continue
+          }
           if (after > 1) this.counts.overBudget++
           break
         }
-        if (!waited) {
-          waited = true
-          this.counts.waited++
-          this.#admitting.add(slot)
-        }
+        wait()
         // Take the missing room from idle extensions, by estimate: their bytes count as freed at
         // once (until the GC that frees them), so the next look sees the room.
-        const freed = await this.#makeRoom(() => {
+        const freed = room.reclaimable(false) > 0 ? await this.#makeRoom(slot.name, () => {
           const now = room.pressure()
-          return (now.ratio - room.highWatermark) * room.limitOf(now) + this.loadingBytes() + estimate
-        })
+          const adding = this.loadingBytes() + estimate
+          return Math.min(adding, (now.ratio - room.highWatermark) * room.limitOf(now) + adding)
+        }) : 0
         await room.judged()
         if (freed > 0) continue
         const left = deadline - performance.now()
         if (left <= 0) {
-          this.counts.overBudget++
+          if (after > 1) this.counts.overBudget++
           this.#log.debug({ extension: slot.name }, `loading ${slot.name} over budget: no room made within ${ADMIT_WAIT} ms`)
           break
         }
-        // Nothing idle: every resident extension has a request in flight. Wait for one to end.
+        // Nothing idle: the extensions that could make room have requests in flight. Wait for one to end.
         await this.#nextRelease(Math.min(left, ADMIT_POLL))
       }
     } finally {
@@ -166,7 +188,7 @@ export class Admission {
    * Evicts for `missing()` bytes. Loads waiting together would each evict for the same missing
    * bytes: what the others are evicting right now counts as freed already.
    */
-  async #makeRoom(missing: () => number): Promise<number> {
+  async #makeRoom(loading: string, missing: () => number): Promise<number> {
     const bytes = missing() - this.#evicting
     if (bytes <= 0) {
       // Others are evicting enough: look again once they are done.
@@ -174,7 +196,7 @@ export class Admission {
       return 1
     }
     this.#evicting += bytes
-    const run = this.#room.evictFor(bytes)
+    const run = this.#room.evictFor(bytes, loading)
     this.#evictions.add(run)
     try {
       return await run

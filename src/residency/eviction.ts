@@ -6,6 +6,8 @@ import { forceGc } from './collection.ts'
 import { discounted, rssOfProcess, sampleMemory, type MemorySample } from './memory.ts'
 import type { AdvisoryResult, Registry } from './registry.ts'
 import type { Slot } from './slot.ts'
+import type { Generation } from './generation.ts'
+import type { UnloadReason } from '../sdk/types.ts'
 
 export interface EvictionCandidate {
   name: string
@@ -201,10 +203,21 @@ export class Evictor implements RoomMaker {
     return kept
   }
 
-  reclaimable(): number {
+  reclaimable(busy: boolean): number {
     let n = 0
-    for (const c of this.#candidates(new Set(), true, true)) n += c.estimate
+    for (const c of this.#candidates(new Set(), busy, true)) n += c.estimate
     return n
+  }
+
+  /**
+   * A generation was disposed (whatever the reason): what it held is garbage until a major GC, so
+   * its estimate counts as freed until then (memory evictions are counted when they are made).
+   * Loads that fit only on that credit collect it first (admission.ts).
+   */
+  retired(slot: Slot, gen: Generation, reason: UnloadReason): void {
+    if (reason === 'memory' || this.#stopped || gen.module.memory || !slot.heapGrowth) return
+    this.#credit(slot.heapGrowth)
+    this.#admission.wake()
   }
 
   /** A request ended: a load waiting for room looks again. */
@@ -212,18 +225,21 @@ export class Evictor implements RoomMaker {
     this.#admission.wake()
   }
 
-  async evictFor(bytes: number): Promise<number> {
+  async evictFor(bytes: number, loading: string): Promise<number> {
     const candidates = this.#candidates(new Set(), false, true)
     let freed = 0
     for (const name of planEviction(candidates, bytes)) {
       const c = candidates.find((x) => x.name === name)!
-      if (await this.#evict(name, c.estimate, 'admission')) freed += c.estimate || 1
+      if (await this.#evict(name, c.estimate, loading)) freed += c.estimate || 1
     }
     return freed
   }
 
-  /** Evicts `name` if it is idle (memory reason); its estimate counts as freed until the next major GC. */
-  async #evict(name: string, estimate: number, why: 'admission' | 'pressure'): Promise<boolean> {
+  /**
+   * Evicts `name` if it is idle (memory reason); its estimate counts as freed until the next major
+   * GC. `forLoad`: the extension whose load needs the room (null: a pressure check).
+   */
+  async #evict(name: string, estimate: number, forLoad: string | null): Promise<boolean> {
     const slot = this.#registry.slots.get(name)
     if (!slot) return false
     const gen = slot.current
@@ -234,8 +250,8 @@ export class Evictor implements RoomMaker {
     if (gen?.disposed && this.#inRound) this.#disposals.push(gen.disposed)
     this.evictions.memory++
     if (!exact) this.#credit(estimate)
-    this.#log.info({ extension: name, reason: 'memory', why }, why === 'admission'
-      ? `evicting ${name} (memory pressure: room for a load, least recently used)`
+    this.#log.info({ extension: name, reason: 'memory', forLoad }, forLoad !== null
+      ? `evicting ${name} (memory pressure: room to load ${forLoad}, least recently used)`
       : `evicting ${name} (memory pressure, least recently used)`)
     return true
   }
@@ -244,7 +260,8 @@ export class Evictor implements RoomMaker {
   afterLoad(bytes = 0): void {
     this.#raw = null
     this.#loadedBytes += bytes
-    this.check()
+    // No check of its own: the load was admitted with room for it (admission.ts), and a check
+    // after every load would judge a round (forcing GCs) each time a reload holds two generations.
   }
 
   /** Resolves once no pressure check is running or due to re-run. */
@@ -317,7 +334,7 @@ export class Evictor implements RoomMaker {
       // One after another, least recently used first (each resolves once out of service; disposal goes on).
       for (const name of plan) {
         const estimate = candidates.find((c) => c.name === name)!.estimate
-        if (await this.#evict(name, estimate, 'pressure')) {
+        if (await this.#evict(name, estimate, null)) {
           evicted++
           estimated += estimate
         } else skip.add(name)
@@ -457,7 +474,7 @@ export class Evictor implements RoomMaker {
     this.#collecting ??= new Promise<void>((resolve) => {
       setImmediate(async () => {
         try {
-          if (this.#stopped || !forceGc('eviction')) return
+          if (this.#stopped || !forceGc('admission')) return
           this.#collectedAt = performance.now()
           this.#raw = null
           const until = performance.now() + FREE_WAIT

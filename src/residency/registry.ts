@@ -421,6 +421,7 @@ export class Registry {
       } finally {
         slot.draining.delete(gen)
         gen.state = 'retired'
+        this.evictor.retired(slot, gen, reason)
         this.collection.watch(slot.name, gen.module.sentinel, slot.recordRetired(gen.id, reason))
         this.#log.info({ extension: gen.name, generation: gen.id, reason }, `unloaded ${gen.name} (generation ${gen.id}, ${reason})`)
       }
