@@ -27,6 +27,8 @@ const { values: opts } = parseArgs({
     duration: { type: 'string', default: '5' },
     connections: { type: 'string', default: '8' },
     spawns: { type: 'string', default: '40' },
+    // A subset of the targets, `|`-separated substrings of their names (which hold commas); the spawn ladder only if `ladder` is one of them.
+    only: { type: 'string' },
   },
 })
 
@@ -73,7 +75,7 @@ function freePort(): Promise<number> {
 }
 
 interface Running { url: string; child: ChildProcess }
-interface Target { path: string; start(dir: string): Promise<Running>; base?: string; goal?: number; /** another baseline, for a second ratio */ alsoAgainst?: string }
+interface Target { path: string; start(dir: string): Promise<Running>; base?: string; goal?: number; /** more baselines, for more ratios */ alsoAgainst?: string[] }
 
 async function lighttpd(dir: string, assign: string): Promise<Running> {
   const port = await freePort()
@@ -108,11 +110,14 @@ function resident(role: string, dir: string): Promise<Running> {
 const targets: Record<string, Target> = {
   'lighttpd + node script': { path: '/hello.js?name=x', start: (dir) => lighttpd(dir, `".js" => "${process.execPath}"`) },
   'lighttpd + node, own session': { path: '/hello-own-session.cgi?name=x', start: (dir) => lighttpd(dir, '".cgi" => ""') },
-  'resident cgi mode': { path: '/hello/greet?name=x', base: 'lighttpd + node script', goal: 1.0, alsoAgainst: 'lighttpd + node, own session', start: (dir) => resident('cgi-mode', dir) },
+  'resident cgi mode': { path: '/hello/greet?name=x', base: 'lighttpd + node script', goal: 1.0, alsoAgainst: ['lighttpd + node, own session', 'cgi mode, server forks'], start: (dir) => resident('cgi-mode', dir) },
+  // The spawn path before the spawn helper (cgi.spawn "direct"): the server forks every program.
+  'cgi mode, server forks': { path: '/hello/greet?name=x', base: 'lighttpd + node, own session', start: (dir) => resident('cgi-mode-direct', dir) },
   'lighttpd + resident cgi': { path: '/resident.cgi/greet?name=x', base: 'lighttpd + node script', start: (dir) => lighttpd(dir, '".cgi" => ""') },
   'lighttpd + php-cgi': { path: '/hello.php?name=x', start: (dir) => lighttpd(dir, `".php" => "${PHP_CGI}"`) },
   'lighttpd + php, own session': { path: '/hello-own-session.php.cgi?name=x', start: (dir) => lighttpd(dir, '".cgi" => ""') },
-  'resident gateway + php-cgi': { path: '/www/hello.php?name=x', base: 'lighttpd + php-cgi', goal: 0.9, alsoAgainst: 'lighttpd + php, own session', start: (dir) => resident('gateway', dir) },
+  'resident gateway + php-cgi': { path: '/www/hello.php?name=x', base: 'lighttpd + php-cgi', goal: 0.9, alsoAgainst: ['lighttpd + php, own session', 'gateway, server forks'], start: (dir) => resident('gateway', dir) },
+  'gateway, server forks': { path: '/www/hello.php?name=x', base: 'lighttpd + php, own session', start: (dir) => resident('gateway-direct', dir) },
   'resident in process': { path: '/hello/greet?name=x', base: 'resident cgi mode', start: (dir) => resident('inprocess', dir) },
 }
 
@@ -122,11 +127,13 @@ async function serve(role: string, dir: string): Promise<void> {
     import(dist('config/load.js')), import(dist('server/app.js')), import(dist('modes/cgi/executor.js')),
   ])
   const input: Record<string, unknown> = { extensionsDir: path.join(root, 'extensions'), filtersDir: path.join(dir, 'filters'), logLevel: 'silent' }
-  if (role === 'gateway') input.cgi = { bin: { '/www/': path.join(dir, 'www') }, interpreters: { '.php': PHP_CGI } }
+  const spawnWay = role.endsWith('-direct') ? 'direct' : 'helper'
+  role = role.replace(/-direct$/, '')
+  if (role === 'gateway') input.cgi = { bin: { '/www/': path.join(dir, 'www') }, interpreters: { '.php': PHP_CGI }, spawn: spawnWay }
   if (role === 'cgi-mode') input.mode = 'cgi'
   const config = resolveConfig(input, { cwd: root })
   // The cgi mode's executor as the server would make it, with the run's own bundle cache.
-  const executors = role === 'cgi-mode' ? { cgi: new CgiExecutor({ cacheDir: path.join(dir, 'cache'), bodyLimit: config.bodyLimit }) } : undefined
+  const executors = role === 'cgi-mode' ? { cgi: new CgiExecutor({ cacheDir: path.join(dir, 'cache'), bodyLimit: config.bodyLimit, spawn: spawnWay }) } : undefined
   const server = await buildServer(config, { logger: pino({ level: 'silent' }), executors })
   if (role === 'cgi-mode' && (await server.app.inject('/hello/greet')).statusCode !== 200) throw new Error('the cgi mode does not serve hello.greet')
   const url = await server.app.listen({ port: 0, host: '127.0.0.1' })
@@ -156,9 +163,23 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
  */
 async function spawnLadder(dir: string, n: number): Promise<void> {
   const entry = path.join(root, 'extensions/hello.ts')
-  const { ensureRunnerBundle } = await import(dist('modes/cgi/runner-bundle.js')) as { ensureRunnerBundle(d: string): Promise<string> }
+  const { ensureRunnerBundle, ensureRunnerLoader } = await import(dist('modes/cgi/runner-bundle.js')) as { ensureRunnerBundle(d: string): Promise<string>; ensureRunnerLoader(b: string): string }
+  const { encodeFrame } = await import(dist('modes/cgi/frame.js')) as { encodeFrame(meta: object, raw: Uint8Array): Buffer }
+  const { framedInvocation } = await import(dist('modes/cgi/invocation-runner.js')) as { framedInvocation(inv: object): object }
   const cache = path.join(dir, 'cache')
   const runner = await ensureRunnerBundle(cache)
+  // What the cgi mode starts per request, and the frame it hands the runner on stdin for hello.greet.
+  const loader = ensureRunnerLoader(runner)
+  const frame = path.join(dir, 'frame.bin')
+  writeFileSync(frame, encodeFrame(framedInvocation({
+    id: 'bench-1', extension: 'hello', command: 'greet', method: 'GET', url: '/hello/greet?name=x', path: '/hello/greet',
+    query: { name: 'x' }, headers: { host: '127.0.0.1' }, params: { name: 'x' }, body: undefined, rawBody: new Uint8Array(0),
+    contentType: null, clientAddress: '127.0.0.1', user: undefined, deadline: 0,
+  }), new Uint8Array(0)))
+  // What the runner loaded before it loaded them lazily: node:stream, node:worker_threads,
+  // node:inspector, and process.stdin to read the frame.
+  const eager = path.join(dir, 'eager.cjs')
+  writeFileSync(eager, "require('node:stream'); require('node:worker_threads'); require('node:inspector'); process.stdin\n")
   // The snapshot: the runner's modules loaded and compiled at build time, main() run on start.
   const snapEntry = path.join(dir, 'snapshot-entry.mjs')
   writeFileSync(snapEntry, `import { main } from ${JSON.stringify(path.join(root, 'dist/cli/cgi.js'))}\nimport v8 from 'node:v8'\nv8.startupSnapshot.setDeserializeMainFunction(() => { void main(process.argv.slice(1)) })\n`)
@@ -168,29 +189,21 @@ async function spawnLadder(dir: string, n: number): Promise<void> {
   const snapshot = spawnSync(process.execPath, ['--snapshot-blob', blob, '--build-snapshot', snapBundle], { encoding: 'utf8' })
   // Node's snapshot builder cannot load every built-in (node:http, for one, on Node 20): say so.
   if (snapshot.status !== 0) console.log(`\nthe V8 snapshot could not be built: ${/^\w*Error: .*$/m.exec(snapshot.stderr)?.[0] ?? `exit ${snapshot.status}`}`)
-  // A warm start without a snapshot: the runner compiled through vm.Script with a V8 code cache
-  // kept beside it (what Node 22's module.enableCompileCache() does; Node 20 has only this way).
-  const codeCacheLoader = path.join(dir, 'code-cache.cjs')
-  writeFileSync(codeCacheLoader, `const fs = require('fs'), vm = require('vm'), path = require('path'), Module = require('module')
-const file = ${JSON.stringify(runner)}, cache = ${JSON.stringify(path.join(dir, 'runner.v8cache'))}
-let cachedData; try { cachedData = fs.readFileSync(cache) } catch {}
-const script = new vm.Script(Module.wrap(fs.readFileSync(file, 'utf8')), { filename: file, cachedData, importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER })
-if (!cachedData || script.cachedDataRejected) process.once('exit', () => fs.writeFileSync(cache, script.createCachedData()))
-const m = { exports: {} }
-script.runInThisContext().call(m.exports, m.exports, require, m, file, path.dirname(file))
-`)
   const q = (s: string) => `'${s.replaceAll("'", "'\\''")}'`
   const node = q(process.execPath)
+  const framed = `RESIDENT_CACHE_DIR=${q(cache)} RESIDENT_FRAME=1 RESIDENT_EXTENSION_NAME=hello`
   const steps: Array<[string, string]> = [
     ['node, an empty script', `${node} -e 0`],
     ['plain node CGI script', `${node} ${q(path.join(dir, 'www/hello.js'))}`],
     ['resident cgi, esbuild per request', `RESIDENT_CACHE_DIR=/dev/null/none ${node} ${q(path.join(root, 'bin/resident.js'))} cgi ${q(entry)}`],
     ['resident cgi, cached bundle', `RESIDENT_CACHE_DIR=${q(cache)} ${node} ${q(path.join(root, 'bin/resident.js'))} cgi ${q(entry)}`],
-    // What the runner cost while a module it loads imported node:http (for header checks).
-    ['bundled runner + node:http', `RESIDENT_CACHE_DIR=${q(cache)} ${node} -r node:http ${q(runner)} ${q(entry)}`],
-    ['bundled runner (cgi mode)', `RESIDENT_CACHE_DIR=${q(cache)} ${node} ${q(runner)} ${q(entry)}`],
-    ...(snapshot.status === 0 ? [['bundled runner + V8 snapshot', `RESIDENT_CACHE_DIR=${q(cache)} ${node} --snapshot-blob ${q(blob)} ${q(entry)}`] as [string, string]] : []),
-    ['bundled runner + V8 code cache', `RESIDENT_CACHE_DIR=${q(cache)} ${node} ${q(codeCacheLoader)} ${q(entry)}`],
+    // The cgi mode's runner, handed hello.greet's invocation frame on stdin as the host does.
+    // What it cost while a module it loads imported node:http (for header checks):
+    ['bundled runner + node:http, eager', `${framed} ${node} -r node:http -r ${q(eager)} ${q(runner)} ${q(entry)} < ${q(frame)}`],
+    ['bundled runner, eager built-ins', `${framed} ${node} -r ${q(eager)} ${q(runner)} ${q(entry)} < ${q(frame)}`],
+    ['bundled runner', `${framed} ${node} ${q(runner)} ${q(entry)} < ${q(frame)}`],
+    ...(snapshot.status === 0 ? [['bundled runner + V8 snapshot', `${framed} ${node} --snapshot-blob ${q(blob)} ${q(entry)} < ${q(frame)}`] as [string, string]] : []),
+    ['+ V8 code cache (cgi mode)', `${framed} ${node} ${q(loader)} ${q(entry)} < ${q(frame)}`],
   ]
   const env = { ...process.env, GATEWAY_INTERFACE: 'CGI/1.1', REQUEST_METHOD: 'GET', PATH_INFO: '/greet', QUERY_STRING: 'name=x' }
   // Passes in alternating order, so a change in the machine's load falls on every step alike.
@@ -208,12 +221,15 @@ script.runInThisContext().call(m.exports, m.exports, require, m, file, path.dirn
     }
   }
   const plain = median(perPass.get('plain node CGI script')!)
-  const bundled = median(perPass.get('bundled runner (cgi mode)')!)
+  let previous: number | null = null
   for (const [label] of steps) {
     const cpu = median(perPass.get(label)!)
     const vsPlain = label.startsWith('node,') ? '' : `  ${(plain / cpu).toFixed(2)}× the plain script`
-    const vsBundled = label.startsWith('bundled runner +') ? `, ${(bundled / cpu).toFixed(2)}× the bundled runner` : ''
-    console.log(`${label.padEnd(36)} ${cpu.toFixed(1).padStart(7)} ms${vsPlain}${vsBundled}${ok.get(label) ? '' : '  (WRONG OUTPUT)'}`)
+    // Each runner step against the one above it: what that step bought.
+    const runnerStep = label.includes('runner') && !label.startsWith('resident cgi')
+    const bought = runnerStep && previous !== null ? `, ${(previous - cpu).toFixed(1)} ms less than the step above` : ''
+    if (runnerStep) previous = cpu
+    console.log(`${label.padEnd(40)} ${cpu.toFixed(1).padStart(7)} ms${vsPlain}${bought}${ok.get(label) ? '' : '  (WRONG OUTPUT)'}`)
   }
 }
 
@@ -225,7 +241,8 @@ async function main(): Promise<void> {
   const dir = prepare()
   process.on('exit', () => rmSync(dir, { recursive: true, force: true }))
   try {
-    const names = Object.keys(targets)
+    const only = opts.only?.split('|').map((x) => x.trim())
+    const names = Object.keys(targets).filter((n) => only === undefined || only.some((o) => n.includes(o)))
     const samples = new Map<string, Sample[]>(names.map((n) => [n, []]))
     for (let round = 1; round <= rounds; round++) {
       for (const name of round % 2 ? names : [...names].reverse()) {
@@ -249,19 +266,19 @@ async function main(): Promise<void> {
       const t = targets[name]!
       const rps = median(s.map((x) => x.rps))
       const ratios: string[] = []
-      for (const base of [t.base, t.alsoAgainst]) {
-        if (base === undefined) continue
-        const b = samples.get(base)!
+      for (const base of [t.base, ...t.alsoAgainst ?? []]) {
+        const b = base === undefined ? undefined : samples.get(base)
+        if (base === undefined || b === undefined) continue
         const byMedian = rps / median(b.map((x) => x.rps))
         const paired = median(s.map((x, i) => x.rps / b[i]!.rps))
         ratios.push(`${byMedian.toFixed(2).padStart(13)}×  ${paired.toFixed(2).padStart(5)}×  ${base}`)
-        if (t.goal !== undefined) verdicts.push(`${name}: target ≥ ${t.goal.toFixed(2)}× ${base} — ${byMedian >= t.goal ? 'met' : 'NOT met'} by the ratio of medians (${byMedian.toFixed(2)}×), ${paired >= t.goal ? 'met' : 'NOT met'} paired (${paired.toFixed(2)}×)`)
+        if (t.goal !== undefined && (base === t.base || base === t.alsoAgainst?.[0])) verdicts.push(`${name}: target ≥ ${t.goal.toFixed(2)}× ${base} — ${byMedian >= t.goal ? 'met' : 'NOT met'} by the ratio of medians (${byMedian.toFixed(2)}×), ${paired >= t.goal ? 'met' : 'NOT met'} paired (${paired.toFixed(2)}×)`)
       }
       console.log(`${name.padEnd(28)} ${rps.toFixed(0).padStart(7)} ${String(median(s.map((x) => x.p50))).padStart(5)} ${String(median(s.map((x) => x.p99))).padStart(5)}  ${ratios[0] ?? ''}`)
       for (const more of ratios.slice(1)) console.log(`${''.padEnd(48)}${more}`)
     }
     if (verdicts.length > 0) console.log(`\n${verdicts.join('\n')}`)
-    await spawnLadder(dir, Number(opts.spawns))
+    if (only === undefined || only.includes('ladder')) await spawnLadder(dir, Number(opts.spawns))
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }

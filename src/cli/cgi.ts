@@ -1,6 +1,6 @@
 import { Buffer } from 'node:buffer'
 import path from 'node:path'
-import { writeSync } from 'node:fs'
+import { readSync, writeSync } from 'node:fs'
 import type { Readable } from 'node:stream'
 import { ResidentError } from '../errors.ts'
 import { EXTENSION_BASE } from '../sdk/brand.ts'
@@ -241,10 +241,28 @@ async function describe(entry: string): Promise<number> {
   }
 }
 
-/** Reads all of stdin (the cgi mode's invocation frame). */
+/**
+ * Reads all of stdin (the cgi mode's invocation frame), with blocking reads of fd 0: the runner has
+ * nothing else to do until it has the frame, and `process.stdin` would cost the process node:net
+ * or fs streams and node:stream (a few ms, on every request). A non-blocking stdin (EAGAIN) is
+ * read through process.stdin instead.
+ */
 async function readAll(): Promise<Buffer> {
   const chunks: Buffer[] = []
-  for await (const chunk of process.stdin as AsyncIterable<Buffer>) chunks.push(chunk)
+  const chunk = Buffer.allocUnsafe(64 * 1024)
+  for (;;) {
+    let n: number
+    try {
+      n = readSync(0, chunk, 0, chunk.length, null)
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EAGAIN') break
+      if ((e as NodeJS.ErrnoException).code === 'EOF') return Buffer.concat(chunks)
+      throw e
+    }
+    if (n === 0) return Buffer.concat(chunks)
+    chunks.push(Buffer.from(chunk.subarray(0, n)))
+  }
+  for await (const more of process.stdin as AsyncIterable<Buffer>) chunks.push(more)
   return Buffer.concat(chunks)
 }
 

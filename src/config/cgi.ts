@@ -2,7 +2,7 @@ import path from 'node:path'
 import type { CgiSettings } from './types.ts'
 import { parseDuration, parseSize } from './units.ts'
 
-const KEYS = new Set(['bin', 'interpreters', 'timeout', 'maxOutput', 'maxHeaderSize', 'passEnv', 'env', 'passAuthorization'])
+const KEYS = new Set(['bin', 'interpreters', 'timeout', 'maxOutput', 'maxHeaderSize', 'passEnv', 'env', 'passAuthorization', 'spawn'])
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
 
 export const CGI_DEFAULTS: Omit<CgiSettings, 'bin' | 'interpreters'> = {
@@ -12,6 +12,7 @@ export const CGI_DEFAULTS: Omit<CgiSettings, 'bin' | 'interpreters'> = {
   passEnv: ['PATH', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TMPDIR'],
   env: {},
   passAuthorization: false,
+  spawn: 'helper',
 }
 
 /**
@@ -68,6 +69,10 @@ export function resolveCgiConfig(input: unknown, base: string, problems: string[
   if (s.passAuthorization !== undefined) {
     if (typeof s.passAuthorization !== 'boolean') problems.push('"cgi.passAuthorization" must be true or false')
     else out.passAuthorization = s.passAuthorization
+  }
+  if (s.spawn !== undefined) {
+    if (s.spawn !== 'helper' && s.spawn !== 'direct') problems.push(`"cgi.spawn" must be "helper" or "direct", got ${JSON.stringify(s.spawn)}`)
+    else out.spawn = s.spawn
   }
   return out
 }

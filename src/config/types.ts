@@ -114,6 +114,11 @@ export interface CgiSettings {
   env: Record<string, string>
   /** Pass the Authorization header as HTTP_AUTHORIZATION (off by default, RFC 3875 §9.2). */
   passAuthorization: boolean
+  /**
+   * What starts programs (the gateway's and the cgi mode's): 'helper', a small process that forks
+   * them so the server's event loop never does, or 'direct', the server's own fork.
+   */
+  spawn: 'helper' | 'direct'
 }
 
 /** The server log (and the access lines filters write to it): where, and how it is buffered. */
@@ -224,6 +229,12 @@ export interface ResidentConfig {
   development: boolean
   /** Object.prototype and Array.prototype made non-extensible at start, so no code can add keys to them (the CLI applies it). */
   sealPrototypes: boolean
+  /**
+   * How a fault outside any request is traced to the extension that raised it: `context` follows
+   * everything its code schedules (AsyncLocalStorage; on Node 20 every async resource in the
+   * process pays for it), `stack` reads only the error's stack. Process-wide: the last server built sets it.
+   */
+  faultTracing: 'context' | 'stack'
   /** The admin surface: `token` opens it beyond loopback; `hosts` are extra `Host` names it answers for. */
   admin: { token: string | null; hosts: string[] }
   /** Unload an extension after this long without requests, in ms; 0 = never. */

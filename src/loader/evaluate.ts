@@ -24,6 +24,19 @@ function notBundled(specifier: string, entry: string): Error {
   return e
 }
 
+// The cgi mode's runner loader (modes/cgi/runner-bundle.ts) compiles the bundle holding this file
+// with a V8 code cache, and on Node 20 code compiled from a code cache loses vm's dynamic-import
+// callback (ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING). The loader hands in an import() of its own
+// under this symbol; it is taken once, when this module initialises, before any extension code runs.
+const IMPORT_HOOK = Symbol.for('resident.import')
+type NativeImport = (specifier: string, attributes?: ImportCallOptions) => Promise<unknown>
+const nativeImport: NativeImport = (() => {
+  const g = globalThis as Record<symbol, unknown>
+  const hook = g[IMPORT_HOOK] as NativeImport | undefined
+  delete g[IMPORT_HOOK]
+  return hook ?? ((specifier, attributes) => import(specifier, attributes))
+})()
+
 // `process` is a parameter too, so the module's own code sees the guarded one (process-guard.ts);
 // what it imports or requires gets the real one.
 const PARAMS = '__rimp,__rmeta,__rexport,require,module,exports,__filename,__dirname,process'
@@ -45,11 +58,11 @@ export async function evaluateBundle(shape: FunctionShape, options: EvaluateOpti
     if (id === 'resident-host') return Promise.resolve(options.sdk)
     if (isProcessModule(id)) return Promise.resolve(guardedProcessModule)
     // The host's own subpaths (resident-host/testing) resolve by the package's name from here.
-    if (id.startsWith('resident-host/')) return import(id)
+    if (id.startsWith('resident-host/')) return nativeImport(id)
     try {
       const url = resolveSpecifier(id, options.entry)
       if (url.startsWith('file:') && !url.includes('/node_modules/')) throw notBundled(id, options.entry)
-      return import(url, attributes)
+      return nativeImport(url, attributes)
     } catch (e) {
       return Promise.reject(e)
     }

@@ -1,4 +1,7 @@
-import inspector from 'node:inspector'
+import { lazyBuiltin } from './builtin.ts'
+
+// Loaded when a stream's bad chunk is located, not with every process that may stream.
+const inspector = lazyBuiltin<typeof import('node:inspector')>('node:inspector')
 import { fileURLToPath } from 'node:url'
 import { mapStack } from './stack.ts'
 
@@ -13,7 +16,7 @@ interface Location { scriptId: string; lineNumber: number; columnNumber: number 
 
 /** "file:line:col" of the yield `generator` is suspended at, mapped to the author's source; null when unknown. */
 export async function suspendedAt(generator: object): Promise<string | null> {
-  const session = new inspector.Session()
+  const session = new (inspector().Session)()
   const urls = new Map<string, string>()
   session.on('Debugger.scriptParsed', (m) => { urls.set(m.params.scriptId, m.params.url) })
   const post: Post = (method, params) => new Promise((resolve, reject) => {

@@ -1,4 +1,4 @@
-import { isMainThread } from 'node:worker_threads'
+import { lazyBuiltin } from './builtin.ts'
 
 // The `process` an extension's (or filter's) own code sees. In-process extensions are trusted code
 // (see docs/operators/security.md): this is a guard rail against the calls that would end or
@@ -83,22 +83,20 @@ overrides.removeAllListeners = function removeAllListeners(event?: string | symb
 
 // In a worker thread (the worker mode) process.exit() and exitCode end only that thread, which the
 // host replaces: that is the isolation the mode exists for. abort() and kill() of the pid still
-// reach the whole process, so they stay guarded there too.
-if (!isMainThread) {
-  delete overrides.exit
-  delete overrides.reallyExit
-}
-
-const READ_ONLY = new Set<string | symbol>(isMainThread ? ['exitCode'] : [])
+// reach the whole process, so they stay guarded there too. Asked only when an extension reaches
+// for one of them (the cgi mode's runner does not load node:worker_threads otherwise).
+const workerThreads = lazyBuiltin<typeof import('node:worker_threads')>('node:worker_threads')
+const WORKER_ALLOWS = new Set<string | symbol>(['exit', 'reallyExit'])
+const inWorker = () => !workerThreads().isMainThread
 
 /** One shared guarded `process`: every other property reads and writes through to the real one. */
 export const guardedProcess: NodeJS.Process = new Proxy(process, {
   get(target, key) {
-    if (Object.prototype.hasOwnProperty.call(overrides, key)) return overrides[key]
+    if (Object.prototype.hasOwnProperty.call(overrides, key) && !(WORKER_ALLOWS.has(key) && inWorker())) return overrides[key]
     return Reflect.get(target, key, target)
   },
   set(target, key, value) {
-    if (READ_ONLY.has(key)) throw new ProcessGuardError(`setting process.${String(key)}`, `${RECONFIGURES}'s exit code`)
+    if (key === 'exitCode' && !inWorker()) throw new ProcessGuardError(`setting process.${String(key)}`, `${RECONFIGURES}'s exit code`)
     return Reflect.set(target, key, value, target)
   },
 })

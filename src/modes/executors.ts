@@ -21,7 +21,7 @@ export type ExecutorFactory = (ctx: ExecutorContext) => Executor
 export const FACTORIES: Partial<Record<Mode, ExecutorFactory>> = {
   inprocess: () => new InProcessExecutor(),
   fastcgi: (ctx) => new FastcgiExecutor(ctx),
-  cgi: (ctx) => new CgiExecutor({ bodyLimit: ctx.config.bodyLimit, maxOutputBytes: ctx.config.cgi.maxOutput, maxHeaderBytes: ctx.config.cgi.maxHeaderSize, passEnv: ctx.config.cgi.passEnv }),
+  cgi: (ctx) => new CgiExecutor({ bodyLimit: ctx.config.bodyLimit, maxOutputBytes: ctx.config.cgi.maxOutput, maxHeaderBytes: ctx.config.cgi.maxHeaderSize, passEnv: ctx.config.cgi.passEnv, spawn: ctx.config.cgi.spawn }),
   worker: (ctx) => new WorkerExecutor(ctx),
 }
 

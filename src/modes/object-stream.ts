@@ -1,6 +1,7 @@
 import { Buffer } from 'node:buffer'
-import { Readable } from 'node:stream'
+import type { Readable } from 'node:stream'
 import { errors } from '../errors.ts'
+import { lazyBuiltin } from '../loader/builtin.ts'
 import { suspendedAt } from '../loader/generator-location.ts'
 import { SSE_EVENT, STREAM_FORMAT } from '../sdk/brand.ts'
 import type { Logger } from '../sdk/types.ts'
@@ -86,6 +87,9 @@ async function unsendable(source: object, index: number, reason: string, req: St
   return { message, stack: `ResidentError [RES_ERR_BAD_RESULT]: ${message}\n    at ${where ?? 'the command\'s stream (the line of its yield is not known)'}` }
 }
 
+// Loaded with the first object stream (see loader/builtin.ts).
+const stream = lazyBuiltin<typeof import('node:stream')>('node:stream')
+
 // Each object stream's body → a promise that settles once its producer has been closed (its
 // `finally` has run), for a process that must not exit before that (the cgi mode's runner).
 const producers = new WeakMap<Readable, Promise<void>>()
@@ -131,7 +135,7 @@ export async function objectStreamOutcome(result: AsyncIterable<unknown>, req: S
       void Promise.resolve().then(() => it.return?.()).catch(() => undefined).then(() => closed())
     }
   }
-  const body = new Readable({
+  const body = new (stream().Readable)({
     read() { const w = wanted; wanted = null; w?.() },
     destroy(err, cb) { close(); cb(err) },
   })

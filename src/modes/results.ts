@@ -1,11 +1,19 @@
 import { Buffer } from 'node:buffer'
-import { Readable } from 'node:stream'
+import type { Readable } from 'node:stream'
 import { errors, isResidentError } from '../errors.ts'
+import { lazyBuiltin } from '../loader/builtin.ts'
 import { mapErrorStack } from '../loader/stack.ts'
 import { FRAMING_HEADERS, headersProblem } from '../headers.ts'
 import { isHttpError } from '../sdk/http-error.ts'
 import { isAsyncIterable, objectStreamOutcome, type StreamRequest } from './object-stream.ts'
 import type { ErrorRecord, Outcome, OutcomeHeaders } from './outcome.ts'
+
+const stream = lazyBuiltin<typeof import('node:stream')>('node:stream')
+
+/** A Node Readable. node:stream is loaded only for a value that could be one (a process per request need not load it). */
+function isReadable(v: object): v is Readable {
+  return typeof (v as { pipe?: unknown }).pipe === 'function' && v instanceof stream().Readable
+}
 
 // Shared header sets: the common results allocate no header object of their own. Never mutated
 // (not frozen: a frozen object's keys are slower to walk on every response).
@@ -41,7 +49,7 @@ export function commandOutcome(result: unknown, request: StreamRequest, developm
         (value) => commandOutcome(value, request, development),
         (e: unknown): Outcome => ({ kind: 'error', error: errorRecordOf(e, development) }))
     }
-    if (!(result instanceof Readable) && !isWebResponse(result) && isAsyncIterable(result)) {
+    if (!isReadable(result) && !isWebResponse(result) && isAsyncIterable(result)) {
       return objectStreamOutcome(result, request).catch((e: unknown): Outcome => ({ kind: 'error', error: errorRecordOf(e, development) }))
     }
   }
@@ -69,7 +77,7 @@ function convert(result: unknown): Outcome {
   }
   if (result instanceof ArrayBuffer) return { kind: 'body', status: 200, headers: BYTES_HEADERS, body: new Uint8Array(result) }
   if (isWebResponse(result)) return fromWebResponse(result)
-  if (result instanceof Readable) return { kind: 'stream', status: 200, headers: BYTES_HEADERS, body: result }
+  if (isReadable(result)) return { kind: 'stream', status: 200, headers: BYTES_HEADERS, body: result }
   return json(result)
 }
 
@@ -85,7 +93,7 @@ export function fromWebResponse(res: Response): Outcome {
   const cookies = res.headers.getSetCookie?.() ?? []
   if (cookies.length > 0) headers['set-cookie'] = cookies
   if (res.body === null) return { kind: 'body', status: res.status, headers, body: null }
-  return { kind: 'stream', status: res.status, headers, body: Readable.fromWeb(res.body as import('node:stream/web').ReadableStream) }
+  return { kind: 'stream', status: res.status, headers, body: stream().Readable.fromWeb(res.body as import('node:stream/web').ReadableStream) }
 }
 
 function badResult(message: string): Outcome {

@@ -165,6 +165,7 @@ async function run(
     body,
     limits: { maxHeaderBytes: deps.config.cgi.maxHeaderSize, maxOutputBytes: deps.config.cgi.maxOutput, timeout: deps.config.cgi.timeout },
     signal: controller.signal,
+    spawn: deps.config.cgi.spawn,
     log,
   }).catch((e: unknown) => { raw.off('close', onClose); throw e })
   started.body.once('error', (e: Error) => {

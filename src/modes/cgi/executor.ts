@@ -17,8 +17,9 @@ import { errorRecordOf } from '../results.ts'
 import { baseEnvironment } from './meta.ts'
 import { encodeFrame } from './frame.ts'
 import { CANCEL_SIGNALS, ERROR_RECORD_HEADER, framedInvocation, STREAM_HEADER } from './invocation-runner.ts'
+import type { SpawnWay } from './launch.ts'
 import { runCgi, type CgiStarted } from './process.ts'
-import { ensureRunnerBundle } from './runner-bundle.ts'
+import { ensureRunnerBundle, ensureRunnerLoader } from './runner-bundle.ts'
 
 export interface CgiModeOptions {
   /** Where extension bundles and the runner are cached (default: the user's bundle cache). */
@@ -30,6 +31,8 @@ export interface CgiModeOptions {
   bodyLimit?: number
   /** Host environment variables a runner may see (an allow-list). */
   passEnv?: readonly string[]
+  /** What starts each request's runner (see cgi.spawn): the spawn helper by default. */
+  spawn?: SpawnWay
 }
 
 /** Bodies up to this size are read whole and handed on as bytes; longer ones stream. */
@@ -37,7 +40,7 @@ const WHOLE_BODY = 64 * 1024
 
 /**
  * The cgi mode: each request runs in a process of its own, which loads the extension, runs one
- * command and exits: `node <runner> <entry>`. The invocation goes in whole on stdin (a frame: one
+ * command and exits: `node <runner loader> <entry>` (runner-bundle.ts). The invocation goes in whole on stdin (a frame: one
  * JSON line, then the raw body), so the command sees the request it would in process; the outcome
  * comes back as a CGI response (the codec the gateway and `resident cgi` use), a failure as its
  * error record. Nothing survives between requests: no instance state, no timers, no caches;
@@ -80,6 +83,9 @@ export class CgiExecutor implements Executor {
     base.RESIDENT_GENERATION = String(spec.generation)
     if (spec.development) base.NODE_ENV = 'development'
     const { table, inputs } = await describe(runner, spec.entry, base)
+    // Requests start the runner through its code-cache loader (the description above does not, so
+    // the cache a request writes holds the code requests run).
+    const loader = ensureRunnerLoader(runner)
     // Requests hand their runner the invocation as a frame on stdin.
     base.RESIDENT_FRAME = '1'
     const options = this.#options
@@ -101,7 +107,7 @@ export class CgiExecutor implements Executor {
             running.set(controller, exited)
             void exited.then(() => running.delete(controller))
           }
-          outcome = await invoke(runner, spec, base, options, inv, controller.signal, requestLogger(spec.log, inv.id), track)
+          outcome = await invoke(loader, spec, base, options, inv, controller.signal, requestLogger(spec.log, inv.id), track)
         } catch (e) {
           forget()
           return errorOutcome(errorRecordOf(controller.signal.aborted ? controller.signal.reason : e, spec.development))
@@ -182,6 +188,7 @@ async function invoke(runner: string, spec: LoadSpec, base: Record<string, strin
       signal,
       gentle: { signalFor, graceMs: CANCEL_GRACE_MS },
       onSpawn,
+      spawn: options.spawn,
       log,
     })
   } catch (e) {

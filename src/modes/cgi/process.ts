@@ -1,9 +1,10 @@
 import { Buffer } from 'node:buffer'
-import { spawn, type ChildProcess } from 'node:child_process'
 import { PassThrough, type Readable } from 'node:stream'
 import { ResidentError } from '../../errors.ts'
 import type { Logger } from '../../sdk/types.ts'
+import { launchDirect, SpawnHelperLost, type ProgramExit, type SpawnWay } from './launch.ts'
 import { CgiHeadReader, CgiOutputError, type CgiHead } from './response.ts'
+import { launchViaHelper } from './spawner.ts'
 
 export interface CgiLimits {
   /** Largest response head in bytes (502 beyond). */
@@ -31,6 +32,8 @@ export interface CgiRunSpec {
    * it only if it is still there `graceMs` later (the cgi mode: the command sees its abort).
    */
   gentle?: { signalFor(reason: unknown): NodeJS.Signals; graceMs: number }
+  /** What starts it: the spawn helper (default), or a fork of the server itself. */
+  spawn?: SpawnWay
   /** Called once the process has started, with a promise that settles when it has exited. */
   onSpawn?(exited: Promise<void>): void
   log: Logger
@@ -48,8 +51,6 @@ export interface CgiStarted {
   /** Kills the process group (for a caller that no longer wants the output, such as a local redirect). */
   kill(): void
 }
-
-const STDERR_KEEP = 8 * 1024
 
 /**
  * The process groups of programs still running. Each runs detached (a session of its own), so
@@ -76,40 +77,24 @@ function trackGroup(pid: number): void {
  */
 export function runCgi(spec: CgiRunSpec): Promise<CgiStarted> {
   return new Promise((resolve, reject) => {
-    let child: ChildProcess
-    try {
-      child = spawn(spec.program, spec.args, {
-        cwd: spec.cwd,
-        env: spec.env,
-        // A new session and process group: -pid reaches every process it starts.
-        detached: true,
-        stdio: ['pipe', 'pipe', 'pipe'],
-        windowsHide: true,
-      })
-    } catch (e) {
-      reject(new ResidentError('RES_ERR_CGI_FAILED', `${spec.name}: cannot start ${spec.program}: ${(e as Error).message}`, { cause: e }))
-      return
-    }
+    const launch = spec.spawn === 'direct' ? launchDirect : launchViaHelper
+    const child = launch({ program: spec.program, args: spec.args, env: spec.env, cwd: spec.cwd, stdin: spec.body !== null })
     let settled = false
     let exited = false
-    // Once cancelled or failed, the group is killed; members still there when the program itself
-    // exits (a child it left behind) are killed then.
-    let doomed = false
-    const pid = child.pid
-    if (pid !== undefined) {
-      trackGroup(pid)
+    let pid: number | undefined
+    child.once('spawn', (p: number) => {
+      pid = p
+      trackGroup(p)
       spec.onSpawn?.(new Promise((resolve) => child.once('close', () => resolve())))
-    }
+    })
     const reader = new CgiHeadReader(spec.limits.maxHeaderBytes)
     const out = new PassThrough()
     let outBytes = 0
-    let stderr = ''
-    let stderrDropped = 0
 
+    // Once cancelled or failed, the group is killed; members still there when the program itself
+    // exits (a child it left behind) are killed then (the launcher keeps that promise).
     const killGroup = () => {
-      doomed = true
-      if (exited || child.pid === undefined) return
-      try { process.kill(-child.pid, 'SIGKILL') } catch { /* already gone */ }
+      if (!exited) child.kill('SIGKILL')
     }
     let delivered = false
     const fail = (e: ResidentError) => {
@@ -124,12 +109,12 @@ export function runCgi(spec: CgiRunSpec): Promise<CgiStarted> {
     let graceTimer: NodeJS.Timeout | null = null
     const onAbort = () => {
       const gentle = spec.gentle
-      doomed = true
-      if (gentle === undefined || exited || child.pid === undefined) {
+      if (gentle === undefined || exited) {
         fail(new ResidentError('RES_ERR_CGI_FAILED', `${spec.name}: the client went away; its process group was killed`))
         return
       }
-      try { process.kill(-child.pid, gentle.signalFor(spec.signal!.reason)) } catch { /* already gone */ }
+      // Not started yet: the launcher makes sure it never does.
+      child.kill(gentle.signalFor(spec.signal!.reason))
       graceTimer = setTimeout(killGroup, gentle.graceMs)
     }
     if (spec.signal) {
@@ -144,11 +129,8 @@ export function runCgi(spec: CgiRunSpec): Promise<CgiStarted> {
 
     child.on('error', (e: NodeJS.ErrnoException) => {
       cleanup()
-      fail(new ResidentError('RES_ERR_CGI_FAILED', `${spec.name}: cannot start ${spec.program}: ${e.code ?? e.message}`, { cause: e }))
-    })
-    child.stderr!.on('data', (d: Buffer) => {
-      if (stderr.length < STDERR_KEEP) stderr += d.toString('utf8', 0, Math.min(d.length, STDERR_KEEP - stderr.length))
-      else stderrDropped += d.length
+      const message = e instanceof SpawnHelperLost ? `${spec.name}: ${e.message}` : `${spec.name}: cannot start ${spec.program}: ${e.code ?? e.message}`
+      fail(new ResidentError('RES_ERR_CGI_FAILED', message, { cause: e }))
     })
 
     const deliver = (head: CgiHead, first: Buffer) => {
@@ -179,7 +161,7 @@ export function runCgi(spec: CgiRunSpec): Promise<CgiStarted> {
       }
     }
     let headDone = false
-    const stdout = child.stdout!
+    const stdout = child.stdout
     stdout.on('data', (chunk: Buffer) => {
       if (headDone) { pushOut(chunk); return }
       let got: ReturnType<CgiHeadReader['push']>
@@ -202,26 +184,22 @@ export function runCgi(spec: CgiRunSpec): Promise<CgiStarted> {
       }
       if (!out.destroyed) out.end()
     })
-    child.on('close', (code, sig) => {
+    child.on('close', (exit: ProgramExit) => {
       exited = true
       cleanup()
-      if (pid !== undefined) {
-        liveGroups.delete(pid)
-        // The group outlives its leader while a member is left, and its id cannot be reused until then.
-        if (doomed) try { process.kill(-pid, 'SIGKILL') } catch { /* no member left */ }
-      }
-      if (stderr !== '' || stderrDropped > 0) {
-        spec.log.warn({ program: spec.name, exitCode: code, signal: sig, stderr, stderrDropped: stderrDropped || undefined }, `${spec.name} wrote to stderr`)
+      if (pid !== undefined) liveGroups.delete(pid)
+      if (exit.stderr !== '' || exit.stderrDropped > 0) {
+        spec.log.warn({ program: spec.name, exitCode: exit.code, signal: exit.signal, stderr: exit.stderr, stderrDropped: exit.stderrDropped || undefined }, `${spec.name} wrote to stderr`)
       }
     })
 
     // The body: stdin ends after it; a program that does not read it is no error (EPIPE is ignored).
-    const stdin = child.stdin!
+    const stdin = child.stdin
+    if (stdin === null) return
     stdin.on('error', () => {})
-    if (spec.body === null) stdin.end()
-    else if (Buffer.isBuffer(spec.body)) stdin.end(spec.body)
+    if (Buffer.isBuffer(spec.body)) stdin.end(spec.body)
     else {
-      const body = spec.body
+      const body = spec.body!
       body.on('error', () => fail(new ResidentError('RES_ERR_CGI_FAILED', `${spec.name}: the request body failed`)))
       body.pipe(stdin)
     }
