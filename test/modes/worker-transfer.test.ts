@@ -82,7 +82,7 @@ describe('worker mode: a call that arrives while the pool is being disposed', ()
     const executor = new WorkerExecutor({ config: resolveConfig({ extensionsDir: dir, mode: 'worker' }, { cwd: dir }), log })
     try {
       const mod = await executor.load({ name: 'bytes', entry: path.join(dir, 'bytes.ts'), generation: 1, config: {}, log, development: false })
-      await mod.dispose('unload')
+      await mod.dispose('admin')
       const o = await mod.invoke(invocation(new Uint8Array(4)))
       expect(o.kind).toBe('error')
       if (o.kind === 'error') expect(o.error).toMatchObject({ status: 503, code: 'RES_ERR_UNAVAILABLE' })
