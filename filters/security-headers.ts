@@ -4,9 +4,9 @@ import { Filter, type FilterRequest, type FilterResponse } from 'resident-host'
 // inline script: markup that reaches a page from input cannot run. A command sends its own policy
 // when it needs another (the markdown example sends a stricter one); config.contentSecurityPolicy
 // replaces this default, and false leaves the header out.
-const CSP = "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+export const CSP = "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
-const HEADERS: Record<string, string> = {
+export const HEADERS: Record<string, string> = {
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
   'x-frame-options': 'DENY',
