@@ -87,6 +87,31 @@ export default class Holder extends Extension {
     try { return await acquire(n) } finally { cold.push(performance.now() - t0) }
   }
   const rssAtStart = process.memoryUsage.rss()
+  // Where the peak comes from: at the highest RSS sampled (every 10 ms), what was alive then.
+  let atPeak = { rss: 0, resident: 0, loading: 0, draining: 0, arrayBuffers: 0, heapUsed: 0 }
+  const sampler = setInterval(() => {
+    const rss = process.memoryUsage.rss()
+    if (rss <= atPeak.rss) return
+    const m = process.memoryUsage()
+    let resident = 0, loading = 0, draining = 0
+    for (const slot of registry.slots.values()) { if (slot.current) resident++; loading += slot.loadingGens.size + (slot.loading ? 1 : 0); draining += slot.draining.size }
+    atPeak = { rss, resident, loading, draining, arrayBuffers: m.arrayBuffers, heapUsed: m.heapUsed }
+  }, 10)
+  sampler.unref()
+  // BENCH_TRACE=1: a line every 100 ms on stderr (RSS, ArrayBuffers, resident extensions, admission, evictions).
+  if (process.env.BENCH_TRACE) {
+    const t0 = performance.now()
+    const trace = setInterval(() => {
+      const m = process.memoryUsage()
+      let resident = 0
+      for (const slot of registry.slots.values()) if (slot.current) resident++
+      const mib = (n: number) => (n / 1024 ** 2).toFixed(0)
+      console.error(`${(performance.now() - t0).toFixed(0)} ms: rss ${mib(m.rss)} MB, arrayBuffers ${mib(m.arrayBuffers)} MB, heap ${mib(m.heapUsed)}/${mib(m.heapTotal)} MB, ` +
+        `${resident} resident, admission ${JSON.stringify(registry.evictor.admission)}, ${registry.evictor.evictions.memory} evicted`)
+    }, 100)
+    trace.unref()
+  }
+  let cpuAtStart = process.cpuUsage()
   const address = await server.app.listen({ port: 0, host: '127.0.0.1' })
   process.send!({ address, rssAtStart })
   const external = () => {
@@ -100,7 +125,8 @@ export default class Holder extends Extension {
     return l
   }
   process.on('message', async (msg) => {
-    if (msg === 'baseline') { process.send!(external()); return }
+    // The traffic starts now: CPU time is counted from here.
+    if (msg === 'baseline') { process.send!(external()); cpuAtStart = process.cpuUsage(); return }
     const rss = process.memoryUsage.rss()
     const evictions = { ...registry.evictor.evictions, backoffs: registry.evictor.backoffs, admission: registry.evictor.admission }
     // Let the churn's last retirements finish before the external memory is read.
@@ -110,8 +136,9 @@ export default class Holder extends Extension {
       await new Promise((r) => setTimeout(r, 50))
     }
     const mem = external()
-    const collection = { ...registry.collection.totals, waiting: registry.collection.waiting, gcs: forcedGc.count, gcMs: forcedGc.ms, gcEviction: forcedGc.eviction, gcCollection: forcedGc.collection }
-    process.send!({ peak: Math.max(peakRss(), registry.evictor.peakRss), rss, evictions, collection, loads, cold, mem, ledger: ledger() })
+    const collection = { ...registry.collection.totals, waiting: registry.collection.waiting, gcs: forcedGc.count, gcMs: forcedGc.ms, gcEviction: forcedGc.eviction, gcAdmission: forcedGc.admission, gcCollection: forcedGc.collection }
+    const c = process.cpuUsage(cpuAtStart)
+    process.send!({ peak: Math.max(peakRss(), registry.evictor.peakRss), rss, atPeak, cpuMs: (c.user + c.system) / 1000, evictions, collection, loads, cold, mem, ledger: ledger() })
     await server.close()
     rmSync(dir, { recursive: true, force: true })
     process.exit(0)
@@ -183,7 +210,7 @@ async function parent(): Promise<void> {
   }), churn()])
   const done = next()
   proc.send('stop')
-  const r = await done as { peak: number; rss: number; evictions: { idle: number; memory: number; backoffs: number; admission: { waited: number; overBudget: number } }; mem: { arrayBuffers: number; external: number }; ledger: Record<string, number>; collection: { watched: number; collected: number; retained: number; waiting: number; gcs: number; gcMs: number; gcEviction: number; gcCollection: number }; loads: number[]; cold: number[] }
+  const r = await done as { peak: number; rss: number; cpuMs: number; atPeak: { rss: number; resident: number; loading: number; draining: number; arrayBuffers: number; heapUsed: number }; evictions: { idle: number; memory: number; backoffs: number; admission: { waited: number; overBudget: number } }; mem: { arrayBuffers: number; external: number }; ledger: Record<string, number>; collection: { watched: number; collected: number; retained: number; waiting: number; gcs: number; gcMs: number; gcEviction: number; gcAdmission: number; gcCollection: number }; loads: number[]; cold: number[] }
   const budget = budgetMb * 1024 ** 2
   const mb = (n: number) => (n / 1024 ** 2).toFixed(1)
   const f = (n: number) => n.toFixed(1)
@@ -192,9 +219,13 @@ async function parent(): Promise<void> {
   console.log(`\nmemory bench: ${count} extensions × ${sizeMb} MB (${count * sizeMb} MB if all resident), budget ${budgetMb} MB, ` +
     `${values.duration} s of random traffic, ${concurrency} concurrent, minResidency ${values['min-residency']}${values.churn ? `, churn every ${values['churn-interval']} ms` : ''}`)
   console.log(`  server RSS: at start ${mb(rssAtStart)} MB, peak ${mb(r.peak)} MB → peak/budget ${ratio.toFixed(2)} (target ≤ 1.2) ${ratio <= 1.2 ? 'OK' : 'OVER'}`)
+  const p = r.atPeak
+  console.log(`    at the highest RSS sampled (${mb(p.rss)} MB): ${p.resident} resident, ${p.loading} loading, ${p.draining} draining; ` +
+    `arrayBuffers ${mb(p.arrayBuffers)} MB (${mb(p.arrayBuffers - p.resident * sizeMb * 1024 ** 2)} MB beyond the resident ones), heap ${mb(p.heapUsed)} MB`)
+  console.log(`  server CPU: ${f(r.cpuMs / Math.max(1, total))} ms per request, ${f(r.cpuMs / Math.max(1, r.loads.length))} ms per load (${f(r.cpuMs / 1000)} s over the run)`)
   console.log(`  requests: ${total}, failed ${failed}${failed ? ` ${JSON.stringify(Object.fromEntries(failures))}` : ''} (target 0) ${failed === 0 ? 'OK' : 'FAIL'}`)
   const seconds = duration / 1000
-  console.log(`  evictions: ${r.evictions.memory} memory (${(r.evictions.memory / seconds).toFixed(1)}/s), ${r.evictions.idle} idle; back-offs ${r.evictions.backoffs}; loads ${r.loads.length} (${r.evictions.admission.waited} waited for room, ${r.evictions.admission.overBudget} went ahead over budget); forced GCs ${r.collection.gcs} (${r.collection.gcEviction} for eviction, ${r.collection.gcCollection} for collection proofs; ${f(r.collection.gcMs / Math.max(1, r.collection.gcs))} ms each)`)
+  console.log(`  evictions: ${r.evictions.memory} memory (${(r.evictions.memory / seconds).toFixed(1)}/s), ${r.evictions.idle} idle; back-offs ${r.evictions.backoffs}; loads ${r.loads.length} (${r.evictions.admission.waited} waited for room, ${r.evictions.admission.overBudget} went ahead over budget); forced GCs ${r.collection.gcs} (${r.collection.gcEviction} judging eviction rounds, ${r.collection.gcAdmission} for loads waiting for retired generations' memory, ${r.collection.gcCollection} for collection proofs; ${f(r.collection.gcMs / Math.max(1, r.collection.gcs))} ms each)`)
   console.log(`  cold load as requests saw it (${r.cold.length}): p50 ${f(pctl(r.cold, 0.5))} ms, p99 ${f(coldP99)} ms (target p99 ≤ 50) ${coldP99 <= 50 ? 'OK' : 'OVER'}`)
   console.log(`    of which executor.load (build + evaluate + init): p50 ${f(pctl(r.loads, 0.5))} ms, p99 ${f(pctl(r.loads, 0.99))} ms`)
   console.log(`  request latency: p50 ${f(pctl(latencies, 0.5))} ms, p99 ${f(pctl(latencies, 0.99))} ms; warm baseline p50 ${f(pctl(warm, 0.5))} ms ` +

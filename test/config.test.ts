@@ -21,6 +21,12 @@ describe('config', () => {
     }
   })
 
+  it('traces faults by context unless faultTracing is "stack"', () => {
+    expect(resolveConfig({}).faultTracing).toBe('context')
+    expect(resolveConfig({ faultTracing: 'stack' }).faultTracing).toBe('stack')
+    expect(() => resolveConfig({ faultTracing: 'frames' })).toThrow(/"faultTracing" must be "context" or "stack"/)
+  })
+
   it('seals the shared prototypes unless sealPrototypes is false', () => {
     expect(resolveConfig({}).sealPrototypes).toBe(true)
     expect(resolveConfig({ sealPrototypes: false }).sealPrototypes).toBe(false)

@@ -10,6 +10,7 @@ import { until } from './helpers/watch.ts'
 
 const BOMB = `import { Extension } from 'resident-host'
 import { EventEmitter } from 'node:events'
+import { readFile } from 'node:fs'
 
 export default class Bomb extends Extension {
   timer() {
@@ -33,6 +34,11 @@ export default class Bomb extends Extension {
   }
   viaHost() {
     this.host.setTimeout(() => { void Promise.reject(new Error('rejected in a host timer')) }, 20)
+    return 'answered'
+  }
+  rethrow() {
+    // Node's own error, whose stack names no extension: only the async context can tell whose it is.
+    readFile('/nonexistent/resident-fault-test', (err) => { if (err) throw err })
     return 'answered'
   }
   generation() { return { generation: this.host.generation } }
@@ -59,7 +65,8 @@ async function serve(files: Record<string, string>, env: Record<string, string> 
   mkdirSync(path.join(dir, 'extensions'))
   mkdirSync(path.join(dir, 'filters'))
   for (const [f, c] of Object.entries(files)) writeFileSync(path.join(dir, f), c)
-  const started = await startCli(['serve', '-p', '0', '-e', 'extensions', '-f', 'filters'], { cwd: dir, env: { NODE_ENV: '', ...env } })
+  const config = files['resident.config.json'] !== undefined ? ['-c', 'resident.config.json'] : []
+  const started = await startCli(['serve', '-p', '0', '-e', 'extensions', '-f', 'filters', ...config], { cwd: dir, env: { NODE_ENV: '', ...env } })
   children.push(started)
   return { ...started, dir }
 }
@@ -111,15 +118,23 @@ describe('an extension polluting a shared prototype outside any request', () => 
   })
 })
 
+const STACK_TRACING = JSON.stringify({ faultTracing: 'stack' })
+
 describe('an exception outside any request', () => {
   it.each([
-    ['timer', 'thrown from a timer after the answer'],
-    ['emitter', 'an error event nobody listens to'],
-    ['rejection', 'a rejection nobody handles'],
-    ['microtask', 'thrown from a microtask'],
-    ['viaHost', 'rejected in a host timer'],
-  ])('traced to an extension (%s): logged with the .ts line, counted, that generation retired, the host keeps serving', async (command, message) => {
-    const s = await serve({ 'extensions/bomb.ts': BOMB })
+    ['timer', 'context', 'thrown from a timer after the answer'],
+    ['emitter', 'context', 'an error event nobody listens to'],
+    ['rejection', 'context', 'a rejection nobody handles'],
+    ['microtask', 'context', 'thrown from a microtask'],
+    ['viaHost', 'context', 'rejected in a host timer'],
+    ['rethrow', 'context', "ENOENT: no such file or directory, open '/nonexistent/resident-fault-test'"],
+    // Stack tracing finds the extension's compiled file in each of these errors' stacks.
+    ['timer', 'stack', 'thrown from a timer after the answer'],
+    ['emitter', 'stack', 'an error event nobody listens to'],
+    ['rejection', 'stack', 'a rejection nobody handles'],
+    ['microtask', 'stack', 'thrown from a microtask'],
+  ])('traced to an extension (%s, faultTracing %s): logged, counted, that generation retired, the host keeps serving', async (command, tracing, message) => {
+    const s = await serve({ 'extensions/bomb.ts': BOMB, ...(tracing === 'stack' ? { 'resident.config.json': STACK_TRACING } : {}) })
     expect(await (await fetch(`${s.url}/bomb/generation`)).json()).toEqual({ generation: 1 })
     expect(await (await fetch(`${s.url}/bomb/${command}`)).text()).toBe('answered')
     const status = await until(async () => {
@@ -128,13 +143,22 @@ describe('an exception outside any request', () => {
       return bomb.faults.count === 1 && bomb.unloads.fault === 1 ? bomb : null
     }, 'the fault counted and the generation retired')
     expect(status.faults.last?.message).toBe(message)
-    // The log (buffered: wait for it) names the source line in bomb.ts, not the bundle.
+    // The log (buffered: wait for it) names the source line in bomb.ts, not the bundle (Node's
+    // own errors have no stack to map).
     await until(() => /outside any request/.test(s.output()) || null, 'the fault logged')
-    expect(s.output()).toMatch(new RegExp(`bomb\\.ts:\\d+:\\d+`))
+    if (command !== 'rethrow') expect(s.output()).toMatch(new RegExp(`bomb\\.ts:\\d+:\\d+`))
     expect(s.output()).not.toMatch(/bomb\.ts\?gen=/)
     // A fresh generation serves the next request; the process never stopped.
     expect(await (await fetch(`${s.url}/bomb/generation`)).json()).toEqual({ generation: 2 })
     expect(s.child.exitCode).toBeNull()
+  })
+
+  it('with faultTracing "stack", an error whose stack names no extension is traced to nobody: the host drains and exits', async () => {
+    const s = await serve({ 'extensions/bomb.ts': BOMB, 'resident.config.json': STACK_TRACING })
+    expect(await (await fetch(`${s.url}/bomb/rethrow`)).text()).toBe('answered')
+    expect(await s.exited).toBe(1)
+    expect(s.output()).toMatch(/a fault no extension or filter can be blamed for/)
+    expect(s.output()).toContain('resident-fault-test')
   })
 
   it('traced to nobody: logged, in-flight requests drain, and the process exits non-zero', async () => {

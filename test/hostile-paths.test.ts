@@ -1,4 +1,5 @@
 import net from 'node:net'
+import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { normalisePath } from '../src/loader/url-path.ts'
 import { startTestServer, type TestServer } from './helpers/server.ts'
@@ -57,5 +58,23 @@ describe('filter path rules and the router read a path the same way', () => {
     expect(normalisePath('/mar%E2%84%AAdown/render')).toBeNull()
     expect(normalisePath('/a/%zz')).toBeNull()
     expect(normalisePath('/a/b/C%20d')).toBe('/a/b/C d')
+    expect(normalisePath('/Hello/GREET/X/Y')).toBe('/hello/greet/X/Y')
+    expect(normalisePath('/hello/greet')).toBe('/hello/greet')
+  })
+
+  it('reads a plain path (no %, ASCII) exactly as the full reading does', () => {
+    // The full reading, segment by segment; normalisePath skips it for plain paths.
+    const full = (path: string): string | null => {
+      const segments = path.split('/')
+      for (let i = 1; i < segments.length; i++) {
+        let d: string
+        try { d = decodeURIComponent(segments[i]!) } catch { return null }
+        if (i <= 2 && /[^\x00-\x7f]/.test(d)) return null
+        segments[i] = i <= 2 ? d.toLowerCase() : d
+      }
+      return segments.join('/')
+    }
+    const path = fc.array(fc.constantFrom('/', 'a', 'Z', 'q', '.', '-', '%41', '%zz', '\u212A', 'é', '?'), { maxLength: 14 }).map((p) => `/${p.join('')}`)
+    fc.assert(fc.property(path, (p) => { expect(normalisePath(p)).toBe(full(p)) }), { seed: 11, numRuns: 5000 })
   })
 })

@@ -1,6 +1,7 @@
 // Model-based test of the registry under concurrency: fast-check drives random interleavings of
-// request leases, first loads, reloads, admin unload/load, idle and memory eviction, failing and
-// slow initialisation, and after every step checks that every generation ever created is exactly
+// request leases, first loads, reloads, admin unload/load, idle and memory eviction, loads that
+// must first make room under a budget (admission evicting idle extensions), failing and slow
+// initialisation, and after every step checks that every generation ever created is exactly
 // one of current, loading, draining or retired (disposed once, host timers cleared, watched for
 // collection), and that every counter agrees with what the test itself holds.
 //
@@ -32,6 +33,8 @@ const probe = (globalThis as { __modelProbe?: Probe })
 const SOURCE = `import { Extension } from 'resident-host'
 export default class Model extends Extension {
   rec
+  // Memory its eviction frees: what lets a load under a tight budget make room.
+  held = Buffer.alloc(4 * 1024 * 1024, 1)
   init() {
     const p = globalThis.__modelProbe
     this.rec = { name: this.host.name, gen: this.host.generation, inited: false, disposed: 0, host: this.host }
@@ -96,6 +99,7 @@ class GatedExecutor implements Executor {
 
 interface World {
   registry: Registry
+  config: ReturnType<typeof resolveConfig>
   executor: GatedExecutor
   /** Leases the test holds, per extension. */
   leases: Record<Name, Generation[]>
@@ -214,7 +218,24 @@ const finishLoad = (n: Name): Cmd => step('finishLoad', (w) => {
   if (key) w.executor.open(key)
 })(n)
 
+/**
+ * A budget set from the process's RSS now, so that a load must first make room: admission evicts
+ * idle extensions (young ones too) while everything else runs.
+ */
+const squeeze = (): Cmd => ({
+  check: () => true,
+  // 2 MB over RSS now: a load (4 MB) goes past the limit itself unless it makes room first.
+  async run(_m, w) { w.config.memory.budget = process.memoryUsage.rss() + 2 * 1024 ** 2; await settle(w); check(w) },
+  toString: () => 'squeeze()',
+})
+const relax = (): Cmd => ({
+  check: () => true,
+  async run(_m, w) { w.config.memory.budget = null; await settle(w); check(w) },
+  toString: () => 'relax()',
+})
+
 const commands = fc.commands([
+  fc.constant(null).map(squeeze), fc.constant(null).map(squeeze), fc.constant(null).map(squeeze), fc.constant(null).map(relax),
   name.map(request), name.map(request),
   name.map(release),
   name.map(reload),
@@ -255,7 +276,8 @@ describe('registry under random interleavings (model-based)', () => {
       probe.__modelProbe = { recs: [], failNext: {} }
       const config = resolveConfig({
         extensionsDir: dir, drainTimeout: '1h',
-        memory: { checkInterval: '1h' },
+        // minResidency 1h: only a load waiting for room may evict a young extension.
+        memory: { checkInterval: '1h', minResidency: '1h' },
         unload: { collectionGrace: '1h', maxDeclines: 0 },
         rapidFail: { maxFailures: 2, window: '1h', backoff: '1h', maxBackoff: '1h' },
       }, { cwd: dir })
@@ -263,12 +285,14 @@ describe('registry under random interleavings (model-based)', () => {
       const log = pino({ level: 'silent' })
       const registry = new Registry({ config, executors: new Executors({ config, log }, { inprocess: executor }), log })
       const w: World = {
-        registry, executor,
+        registry, executor, config,
         leases: { alpha: [], beta: [] }, acquired: { alpha: 0, beta: 0 },
         pending: new Set(), unexpected: [],
       }
       try {
         await fc.asyncModelRun(() => ({ model: {}, real: w }), cmds)
+        // Loads still waiting for room (up to 2 s each) find it at once.
+        config.memory.budget = null
         await drainAll(w)
         check(w)
         const closing = registry.close()

@@ -28,6 +28,7 @@ export const defaults: Omit<ResidentConfig, 'extensionsDir' | 'filtersDir' | 'fi
   logLevel: 'info',
   development: false,
   sealPrototypes: true,
+  faultTracing: 'context',
   admin: { token: null, hosts: [] },
   mode: 'inprocess',
   worker: defaultWorker,

@@ -23,7 +23,7 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 const TOP_LEVEL = new Set([
   '$schema', 'host', 'port', 'extensionsDir', 'filtersDir', 'bodyLimit', 'parameterLimit', 'requestTimeout', 'drainTimeout',
   'headersTimeout', 'bodyTimeout', 'keepAliveTimeout', 'sendTimeout', 'maxConnections', 'requestIdHeader',
-  'logLevel', 'development', 'sealPrototypes', 'admin', 'extensions', 'filters', 'fastcgi', 'cgi', 'limits',
+  'logLevel', 'development', 'sealPrototypes', 'faultTracing', 'admin', 'extensions', 'filters', 'fastcgi', 'cgi', 'limits',
   ...RESIDENCY_KEYS, ...MODE_KEYS, ...POOL_KEYS, ...OPERATIONS_KEYS,
 ])
 
@@ -83,6 +83,8 @@ export function resolveConfig(given: ConfigInput, options: { cwd?: string; file?
   if (typeof development !== 'boolean') problems.push('"development" must be true or false')
   const sealPrototypes = input.sealPrototypes ?? defaults.sealPrototypes
   if (typeof sealPrototypes !== 'boolean') problems.push('"sealPrototypes" must be true or false')
+  const faultTracing = input.faultTracing ?? defaults.faultTracing
+  if (faultTracing !== 'context' && faultTracing !== 'stack') problems.push('"faultTracing" must be "context" or "stack"')
 
   const admin = (input.admin ?? Object.create(null)) as Record<string, unknown>
   let token: string | null = null
@@ -154,6 +156,7 @@ export function resolveConfig(given: ConfigInput, options: { cwd?: string; file?
     logLevel: logLevel as ResidentConfig['logLevel'],
     development: development === true,
     sealPrototypes: sealPrototypes !== false,
+    faultTracing: faultTracing === 'stack' ? 'stack' : 'context',
     admin: { token, hosts },
     mode,
     worker,

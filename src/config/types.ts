@@ -229,6 +229,12 @@ export interface ResidentConfig {
   development: boolean
   /** Object.prototype and Array.prototype made non-extensible at start, so no code can add keys to them (the CLI applies it). */
   sealPrototypes: boolean
+  /**
+   * How a fault outside any request is traced to the extension that raised it: `context` follows
+   * everything its code schedules (AsyncLocalStorage; on Node 20 every async resource in the
+   * process pays for it), `stack` reads only the error's stack. Process-wide: the last server built sets it.
+   */
+  faultTracing: 'context' | 'stack'
   /** The admin surface: `token` opens it beyond loopback; `hosts` are extra `Host` names it answers for. */
   admin: { token: string | null; hosts: string[] }
   /** Unload an extension after this long without requests, in ms; 0 = never. */

@@ -7,6 +7,7 @@ import { FRAMING_HEADERS } from '../headers.ts'
 import type { AccessLogEntry, EndOfRequest } from '../sdk/filter.ts'
 import { errorRecordOf, fromWebResponse } from '../modes/results.ts'
 import { errorBody, sendOutcome } from '../modes/send.ts'
+import { isoNow } from './clock.ts'
 import { RequestContext, ResponseView } from './context.ts'
 import type { FilterManager } from './manager.ts'
 import { runObservers, runSteps, type Outcome } from './run.ts'
@@ -156,7 +157,7 @@ function endOfRequest(ctx: RequestContext, reply: FastifyReply): void {
     if (chain.onLog.length === 0) return
     const length = reply.getHeader('content-length')
     const entry: AccessLogEntry = {
-      time: new Date().toISOString(), requestId: ctx.id, method: ctx.method, url: ctx.url, originalUrl: ctx.originalUrl,
+      time: isoNow(), requestId: ctx.id, method: ctx.method, url: ctx.url, originalUrl: ctx.originalUrl,
       status, durationMs, outcome, clientAddress: ctx.clientAddress, userAgent: ctx.headers['user-agent'] as string | undefined,
       contentLength: length === undefined ? undefined : Number(length), user: ctx.user,
     }

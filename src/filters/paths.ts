@@ -28,7 +28,28 @@ export function compilePattern(p: string | RegExp): PathMatcher {
       if (tokens.at(-1) !== Token.GlobStar) tokens.push(Token.GlobStar)
     } else if (tokens.at(-1) !== Token.Star && tokens.at(-1) !== Token.GlobStar) tokens.push(Token.Star)
   }
-  return (path) => globMatch(tokens, path.toLowerCase())
+  // The literal start of the pattern, checked first: most requests are not under a filter's paths,
+  // and are told so without the pattern's state sets.
+  let fixed = 0
+  while (fixed < tokens.length && tokens[fixed]! >= 0) fixed++
+  const prefix = String.fromCharCode(...tokens.slice(0, fixed))
+  return (path) => startsWithFolded(path, prefix) && globMatch(tokens, path.toLowerCase())
+}
+
+/**
+ * Whether `path` may start with `prefix` (lower-case), ignoring the case of ASCII letters in
+ * `path`. A character beyond ASCII leaves it to the full match, whose lower-casing may fold it
+ * into the prefix (U+212A KELVIN SIGN becomes `k`).
+ */
+function startsWithFolded(path: string, prefix: string): boolean {
+  for (let i = 0; i < prefix.length; i++) {
+    if (i >= path.length) return false
+    let c = path.charCodeAt(i)
+    if (c > 127) return true
+    if (c >= 65 && c <= 90) c += 32
+    if (c !== prefix.charCodeAt(i)) return false
+  }
+  return true
 }
 
 /** Whether `path` matches the tokens: every position the pattern could be at, advanced together. */

@@ -1,4 +1,5 @@
 import path from 'node:path'
+import v8 from 'node:v8'
 import * as sdk from '../sdk/index.ts'
 import { extendsBase } from '../sdk/brand.ts'
 import type { Logger, UnloadReason } from '../sdk/types.ts'
@@ -32,6 +33,13 @@ export interface Instantiated<T, P> {
   inputs: string[]
   /** Whose code this is: commands run as it, so what they leave behind stays traceable (owner.ts). */
   owner: Owner
+  /**
+   * Heap + external bytes that evaluation, construction and init() added (the build excluded), and
+   * whether the reading is clean: no other load evaluated or initialised during an await in
+   * between (their bytes would count too) and no GC ran meanwhile (what it freed would count
+   * against: `collected`).
+   */
+  growth: LoadGrowth
   /** Runs the instance's dispose(reason), then releases its host handle and its source map. */
   dispose(reason: UnloadReason): Promise<void>
 }
@@ -56,10 +64,13 @@ export async function instantiate<T extends Lifecycle, P>(
   const forgetOwner = registerOwner(filename, owner)
   const owned = createHostHandle({ name: spec.name, generation: spec.generation, dir, config: spec.config, log: spec.log })
   const forget = () => { forgetMap(); forgetOwner() }
+  let measuring: { close(): LoadGrowth } | null = null
   try {
     // Evaluation, construction and init() run as the module's own code: timers, promises and
     // emitters they create stay traceable to this generation.
     const before = pollutionBefore()
+    // Measured here, not around the whole load: the build's await is where other loads run.
+    measuring = openWindow()
     const { Handler, instance, inspected } = await runAs(owner, async () => {
       const exports = await evaluateBundle(build.shape, { entry: spec.entry, filename, sdk }) as { default?: unknown }
       const Handler = (exports.default ?? exports) as unknown
@@ -73,8 +84,9 @@ export async function instantiate<T extends Lifecycle, P>(
       if (polluted !== null) throw pollutionError(`${spec.name}: evaluating it or its init()`, polluted)
       return { Handler, instance, inspected }
     })
+    const growth = measuring.close()
     return {
-      Handler, instance, inspected, inputs: build.inputs, owner,
+      Handler, instance, inspected, inputs: build.inputs, owner, growth,
       dispose(reason) {
         return runAs(owner, async () => {
           try {
@@ -89,9 +101,43 @@ export async function instantiate<T extends Lifecycle, P>(
       },
     }
   } catch (e) {
+    measuring?.close()
     mapErrorStack(e)
     await owned.release()
     forget()
     throw e
+  }
+}
+
+export interface LoadGrowth {
+  bytes: number
+  clean: boolean
+  /** A GC ran meanwhile: what it freed counts against the reading, which is then only a lower bound. */
+  collected: boolean
+}
+
+/** Loads between evaluation and the end of init() now, and how many have started so far. */
+let open = 0
+let opened = 0
+
+/** Starts measuring one load's growth; close() ends it (once). */
+function openWindow(): { close(): LoadGrowth } {
+  const before = v8.getHeapStatistics()
+  const mine = ++opened
+  // Loads already between their evaluation and the end of their init(): they may add during this one's.
+  const already = open++
+  let closed: LoadGrowth | null = null
+  return {
+    close() {
+      if (closed) return closed
+      open--
+      const after = v8.getHeapStatistics()
+      const beside = already + (opened - mine)
+      // Used heap or external memory that fell while this load only added to them: a GC ran.
+      const collected = after.used_heap_size < before.used_heap_size || after.external_memory < before.external_memory
+      const bytes = Math.max(0, after.used_heap_size + after.external_memory - before.used_heap_size - before.external_memory)
+      closed = { bytes, clean: beside === 0 && !collected, collected }
+      return closed
+    },
   }
 }

@@ -10,17 +10,29 @@ export interface Owner { kind: 'extension' | 'filter'; name: string; generation:
 
 const context = new AsyncLocalStorage<Owner>()
 const byFilename = new Map<string, Owner>()
+// Once any code has run in the context, Node 20 calls the context's hook for every async resource
+// the process creates (about eleven per HTTP request), whoever creates it: that is the price of
+// tracing by context, and `stack` tracing does not pay it.
+let tracing: 'context' | 'stack' = 'context'
+
+/**
+ * How faults are traced from now on (config `faultTracing`). Set it before any extension or
+ * filter loads: code that already ran in the context keeps it.
+ */
+export function setFaultTracing(mode: 'context' | 'stack'): void {
+  tracing = mode
+}
 
 /** Runs `fn` as code of `owner`: whatever it schedules stays traceable to it. */
 export function runAs<R>(owner: Owner, fn: () => R): R {
-  return context.run(owner, fn)
+  return tracing === 'context' ? context.run(owner, fn) : fn()
 }
 
 const callMethod = (fn: (a: unknown, b: unknown) => unknown, self: unknown, a: unknown, b: unknown) => fn.call(self, a, b)
 
 /** `self.fn(a, b)` as code of `owner`, with no closure made per call (a command's hot path). */
 export function callAs(owner: Owner, self: unknown, fn: (a: unknown, b: unknown) => unknown, a: unknown, b: unknown): unknown {
-  return context.run(owner, callMethod, fn, self, a, b)
+  return tracing === 'context' ? context.run(owner, callMethod, fn, self, a, b) : callMethod(fn, self, a, b)
 }
 
 /** Remembers that code compiled under `filename` belongs to `owner`; returns a function that forgets it. */

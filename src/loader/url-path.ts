@@ -32,6 +32,8 @@ export function decodeName(segment: string): string {
  * broken encoding or a non-ASCII name), which it then does before any filter could matter.
  */
 export function normalisePath(path: string): string | null {
+  const plain = plainPath(path)
+  if (plain !== null) return plain
   const segments = path.split('/')
   try {
     for (let i = 1; i < segments.length; i++) {
@@ -41,4 +43,29 @@ export function normalisePath(path: string): string | null {
     return null
   }
   return segments.join('/')
+}
+
+/**
+ * normalisePath's answer for the common path: no `%` and nothing beyond ASCII, so nothing to
+ * decode or check, only the first two segments' capitals to fold (usually none: the path itself).
+ * Null when the path needs the full reading.
+ */
+function plainPath(path: string): string | null {
+  let slashes = 0
+  let upper = false
+  for (let i = 0; i < path.length; i++) {
+    const c = path.charCodeAt(i)
+    if (c === 37 /* % */ || c > 127) return null
+    if (c === 47 /* / */) slashes++
+    else if (c >= 65 && c <= 90 && slashes <= 2) upper = true
+  }
+  if (!upper) return path
+  const third = slashes > 2 ? nthSlash(path, 3) : path.length
+  return path.slice(0, third).toLowerCase() + path.slice(third)
+}
+
+function nthSlash(path: string, n: number): number {
+  let seen = 0
+  for (let i = 0; i < path.length; i++) if (path.charCodeAt(i) === 47 && ++seen === n) return i
+  return path.length
 }

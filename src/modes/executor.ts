@@ -61,6 +61,13 @@ export interface LoadedModule {
   dispose(reason: UnloadReason): Promise<void>
   /** Exact memory, in modes that can measure it; absent in process (one shared heap: only an estimate). */
   memory?(): ExactMemory | null
+  /**
+   * In process: the heap + external bytes its evaluation and init() added, measured around them
+   * alone (not around the build, where other loads run), and whether no other load and no GC ran
+   * meanwhile (`clean`; `collected`: a GC did, so the reading is only a lower bound). An estimate;
+   * absent in other modes.
+   */
+  readonly loadGrowth?: { bytes: number; clean: boolean; collected: boolean }
   /** Mode-specific figures for the status page (pool size, restarts…); plain JSON. */
   status?(): Record<string, unknown>
   /**

@@ -25,9 +25,11 @@ export class InProcessExecutor implements Executor {
   readonly mode = 'inprocess' as const
 
   async load(spec: LoadSpec): Promise<LoadedModule> {
-    const { Handler, instance, inspected: table, inputs, dispose, owner } =
+    const { Handler, instance, inspected: table, inputs, dispose, owner, growth } =
       await instantiate<Extension, CommandTable>(spec, EXTENSION_BASE, 'Extension', commandTable)
-    return new InProcessModule(instance, table, inputs, Handler, dispose, spec.log as unknown as PinoLogger, spec.development, owner)
+    const module = new InProcessModule(instance, table, inputs, Handler, dispose, spec.log as unknown as PinoLogger, spec.development, owner)
+    module.loadGrowth = growth
+    return module
   }
 
   async close(): Promise<void> {}
@@ -39,6 +41,7 @@ class InProcessModule implements LoadedModule {
   readonly table: CommandTable
   readonly inputs: readonly string[]
   readonly sentinel: object
+  loadGrowth?: { bytes: number; clean: boolean; collected: boolean }
   readonly exportState?: () => Promise<unknown>
   readonly importState?: (state: unknown) => Promise<void>
   readonly #instance: Extension

@@ -12,14 +12,17 @@ export interface RetiredRecord {
 }
 
 let gcFn: (() => void) | null | undefined
-/** Full GCs Resident forced, and the time they took (they block the event loop). */
-export const forcedGc = { count: 0, ms: 0, eviction: 0, collection: 0, lastAt: 0 }
+/**
+ * Full GCs Resident forced, and the time they took (they block the event loop): to judge eviction
+ * rounds, to collect retired generations a load waits for (admission), to prove collection.
+ */
+export const forcedGc = { count: 0, ms: 0, eviction: 0, admission: 0, collection: 0, lastAt: 0 }
 
 /**
  * A full GC when one can be forced: `--expose-gc`, or else enabling the flag at run time and
  * fetching `gc` from a fresh context (works on Node 20; null if V8 refuses).
  */
-export function forceGc(why: 'eviction' | 'collection'): boolean {
+export function forceGc(why: 'eviction' | 'admission' | 'collection'): boolean {
   if (gcFn === undefined) {
     const g = (globalThis as { gc?: () => void }).gc
     if (typeof g === 'function') gcFn = g

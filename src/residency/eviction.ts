@@ -1,10 +1,13 @@
 import { PerformanceObserver, constants as perf, performance } from 'node:perf_hooks'
 import type { ResidentConfig } from '../config/types.ts'
 import type { Logger } from '../sdk/types.ts'
+import { Admission, type AdmissionToken, type LoadMeasure, type RoomMaker } from './admission.ts'
 import { forceGc } from './collection.ts'
-import { rssOfProcess, sampleMemory, type MemorySample } from './memory.ts'
+import { discounted, rssOfProcess, sampleMemory, type MemorySample } from './memory.ts'
 import type { AdvisoryResult, Registry } from './registry.ts'
 import type { Slot } from './slot.ts'
+import type { Generation } from './generation.ts'
+import type { UnloadReason } from '../sdk/types.ts'
 
 export interface EvictionCandidate {
   name: string
@@ -41,17 +44,14 @@ const MIN_DROP = 0.01
 const MIN_FREED = 1024 * 1024
 /** The longest wait between eviction attempts that did not help, in ms. */
 const BACKOFF_MAX = 60_000
-/**
- * The longest a load waits for room under the limit (ms). After that it goes ahead over budget:
- * serving the request matters more than the budget, and status counts it.
- */
-const ADMIT_WAIT = 2_000
+/** How long one reading of memory serves the checks that follow it (ms). */
+const RAW_TTL = 2
+/** How long collect() waits at most for V8 to free what its GC found dead (ms). */
+const FREE_WAIT = 100
 /** A round whose estimates say it was enough is judged by a forced GC at most this often (ms). */
 const JUDGE_EVERY = 1_000
 /** How long a judgement waits for the loads under way to finish (ms). */
 const JUDGE_WAIT = 1_000
-/** How often a load waiting for room looks again when no request ended meanwhile (ms). */
-const ADMIT_POLL = 50
 /** Over-budget warnings at most this often (ms); the episodes in between are logged at debug level. */
 const WARN_EVERY = 60_000
 
@@ -73,7 +73,7 @@ export interface OverBudget {
  * every load also triggers a check, since loads are where memory grows. Only generations with no
  * request in flight are ever chosen.
  */
-export class Evictor {
+export class Evictor implements RoomMaker {
   readonly #registry: Registry
   readonly #config: ResidentConfig
   readonly #log: Logger
@@ -94,22 +94,21 @@ export class Evictor {
   overBudget: OverBudget | null = null
   #backoffUntil = 0
   #backoffStep = 0
+  /** Generations evicted by the round being judged (or by admission meanwhile): the verdict waits for their disposal. */
+  #disposals: Promise<void>[] = []
+  #inRound = false
   /** Bytes loads have added since start (their measured growth): loads running beside an eviction round. */
   #loadedBytes = 0
-  /** Loads admitted and running, with the bytes each is expected to add. */
-  readonly #admitted = new Map<Slot, number>()
-  /** Loads waiting for room; while any does, minResidency yields to the budget. */
-  readonly #admitting = new Set<Slot>()
-  /** Bumped by every admitted load: a load that saw it change ran beside another. */
-  #loadSeq = 0
-  #wakers: Array<() => void> = []
-  /** Loads that waited for room under the limit, and those that went ahead over it when the wait ran out. */
-  readonly admission = { waited: 0, overBudget: 0 }
+  /** Loads wait for room (admission.ts); they evict through evictFor(). */
+  readonly #admission: Admission
   #lastWarnAt = -Infinity
   /** The current over-budget episode was warned about. */
   #warned = false
   /** Until when rounds go by the estimates: a judged round helped less than JUDGE_EVERY ago (monotonic ms). */
   #trustedUntil = 0
+  #collecting: Promise<void> | null = null
+  /** The last raw reading (see #pressure); null once something changed memory. */
+  #raw: { at: number; budget: number | null; s: MemorySample } | null = null
   /** When #collect() last forced a GC (monotonic ms). */
   #collectedAt = -Infinity
   /** Set while a round is being judged: admissions wait for it. */
@@ -122,7 +121,16 @@ export class Evictor {
     this.#registry = registry
     this.#config = config
     this.#log = log
+    this.#admission = new Admission(this, () => registry.slots.values(), log)
   }
+
+  /** Loads that waited for room under the limit, and those that went ahead over it. */
+  get admission(): { waited: number; overBudget: number } { return this.#admission.counts }
+
+  get highWatermark(): number { return this.#config.memory.highWatermark }
+  get stopped(): boolean { return this.#stopped }
+  backingOff(): boolean { return performance.now() < this.#backoffUntil }
+  async judged(): Promise<void> { while (this.#judging) await this.#judging }
 
   start(): void {
     if (this.#timer || this.#stopped) return
@@ -159,7 +167,7 @@ export class Evictor {
     if (this.#timer) clearInterval(this.#timer)
     this.#timer = null
     this.#unwatchGc()
-    this.#wake()
+    this.#admission.wake()
   }
 
   /** Samples memory now (status page), keeping the peak. */
@@ -177,136 +185,97 @@ export class Evictor {
     return n
   }
 
-  /** A load is starting: if it would push usage over the high watermark, make room first. */
-  beforeLoad(slot: Slot): void {
-    if (this.#stopped) return
-    void this.check(this.#estimateOf(slot))
+  /**
+   * Waits (bounded) until a load of `slot` fits under the limit, evicting idle extensions for the
+   * room it needs (admission.ts). Returns a token for loaded().
+   */
+  admit(slot: Slot): Promise<AdmissionToken> {
+    return this.#admission.admit(slot, exactBytes(slot))
   }
 
   /**
-   * Admission: a load goes ahead once usage (evicted-but-uncollected bytes discounted), the loads
-   * already running and this one's estimate fit under the limit. Until then it evicts idle
-   * extensions (young ones too: the budget comes first) and waits for requests to end, for at
-   * most ADMIT_WAIT; then it goes ahead anyway. Returns a token for loaded().
+   * An admitted load ended (`measured`: its heap + external growth and whether the reading is clean,
+   * null when it failed or its mode measures exactly). Returns the estimate to keep for the extension.
    */
-  async admit(slot: Slot): Promise<{ seq: number; beside: boolean }> {
-    const estimate = this.#estimateOf(slot)
-    // Past the high watermark, loads also go one at a time: each is then measured alone, so the
-    // estimates the next admissions and evictions go by are not blurred by a load beside it.
-    let over = false
-    const fits = () => {
-      const s = this.#pressure()
-      const after = s.ratio + this.#extraRatio(s, this.#loadingBytes() + estimate)
-      over = after > 1
-      return !over && (after < this.#config.memory.highWatermark || this.#admitted.size === 0)
-    }
-    while (this.#judging) await this.#judging
-    // Backing off (evicting did not help), or evicting every extension resident long enough could
-    // not make room (the process itself, a leak, another tenant, or loads younger than
-    // minResidency hold the memory): a load evicts nothing and waits for nothing, it goes ahead
-    // (counted when over the limit); the checks deal with the pressure as usual.
-    const blocked = !this.#stopped && !fits()
-    if (blocked && (performance.now() < this.#backoffUntil || !this.#roomMayCome(estimate))) {
-      if (over) this.admission.overBudget++
-    } else if (blocked) {
-      this.admission.waited++
-      this.#admitting.add(slot)
-      try {
-        const deadline = performance.now() + ADMIT_WAIT
-        for (;;) {
-          // Bounded: a round may be waiting its turn in the serial chain of an extension whose own
-          // load is waiting here (a reload admitted while the round picked it).
-          await Promise.race([this.check(estimate), this.#nextRelease(Math.max(0, deadline - performance.now()))])
-          while (this.#judging) await this.#judging
-          if (this.#stopped || fits()) break
-          // Backing off, or even evicting every extension old enough, once its requests end, could
-          // not make room: waiting cannot help.
-          if (performance.now() < this.#backoffUntil || !this.#roomMayCome(estimate)) {
-            this.admission.overBudget++
-            break
-          }
-          const left = deadline - performance.now()
-          if (left <= 0) {
-            this.admission.overBudget++
-            this.#log.debug({ extension: slot.name }, `loading ${slot.name} over budget: no room made within ${ADMIT_WAIT} ms`)
-            break
-          }
-          await this.#nextRelease(Math.min(left, ADMIT_POLL))
-        }
-      } finally {
-        this.#admitting.delete(slot)
-      }
-    }
-    const beside = this.#admitted.size > 0
-    this.#admitted.set(slot, estimate)
-    return { seq: ++this.#loadSeq, beside }
-  }
-
-  /**
-   * An admitted load ended (`growth`: its measured heap + external growth, null when it failed or
-   * its mode measures exactly). Returns the estimate to keep for the extension: a measurement taken
-   * while another load ran beside it includes that load's growth, so it only stands in until a
-   * clean one exists.
-   */
-  loaded(slot: Slot, token: { seq: number; beside: boolean }, growth: number | null): number | null {
-    this.#admitted.delete(slot)
-    this.#wake()
-    if (growth === null) { this.afterLoad(0); return slot.heapGrowth }
-    const beside = token.beside || token.seq !== this.#loadSeq || this.#admitted.size > 0
-    const kept = beside && slot.heapGrowth !== null ? slot.heapGrowth : growth
-    this.afterLoad(growth)
+  loaded(slot: Slot, token: AdmissionToken, measured: LoadMeasure | null): number | null {
+    const kept = this.#admission.loaded(slot, token, measured)
+    this.afterLoad(measured?.bytes ?? 0)
     return kept
   }
 
-  /** Whether evicting every extension resident for minResidency (idle or not yet) would make room for `estimate`. */
-  #roomMayCome(estimate: number): boolean {
-    const s = this.#pressure()
-    let reclaimable = 0
-    for (const c of this.#candidates(new Set(), true)) reclaimable += c.estimate
-    // The loads under way are not counted: once their requests end, they are reclaimable too.
-    return s.ratio + this.#extraRatio(s, estimate - reclaimable) <= 1
+  reclaimable(busy: boolean): number {
+    let n = 0
+    for (const c of this.#candidates(new Set(), busy, true)) n += c.estimate
+    return n
+  }
+
+  /**
+   * A generation was disposed (whatever the reason): what it held is garbage until a major GC, so
+   * its estimate counts as freed until then (memory evictions are counted when they are made).
+   * Loads that fit only on that credit collect it first (admission.ts).
+   */
+  retired(slot: Slot, gen: Generation, reason: UnloadReason): void {
+    if (reason === 'memory' || this.#stopped || gen.module.memory || !slot.heapGrowth) return
+    this.#credit(slot.heapGrowth)
+    this.#admission.wake()
   }
 
   /** A request ended: a load waiting for room looks again. */
   released(): void {
-    if (this.#wakers.length > 0) this.#wake()
+    this.#admission.wake()
   }
 
-  #wake(): void {
-    const w = this.#wakers
-    this.#wakers = []
-    for (const f of w) f()
+  async evictFor(bytes: number, loading: string): Promise<number> {
+    const candidates = this.#candidates(new Set(), false, true)
+    let freed = 0
+    for (const name of planEviction(candidates, bytes)) {
+      const c = candidates.find((x) => x.name === name)!
+      if (await this.#evict(name, c.estimate, loading)) freed += c.estimate || 1
+    }
+    return freed
   }
 
-  #nextRelease(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(resolve, ms)
-      this.#wakers.push(() => { clearTimeout(t); resolve() })
-    })
-  }
-
-  #estimateOf(slot: Slot): number {
-    return exactBytes(slot) ?? slot.heapGrowth ?? this.#averageGrowth()
-  }
-
-  /** What the admitted loads under way are expected to add: memory that is coming whatever we measure now. */
-  #loadingBytes(): number {
-    let n = 0
-    for (const bytes of this.#admitted.values()) n += bytes
-    return n
+  /**
+   * Evicts `name` if it is idle (memory reason); its estimate counts as freed until the next major
+   * GC. `forLoad`: the extension whose load needs the room (null: a pressure check).
+   */
+  async #evict(name: string, estimate: number, forLoad: string | null): Promise<boolean> {
+    const slot = this.#registry.slots.get(name)
+    if (!slot) return false
+    const gen = slot.current
+    // A worker's memory comes back when it is terminated; only in-process bytes wait for a GC.
+    const exact = exactBytes(slot) !== null
+    const r: AdvisoryResult = await this.#registry.unloadIfIdle(name, 'memory')
+    if (r !== 'unloaded') return false
+    if (gen?.disposed && this.#inRound) this.#disposals.push(gen.disposed)
+    this.evictions.memory++
+    if (!exact) this.#credit(estimate)
+    this.#log.info({ extension: name, reason: 'memory', forLoad }, forLoad !== null
+      ? `evicting ${name} (memory pressure: room to load ${forLoad}, least recently used)`
+      : `evicting ${name} (memory pressure, least recently used)`)
+    return true
   }
 
   /** A load finished, having grown memory by about `bytes` (what an eviction round must not be blamed for). */
   afterLoad(bytes = 0): void {
+    this.#raw = null
     this.#loadedBytes += bytes
-    this.check()
+    // No check of its own: the load was admitted with room for it (admission.ts), and a check
+    // after every load would judge a round (forcing GCs) each time a reload holds two generations.
+  }
+
+  /** Resolves once no pressure check is running or due to re-run. */
+  async settled(): Promise<void> {
+    while (this.#running) await this.#running
   }
 
   /** Runs a pressure check (coalesced: one at a time, re-run once if asked meanwhile). */
   check(extra = 0): Promise<void> {
     if (this.#stopped) return Promise.resolve()
     if (this.#running) { this.#again = true; return this.#running }
-    this.#running = this.#relieve(extra).catch((e: unknown) => {
+    // From a turn of its own: a check asked for by a load that just finished may force a GC, which
+    // must not run inside that request's call.
+    this.#running = new Promise<void>((r) => setImmediate(r)).then(() => this.#relieve(extra)).catch((e: unknown) => {
       this.#log.error({ err: e }, 'memory check failed')
     }).finally(() => {
       this.#running = null
@@ -315,19 +284,13 @@ export class Evictor {
     return this.#running
   }
 
-  #averageGrowth(): number {
-    let sum = 0, n = 0
-    for (const s of this.#registry.slots.values()) if (s.heapGrowth) { sum += s.heapGrowth; n++ }
-    return n ? sum / n : 0
-  }
-
   async #relieve(extra: number): Promise<void> {
     const { highWatermark, lowWatermark } = this.#config.memory
     let s = this.#pressure()
     let collected = false
     // Past the limit itself: make evictions real now (a full GC costs tens of ms: once a JUDGE_EVERY at most).
     if (s.rawRatio >= 1 && this.#credits.length > 0 && performance.now() - this.#collectedAt >= JUDGE_EVERY) { s = this.#collect(); collected = true }
-    extra += this.#loadingBytes()
+    extra += this.#admission.loadingBytes()
     if (s.ratio + this.#extraRatio(s, extra) < highWatermark) {
       if (s.rawRatio < highWatermark) this.#recovered(s)
       return
@@ -350,9 +313,16 @@ export class Evictor {
         return
       }
     }
+    this.#disposals = []
+    this.#inRound = true
+    try { await this.#evictRound(s, extra, judge, collected) } finally { this.#inRound = false; this.#disposals = [] }
+  }
+
+  /** One round: evict by the estimates down to the low watermark, then judge it when asked to. */
+  async #evictRound(s: MemorySample, extra: number, judge: boolean, collected: boolean): Promise<void> {
+    const { highWatermark, lowWatermark } = this.#config.memory
     const before = s
     const loadedBefore = this.#loadedBytes
-    const disposals: Promise<void>[] = []
     let evicted = 0
     let estimated = 0
     const skip = new Set<string>()
@@ -364,17 +334,9 @@ export class Evictor {
       // One after another, least recently used first (each resolves once out of service; disposal goes on).
       for (const name of plan) {
         const estimate = candidates.find((c) => c.name === name)!.estimate
-        const gen = this.#registry.slots.get(name)?.current
-        // A worker's memory comes back when it is terminated; only in-process bytes wait for a GC.
-        const exact = exactBytes(this.#registry.slots.get(name)!) !== null
-        const r: AdvisoryResult = await this.#registry.unloadIfIdle(name, 'memory')
-        if (r === 'unloaded') {
-          if (gen?.disposed) disposals.push(gen.disposed)
+        if (await this.#evict(name, estimate, null)) {
           evicted++
           estimated += estimate
-          this.evictions.memory++
-          if (!exact) this.#credit(estimate)
-          this.#log.info({ extension: name, reason: 'memory', signal: s.signal }, `evicting ${name} (memory pressure, least recently used)`)
         } else skip.add(name)
       }
       extra = 0
@@ -396,11 +358,11 @@ export class Evictor {
     let after: MemorySample
     let unfinished = 0
     try {
-      await Promise.allSettled(disposals)
+      await Promise.allSettled(this.#disposals)
       const until = performance.now() + JUDGE_WAIT
-      while (this.#admitted.size > 0 && !this.#stopped && performance.now() < until) await this.#nextRelease(until - performance.now())
+      while (this.#admission.running > 0 && !this.#stopped && performance.now() < until) await this.#admission.nextRelease(until - performance.now())
       // Still running after JUDGE_WAIT: count what they are expected to add as added.
-      unfinished = this.#loadingBytes()
+      unfinished = this.#admission.loadingBytes()
       after = this.#collect()
     } finally {
       this.#judging = null
@@ -483,18 +445,58 @@ export class Evictor {
   }
 
   /** A sample with evicted-but-not-yet-collected bytes discounted. */
+  pressure(): MemorySample { return this.#pressure() }
+
   #pressure(): MemorySample {
     let credit = 0
     for (const c of this.#credits) credit += c.bytes
-    const s = sampleMemory(this.#config.memory.budget, true, credit, this.#processesRss())
+    const now = performance.now()
+    // Loads waiting for room look many times a millisecond: one reading (RSS, the cgroup's files,
+    // the modes' processes) serves them all for RAW_TTL, unless a load ended or a GC ran since.
+    if (this.#raw === null || now - this.#raw.at > RAW_TTL || this.#raw.budget !== this.#config.memory.budget) {
+      const s = sampleMemory(this.#config.memory.budget, true, 0, this.#processesRss())
+      this.#raw = { at: now, budget: this.#config.memory.budget, s }
+      if (s.rss > this.peakRss) this.peakRss = s.rss
+    }
+    const s = discounted(this.#raw.s, credit)
     this.last = s
-    if (s.rss > this.peakRss) this.peakRss = s.rss
     return s
+  }
+
+  /**
+   * One full GC, for a load that fits only on the credit of evicted bytes not collected yet (the
+   * process would pass the limit itself if it loaded before they are freed). Shared by every load
+   * asking meanwhile; run from its own turn of the event loop, not inside a request's call. V8 frees
+   * the dead Buffers' memory on another thread after the GC: this resolves once that is done
+   * (ArrayBuffers stop falling), so the next reading shows it and nothing more is evicted for it.
+   */
+  collect(): Promise<void> {
+    this.#collecting ??= new Promise<void>((resolve) => {
+      setImmediate(async () => {
+        try {
+          if (this.#stopped || !forceGc('admission')) return
+          this.#collectedAt = performance.now()
+          this.#raw = null
+          const until = performance.now() + FREE_WAIT
+          for (let last = Infinity; performance.now() < until;) {
+            const now = process.memoryUsage().arrayBuffers
+            if (now >= last - 1024 * 1024) break
+            last = now
+            await new Promise((r) => setTimeout(r, 2))
+          }
+        } finally {
+          this.#collecting = null
+          resolve()
+        }
+      })
+    })
+    return this.#collecting
   }
 
   /** Forces a full GC (when possible) so the sample shows what evictions freed. */
   #collect(): MemorySample {
     this.#collectedAt = performance.now()
+    this.#raw = null
     // Twice: V8 releases the backing stores of the ArrayBuffers a full GC found dead (and updates
     // the external-memory figures) only at the next one, so after one GC evicted Buffers still count.
     if (forceGc('eviction') && forceGc('eviction')) {
@@ -505,25 +507,32 @@ export class Evictor {
   }
 
   #extraRatio(s: MemorySample, extra: number): number {
-    if (extra <= 0) return 0
-    const limit = s.signal === 'rss' ? s.budget! : s.signal === 'cgroup' ? s.cgroup!.limit : s.heapLimit
-    return extra / limit
+    return extra <= 0 ? 0 : extra / this.limitOf(s)
   }
 
-  /** `busy`: also those with requests in flight (what could be evicted once they end). */
-  #candidates(skip: Set<string>, busy = false): EvictionCandidate[] {
+  limitOf(s: MemorySample): number {
+    return s.signal === 'rss' ? s.budget! : s.signal === 'cgroup' ? s.cgroup!.limit : s.heapLimit
+  }
+
+  /**
+   * `busy`: also those with requests in flight (what could be evicted once they end). `young`: also
+   * those loaded less than minResidency ago (for a load waiting for room).
+   */
+  #candidates(skip: Set<string>, busy = false, young = false): EvictionCandidate[] {
     const out: EvictionCandidate[] = []
     // A just-loaded extension is kept for memory.minResidency: evicting what the next request loads
-    // again frees nothing and costs a load.
-    const youngest = performance.now() - this.#config.memory.minResidency
+    // again frees nothing and costs a load. A load waiting for room is different: the budget comes
+    // first, and least recently used still goes first.
+    const youngest = young ? Infinity : performance.now() - this.#config.memory.minResidency
     for (const slot of this.#registry.slots.values()) {
       const gen = slot.current
       if (!gen || slot.loading || skip.has(slot.name)) continue
       if (!busy && (gen.inflight > 0 || slot.waiting > 0)) continue
-      // Its serial chain is busy with a load of its own (a reload): the unload would wait behind it.
-      if (this.#admitting.has(slot) || this.#admitted.has(slot)) continue
+      // Its serial chain is busy (a reload, an unload): the eviction would wait behind it, and a
+      // load waiting for room there may be the one this eviction is for.
+      if (slot.chained > 0 || this.#admission.has(slot)) continue
       if (gen.loadedAtMs > youngest) continue
-      const estimate = exactBytes(slot) ?? (slot.heapGrowth || this.#averageGrowth())
+      const estimate = exactBytes(slot) ?? (slot.heapGrowth || this.#admission.averageGrowth())
       out.push({ name: slot.name, lastActive: slot.lastActive, estimate })
     }
     return out
@@ -552,3 +561,4 @@ const round2 = (n: number) => Math.round(n * 100) / 100
 const round3 = (n: number) => Math.round(n * 1000) / 1000
 const mb = (n: number) => Math.round(n / 1024 ** 2)
 const pct = (n: number) => `${Math.round(n * 100)}%`
+

@@ -160,6 +160,15 @@ export function sampleMemory(budget: number | null, withCgroup = true, discount 
   }
 }
 
+/**
+ * The same sample with `garbage` (bytes of retired generations not collected yet) taken off its
+ * dominant signal: the ratio admission and eviction go by.
+ */
+export function discounted(s: MemorySample, garbage: number): MemorySample {
+  const usage = Math.max(0, s.usage - garbage)
+  return { ...s, ratio: usage / s.limit, excessOver: (ratio) => Math.max(0, usage - ratio * s.limit) }
+}
+
 /** Resident set size of another process in bytes (Linux /proc), or 0 when it cannot be read. */
 export function rssOfProcess(pid: number): number {
   try {

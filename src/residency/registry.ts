@@ -242,7 +242,6 @@ export class Registry {
    */
   #load(slot: Slot): Promise<Generation> {
     if (slot.loading) return slot.loading
-    this.evictor.beforeLoad(slot)
     const p: Promise<Generation> = this.#serialise(slot, async () => {
       // Something installed meanwhile (a reload queued first): that is the load we wanted.
       if (slot.current) return slot.current
@@ -309,7 +308,10 @@ export class Registry {
     slot.rapid.recordSuccess()
     slot.loadMs = Math.round((performance.now() - started) * 100) / 100
     // A mode that measures exactly (a worker's isolate) says so; in process only the growth shows.
-    const kept = this.evictor.loaded(slot, admitted, module.memory ? null : Math.max(0, jsBytes() - before))
+    // The executor's own figure when it has one (in process: around evaluation and init() only,
+    // not the build, during which other loads run); else the growth around the whole load.
+    const growth = module.memory ? null : module.loadGrowth ?? { bytes: Math.max(0, jsBytes() - before), clean: null, collected: false }
+    const kept = this.evictor.loaded(slot, admitted, growth)
     slot.heapGrowth = module.memory ? null : kept
     log.info({ ms: Math.round(slot.loadMs), mode: module.mode, commands: Object.values(module.table.commands).map((c) => c.name) }, `loaded ${slot.name} (generation ${id})`)
     return gen
@@ -391,7 +393,8 @@ export class Registry {
   }
 
   #serialise<T>(slot: Slot, fn: () => Promise<T>): Promise<T> {
-    const run = slot.chain.then(fn, fn)
+    slot.chained++
+    const run = slot.chain.then(fn, fn).finally(() => { slot.chained-- })
     slot.chain = run.catch(() => undefined)
     return run
   }
@@ -418,6 +421,7 @@ export class Registry {
       } finally {
         slot.draining.delete(gen)
         gen.state = 'retired'
+        this.evictor.retired(slot, gen, reason)
         this.collection.watch(slot.name, gen.module.sentinel, slot.recordRetired(gen.id, reason))
         this.#log.info({ extension: gen.name, generation: gen.id, reason }, `unloaded ${gen.name} (generation ${gen.id}, ${reason})`)
       }

@@ -64,6 +64,8 @@ export class Slot {
   retiredTotal = 0
   /** Serialises every load, reload, install and unload of this extension. */
   chain: Promise<unknown> = Promise.resolve()
+  /** Jobs queued or running in `chain`: an eviction would wait behind them. */
+  chained = 0
   nextGeneration = 1
   requestsTotal = 0
   /** Requests waiting for a load of this extension to finish (not yet leased). */
@@ -89,6 +91,10 @@ export class Slot {
   /** Of the current generation: load duration and heap+external growth around the load (an estimate). */
   loadMs: number | null = null
   heapGrowth: number | null = null
+  /** The last few growths measured (the estimate is their median: one blurred or GC-shrunk reading does not swing it). */
+  readonly growthSamples: number[] = []
+  /** How many of those were measured with no other load beside it. */
+  cleanSamples = 0
   readonly unloads: Partial<Record<UnloadReason, number>> = {}
   /** Advisory unloads canUnload() declined since the last unload. */
   declines = 0

@@ -45,7 +45,7 @@ export function hostStatus(registry: Registry, config: ResidentConfig) {
       /** Loads that waited for room under the limit, and those that went ahead over it. */
       admission: { ...registry.evictor.admission },
     },
-    forcedGc: { count: forcedGc.count, ms: Math.round(forcedGc.ms), forEviction: forcedGc.eviction, forCollectionProof: forcedGc.collection },
+    forcedGc: { count: forcedGc.count, ms: Math.round(forcedGc.ms), forEviction: forcedGc.eviction, forAdmission: forcedGc.admission, forCollectionProof: forcedGc.collection },
     collection: { ...registry.collection.totals, awaitingVerdict: registry.collection.waiting, graceMs: config.unload.collectionGrace },
   }
 }

@@ -10,6 +10,7 @@ import type { Executor } from '../modes/executor.ts'
 import { Executors } from '../modes/executors.ts'
 import { Registry } from '../residency/registry.ts'
 import { setEsbuildIdle } from '../loader/build.ts'
+import { setFaultTracing } from '../loader/owner.ts'
 import { replyWithError } from './error-reply.ts'
 import { handleClientError } from './client-error.ts'
 import { requestIdGenerator } from './request-id.ts'
@@ -102,6 +103,7 @@ export async function buildServer(config: ResidentConfig, options: ServerOptions
     frameworkErrors: (e, request, reply) => { replyWithError(e, request, reply, config.development, log) },
   }) as unknown as FastifyInstance
   setEsbuildIdle(config.unload.esbuildIdle)
+  setFaultTracing(config.faultTracing)
   const executors = new Executors({ config, log }, options.executors)
   executors.check(config)
   const registry = new Registry({ config, executors, log })
