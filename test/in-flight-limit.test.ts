@@ -45,6 +45,11 @@ describe('heap shedding', () => {
       expect(r.json().error.code).toBe('RES_ERR_OVERLOADED')
       expect(r.json().error.message).toMatch(/heap/)
       expect((await t.inject({ url: '/_resident/status', remoteAddress: '127.0.0.1' })).statusCode).toBe(200)
+      // The router decodes the path: every spelling that reaches the admin surface is exempt.
+      for (const url of ['/%5Fresident/status', '/%5fresident/health', '/_r%65sident/status']) {
+        expect((await t.inject({ url, remoteAddress: '127.0.0.1' })).statusCode, url).toBe(200)
+      }
+      expect((await t.inject({ url: '/%5Fresidentx/status', remoteAddress: '127.0.0.1' })).statusCode).toBe(503)
     } finally {
       await t.close()
     }

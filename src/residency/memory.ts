@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import v8 from 'node:v8'
+import { rssBytes } from '../modes/proc.ts'
 
 /** A cgroup's memory limit and usage (the whole group, not only this process; inactive file cache excluded). */
 export interface CgroupMemory {
@@ -170,12 +171,7 @@ export function discounted(s: MemorySample, garbage: number): MemorySample {
 }
 
 /** Resident set size of another process in bytes (Linux /proc), or 0 when it cannot be read. */
-export function rssOfProcess(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-    return m ? Number(m[1]) * 1024 : 0
-  } catch { return 0 }
-}
+export const rssOfProcess = rssBytes
 
 /** Heap used + external (Buffers): cheaper than process.memoryUsage(), which also reads RSS. */
 export function jsBytes(): number {

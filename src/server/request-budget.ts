@@ -94,7 +94,7 @@ export class RequestBudget {
     const flagged = raw[REJECT]
     if (flagged !== undefined) return flagged
     // The admin surface stays reachable under load: it is how an operator unloads what is heavy.
-    if (request.url.startsWith(ADMIN) && (request.url.length === ADMIN.length || request.url.charCodeAt(ADMIN.length) === 47)) return null
+    if (isAdminPath(request.url)) return null
     const max = this.#limits.maxInFlight
     if (max > 0 && this.inFlight > max) {
       return new ResidentError('RES_ERR_OVERLOADED', `the server has ${this.inFlight - 1} requests in progress (limits.maxInFlight is ${max}); retry later`, { headers: { 'retry-after': '1' } })
@@ -137,6 +137,22 @@ export class RequestBudget {
     const reject = normaliseTarget(req)
     if (reject !== null) req[REJECT] ??= reject
   }
+}
+
+/**
+ * Whether the router will read `url` as the admin surface's: `/_resident` or below it, however
+ * its first segment is percent-encoded (`/%5Fresident/status` reaches the same route).
+ */
+function isAdminPath(url: string): boolean {
+  const c = url.charCodeAt(1)
+  if (c !== 95 /* _ */ && c !== 37 /* % */) return false
+  let end = 1
+  while (end < url.length && url.charCodeAt(end) !== 47 && url.charCodeAt(end) !== 63 /* ? */) end++
+  let segment = url.slice(1, end)
+  if (segment.includes('%')) {
+    try { segment = decodeURIComponent(segment) } catch { return false }
+  }
+  return segment === ADMIN.slice(1)
 }
 
 function onResponseClose(this: TrackedResponse): void {

@@ -73,3 +73,22 @@ describe('worker mode: request bodies cross by transfer', () => {
     expect(small.toString()).toBe('hello')
   })
 })
+
+describe('worker mode: a call that arrives while the pool is being disposed', () => {
+  it('is answered 503 RES_ERR_UNAVAILABLE (the extension is being unloaded), not a crash backoff', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'resident-disposing-'))
+    writeFileSync(path.join(dir, 'bytes.ts'), BYTES)
+    const log = pino({ level: 'silent' })
+    const executor = new WorkerExecutor({ config: resolveConfig({ extensionsDir: dir, mode: 'worker' }, { cwd: dir }), log })
+    try {
+      const mod = await executor.load({ name: 'bytes', entry: path.join(dir, 'bytes.ts'), generation: 1, config: {}, log, development: false })
+      await mod.dispose('admin')
+      const o = await mod.invoke(invocation(new Uint8Array(4)))
+      expect(o.kind).toBe('error')
+      if (o.kind === 'error') expect(o.error).toMatchObject({ status: 503, code: 'RES_ERR_UNAVAILABLE' })
+    } finally {
+      await executor.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 30_000)
+})

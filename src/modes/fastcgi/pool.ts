@@ -1,12 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import net from 'node:net'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { text } from 'node:stream/consumers'
 import type { Logger as PinoLogger } from 'pino'
 import type { PoolSettings } from '../../config/types.ts'
 import { FcgiClient, FcgiClientError, getValues, type FcgiRequest, type FcgiResponse } from './client.ts'
+import { cpuMs, rssBytes } from '../proc.ts'
 
 export type { PoolSettings, ProcessManager } from '../../config/types.ts'
 export { POOL_DEFAULTS } from '../../config/defaults.ts'
@@ -40,24 +41,6 @@ export class PoolError extends Error {
 }
 
 const BIN = path.resolve(import.meta.dirname, '../../../bin/resident.js')
-const TICKS = 100
-
-/** User + system CPU time of a process in ms (Linux /proc), or 0 elsewhere. */
-function cpuTime(pid: number): number {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ')
-    return ((Number(rest[11]) + Number(rest[12])) * 1000) / TICKS
-  } catch { return 0 }
-}
-
-/** Resident set size of a process in bytes (Linux /proc), or 0 elsewhere. */
-export function rssOf(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-    return m ? Number(m[1]) * 1024 : 0
-  } catch { return 0 }
-}
 
 export interface PoolOptions {
   name: string
@@ -299,7 +282,7 @@ export class ProcessPool {
   async request(req: FcgiRequest & { method: string; uri: string; contentLength?: number }): Promise<FcgiResponse> {
     const w = await this.#acquire(req.signal)
     this.acceptedConn++
-    w.current = { method: req.method, uri: req.uri, started: Date.now(), contentLength: req.contentLength ?? 0, cpu: cpuTime(w.pid) }
+    w.current = { method: req.method, uri: req.uri, started: Date.now(), contentLength: req.contentLength ?? 0, cpu: cpuMs(w.pid) }
     const active = [...this.#workers].filter((x) => x.state === 'Running').length
     this.maxActive = Math.max(this.maxActive, active)
     let slow: NodeJS.Timeout | undefined
@@ -326,7 +309,7 @@ export class ProcessPool {
       const abandoned = !ended && req.signal?.aborted === true
       const c = w.current
       if (c) {
-        w.last = { method: c.method, uri: c.uri, duration: Date.now() - c.started, contentLength: c.contentLength, cpu: cpuTime(w.pid) - c.cpu, memory: rssOf(w.pid) }
+        w.last = { method: c.method, uri: c.uri, duration: Date.now() - c.started, contentLength: c.contentLength, cpu: cpuMs(w.pid) - c.cpu, memory: rssBytes(w.pid) }
         w.current = null
       }
       w.requests++
@@ -450,7 +433,7 @@ export class ProcessPool {
         'content length': w.current?.contentLength ?? w.last?.contentLength ?? 0,
         'last request cpu': w.last && w.last.duration > 0 ? Math.round((w.last.cpu / w.last.duration) * 10000) / 100 : 0,
         'last request memory': w.state === 'Idle' ? (w.last?.memory ?? 0) : 0,
-        rss: rssOf(w.pid),
+        rss: rssBytes(w.pid),
       })),
     }
   }
@@ -458,7 +441,7 @@ export class ProcessPool {
   /** RSS of every worker together, for memory eviction. */
   rss(): number {
     let n = 0
-    for (const w of this.#workers) n += rssOf(w.pid)
+    for (const w of this.#workers) n += rssBytes(w.pid)
     return n
   }
 

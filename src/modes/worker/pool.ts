@@ -109,6 +109,12 @@ export class WorkerPool implements LoadedModule {
   }
 
   #unavailable(): Outcome {
+    if (this.#disposing) {
+      return { kind: 'error', error: {
+        status: 503, code: 'RES_ERR_UNAVAILABLE', headers: { 'retry-after': '1' },
+        message: `the workers of "${this.#o.init.name}" are being stopped (the extension was unloaded or reloaded); retry`,
+      } }
+    }
     const seconds = Math.max(1, Math.ceil((this.#backoffUntil - Date.now()) / 1000))
     return { kind: 'error', error: {
       status: 503, code: 'RES_ERR_WORKER_BACKOFF',
