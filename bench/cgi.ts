@@ -203,7 +203,7 @@ async function spawnLadder(dir: string, n: number): Promise<void> {
     ['bundled runner, eager built-ins', `${framed} ${node} -r ${q(eager)} ${q(runner)} ${q(entry)} < ${q(frame)}`],
     ['bundled runner', `${framed} ${node} ${q(runner)} ${q(entry)} < ${q(frame)}`],
     ...(snapshot.status === 0 ? [['bundled runner + V8 snapshot', `${framed} ${node} --snapshot-blob ${q(blob)} ${q(entry)} < ${q(frame)}`] as [string, string]] : []),
-    ['+ V8 code cache (cgi mode)', `${framed} ${node} ${q(loader)} ${q(entry)} < ${q(frame)}`],
+    ['bundled runner + V8 code cache (cgi mode)', `${framed} ${node} ${q(loader)} ${q(entry)} < ${q(frame)}`],
   ]
   const env = { ...process.env, GATEWAY_INTERFACE: 'CGI/1.1', REQUEST_METHOD: 'GET', PATH_INFO: '/greet', QUERY_STRING: 'name=x' }
   // Passes in alternating order, so a change in the machine's load falls on every step alike.
@@ -221,14 +221,18 @@ async function spawnLadder(dir: string, n: number): Promise<void> {
     }
   }
   const plain = median(perPass.get('plain node CGI script')!)
-  let previous: number | null = null
+  // What each step of the runner bought: its CPU against the step it changes.
+  const stepOf: Record<string, string> = {
+    'bundled runner, eager built-ins': 'bundled runner + node:http, eager',
+    'bundled runner': 'bundled runner, eager built-ins',
+    'bundled runner + V8 snapshot': 'bundled runner',
+    'bundled runner + V8 code cache (cgi mode)': 'bundled runner',
+  }
   for (const [label] of steps) {
     const cpu = median(perPass.get(label)!)
     const vsPlain = label.startsWith('node,') ? '' : `  ${(plain / cpu).toFixed(2)}× the plain script`
-    // Each runner step against the one above it: what that step bought.
-    const runnerStep = label.includes('runner') && !label.startsWith('resident cgi')
-    const bought = runnerStep && previous !== null ? `, ${(previous - cpu).toFixed(1)} ms less than the step above` : ''
-    if (runnerStep) previous = cpu
+    const before = stepOf[label] !== undefined ? perPass.get(stepOf[label]!) : undefined
+    const bought = before !== undefined ? `, ${(median(before) - cpu).toFixed(1)} ms less than "${stepOf[label]}"` : ''
     console.log(`${label.padEnd(40)} ${cpu.toFixed(1).padStart(7)} ms${vsPlain}${bought}${ok.get(label) ? '' : '  (WRONG OUTPUT)'}`)
   }
 }

@@ -7,6 +7,8 @@
 // memory (ArrayBuffers) after a forced GC against its baseline, back-offs, and the generation ledger.
 // The server runs in a child process (its RSS is what counts); this process only sends requests.
 // Baseline for the latency ratio: warm requests to resident extensions, measured in the same run.
+// Also printed: what was alive at the highest RSS sampled, and the server's CPU time per request and
+// per load (a fairer figure than latencies on a busy machine). BENCH_TRACE=1: a line every 100 ms.
 import { fork, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'

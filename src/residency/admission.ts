@@ -60,8 +60,10 @@ export interface AdmissionToken { seq: number; beside: boolean }
  * the room itself: it evicts idle extensions for what is missing (least recently used first; a load
  * waiting for room outranks minResidency, since the budget comes first), and when none is idle, it
  * waits for a request to end, for at most ADMIT_WAIT; then it goes ahead anyway. Loads that cannot
- * fit even after evicting everything go ahead at once. It also keeps each extension's estimate:
- * what its loads were measured to add.
+ * fit even after evicting everything go ahead at once. A load that fits only on the credit of
+ * retired generations not collected yet, and would take the process past the limit itself before
+ * they are, waits for one GC (shared) instead. It also keeps each extension's estimate: what its
+ * loads were measured to add.
  */
 export class Admission {
   readonly #room: RoomMaker
@@ -91,9 +93,6 @@ export class Admission {
   has(slot: Slot): boolean {
     return this.#admitted.has(slot) || this.#admitting.has(slot)
   }
-
-  /** Loads waiting for room right now. */
-  get waiting(): number { return this.#admitting.size }
 
   /** What the admitted loads under way are expected to add: memory that is coming whatever we measure now. */
   loadingBytes(): number {

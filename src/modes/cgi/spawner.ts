@@ -83,7 +83,19 @@ class Spawner {
           run.lost(new SpawnHelperLost(`the spawn helper cannot start: ${(e as Error).message}`))
           return
         }
-        helper.send(m, () => { /* a dead channel: the helper's exit fails the run */ })
+        helper.send(m, (e: Error | null) => {
+          if (e === null || run.helper !== helper) return
+          // Never delivered: the helper is dead, though its exit may not have been seen yet. The
+          // run never started, so it is safe to hand to a new helper (once; after that its exit fails it).
+          if (this.#helper === helper) {
+            this.#helper = null
+            helper.kill('SIGKILL')
+          }
+          if (!run.resent) {
+            run.resent = true
+            this.#send(run, m)
+          }
+        })
         return
       }
       // A kill for a run that is over, or whose helper is gone, has nothing left to reach.
@@ -160,6 +172,8 @@ class HelperProgram extends EventEmitter implements Program {
   readonly stdout = new PassThrough()
   /** The helper this run was handed to. */
   helper: ChildProcess | null = null
+  /** Handed to a second helper after the first was found dead before it got the run. */
+  resent = false
   #pid: number | undefined
   #in: net.Socket | null = null
   #out: net.Socket | null = null
