@@ -1,7 +1,9 @@
 import { spawn } from 'node:child_process'
 import { EventEmitter } from 'node:events'
 import { PassThrough, type Readable, type Writable } from 'node:stream'
-import { STDERR_KEEP } from './spawn-protocol.ts'
+import { followProgram, type ProgramExit } from './spawn-protocol.ts'
+
+export type { ProgramExit } from './spawn-protocol.ts'
 
 /** What starts a CGI program: the server's own fork ('direct') or the spawn helper ('helper'). */
 export type SpawnWay = 'helper' | 'direct'
@@ -13,14 +15,6 @@ export interface LaunchSpec {
   cwd: string
   /** Whether the program gets a stdin to read its body from; without, it reads /dev/null. */
   stdin: boolean
-}
-
-export interface ProgramExit {
-  code: number | null
-  signal: NodeJS.Signals | null
-  /** The first STDERR_KEEP bytes of its stderr, and how many more it wrote. */
-  stderr: string
-  stderrDropped: number
 }
 
 /**
@@ -77,18 +71,7 @@ class DirectProgram extends EventEmitter implements Program {
     }
     child.on('error', () => { /* a failed kill: the group is gone */ })
     child.once('spawn', () => this.emit('spawn', pid))
-    let stderr = ''
-    let stderrDropped = 0
-    child.stderr!.on('data', (d: Buffer) => {
-      if (stderr.length < STDERR_KEEP) stderr += d.toString('utf8', 0, Math.min(d.length, STDERR_KEEP - stderr.length))
-      else stderrDropped += d.length
-    })
-    child.once('close', (code, signal) => {
-      this.#exited = true
-      // The group outlives its leader while a member is left, and its id cannot be reused until then.
-      if (this.#doomed) try { process.kill(-pid, 'SIGKILL') } catch { /* no member left */ }
-      this.emit('close', { code, signal, stderr, stderrDropped } satisfies ProgramExit)
-    })
+    followProgram(child, pid, () => { this.#exited = true; return this.#doomed }, (exit: ProgramExit) => this.emit('close', exit))
   }
 
   kill(signal: NodeJS.Signals): void {

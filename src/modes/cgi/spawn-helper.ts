@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import net from 'node:net'
-import { STDERR_KEEP, type FromHelper, type ToHelper } from './spawn-protocol.ts'
+import { followProgram, type FromHelper, type ToHelper } from './spawn-protocol.ts'
 
 /**
  * The spawn helper: a small long-lived process that starts CGI programs for the server, so the
@@ -100,19 +100,7 @@ async function run(m: Extract<ToHelper, { t: 'run' }>): Promise<void> {
   r.child = child
   child.on('error', () => { /* a failed kill: the group is gone */ })
   send({ t: 'spawned', id: m.id, pid })
-  let stderr = ''
-  let stderrDropped = 0
-  child.stderr!.on('data', (d: Buffer) => {
-    if (stderr.length < STDERR_KEEP) stderr += d.toString('utf8', 0, Math.min(d.length, STDERR_KEEP - stderr.length))
-    else stderrDropped += d.length
-  })
-  child.once('close', (code, signal) => {
-    r.exited = true
-    runs.delete(m.id)
-    // The group outlives its leader while a member is left, and its id cannot be reused until then.
-    if (r.doomed) try { process.kill(-pid, 'SIGKILL') } catch { /* no member left */ }
-    send({ t: 'exit', id: m.id, code, signal, stderr, stderrDropped })
-  })
+  followProgram(child, pid, () => { r.exited = true; runs.delete(m.id); return r.doomed }, (exit) => send({ t: 'exit', id: m.id, ...exit }))
 }
 
 function kill(m: Extract<ToHelper, { t: 'kill' }>): void {
