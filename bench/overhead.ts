@@ -14,6 +14,7 @@ import autocannon from 'autocannon'
 import Fastify from 'fastify'
 import pino from 'pino'
 import { CSP, HEADERS } from '../filters/security-headers.ts'
+import { isoNow } from '../src/filters/clock.ts'
 import { pathToFileURL } from 'node:url'
 import type { readConfigFile as ReadConfigFile, resolveConfig as ResolveConfig } from '../src/config/load.ts'
 import type { createLogger as CreateLogger } from '../src/server/logger.ts'
@@ -68,7 +69,8 @@ const targets: Record<string, Target> = {
       const log = createLogger({ logLevel: 'info', log: { file: path.join(dir, 'fastify.log'), buffer: 64 * 1024, flushInterval: 1000 } }, false).child({ filter: 'access-log' })
       const app = Fastify({ logger: false })
       const started = Symbol('started')
-      // Callback hooks, the cheaper of fastify's two styles (no promise per hook).
+      // Callback hooks, the cheaper of fastify's two styles (no promise per hook), and Resident's
+      // cached clock for the entry's time: nothing here is slower than in Resident.
       app.addHook('onRequest', (request, _reply, done) => { (request as unknown as Record<symbol, number>)[started] = performance.now(); done() })
       app.addHook('onSend', (request, reply, payload, done) => {
         reply.header('x-request-id', request.id)
@@ -78,7 +80,7 @@ const targets: Record<string, Target> = {
       app.addHook('onResponse', (request, reply, done) => {
         const status = reply.statusCode
         const e = {
-          time: new Date().toISOString(), requestId: request.id, method: request.method, url: request.url, originalUrl: request.url,
+          time: isoNow(), requestId: request.id, method: request.method, url: request.url, originalUrl: request.url,
           status, durationMs: Math.round((performance.now() - (request as unknown as Record<symbol, number>)[started]!) * 1000) / 1000,
           outcome: status >= 500 ? 'error' : status >= 400 ? 'client-error' : 'ok', clientAddress: request.ip,
           userAgent: request.headers['user-agent'], contentLength: Number(reply.getHeader('content-length')), user: undefined,
