@@ -3,7 +3,8 @@ import type { ResidentConfig } from '../config/types.ts'
 import type { Logger } from '../sdk/types.ts'
 import { Admission, type AdmissionToken, type LoadMeasure, type RoomMaker } from './admission.ts'
 import { forceGc } from './collection.ts'
-import { discounted, rssOfProcess, sampleMemory, type MemorySample } from './memory.ts'
+import { discounted, sampleMemory, type MemorySample } from './memory.ts'
+import { rssBytes } from '../modes/proc.ts'
 import type { AdvisoryResult, Registry } from './registry.ts'
 import type { Slot } from './slot.ts'
 import type { Generation } from './generation.ts'
@@ -181,7 +182,7 @@ export class Evictor implements RoomMaker {
   /** RSS of the processes the out-of-process modes run for this host. */
   #processesRss(): number {
     let n = 0
-    for (const p of this.#registry.processes()) if (p.pid !== null) n += rssOfProcess(p.pid)
+    for (const p of this.#registry.processes()) if (p.pid !== null) n += rssBytes(p.pid)
     return n
   }
 

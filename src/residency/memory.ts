@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs'
 import v8 from 'node:v8'
-import { rssBytes } from '../modes/proc.ts'
 
 /** A cgroup's memory limit and usage (the whole group, not only this process; inactive file cache excluded). */
 export interface CgroupMemory {
@@ -169,9 +168,6 @@ export function discounted(s: MemorySample, garbage: number): MemorySample {
   const usage = Math.max(0, s.usage - garbage)
   return { ...s, ratio: usage / s.limit, excessOver: (ratio) => Math.max(0, usage - ratio * s.limit) }
 }
-
-/** Resident set size of another process in bytes (Linux /proc), or 0 when it cannot be read. */
-export const rssOfProcess = rssBytes
 
 /** Heap used + external (Buffers): cheaper than process.memoryUsage(), which also reads RSS. */
 export function jsBytes(): number {
