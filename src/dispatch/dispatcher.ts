@@ -1,6 +1,5 @@
 import { Buffer } from 'node:buffer'
 import { performance } from 'node:perf_hooks'
-import { Readable } from 'node:stream'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Logger as PinoLogger } from 'pino'
 import type { ResidentConfig } from '../config/types.ts'

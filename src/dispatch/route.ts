@@ -1,4 +1,3 @@
-import { ResidentError } from '../errors.ts'
 import { isModuleName } from '../config/names.ts'
 import type { CommandInfo, CommandTable } from '../modes/commands.ts'
 import { decodeName } from '../loader/url-path.ts'

@@ -1,4 +1,3 @@
-import { Buffer } from 'node:buffer'
 import type { Readable } from 'node:stream'
 import { errors, isResidentError } from '../errors.ts'
 import { lazyBuiltin } from '../loader/builtin.ts'
@@ -140,8 +139,3 @@ function describe(v: unknown): string {
   try { return typeof v === 'string' ? v : JSON.stringify(v) ?? String(v) } catch { return String(v) }
 }
 
-/** A string body's bytes, for modes that must send bytes. */
-export function bodyBytes(body: Uint8Array | string | null): Uint8Array {
-  if (body === null) return new Uint8Array(0)
-  return typeof body === 'string' ? Buffer.from(body, 'utf8') : body
-}

@@ -60,11 +60,9 @@ function latencyHistogram(sources: MetricsSources): Metric {
  */
 export class Metrics {
   readonly register = new client.Registry()
-  readonly #sources: MetricsSources
   readonly #unsubscribe: () => void
 
   constructor(sources: MetricsSources) {
-    this.#sources = sources
     const r = this.register
     const each = (fn: (slot: Slot, labels: Labels) => void) => {
       for (const slot of sources.registry.slots.values()) fn(slot, { extension: slot.name, mode: sources.registry.modeOf(slot.name) })

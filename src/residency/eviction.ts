@@ -286,7 +286,7 @@ export class Evictor implements RoomMaker {
   }
 
   async #relieve(extra: number): Promise<void> {
-    const { highWatermark, lowWatermark } = this.#config.memory
+    const { highWatermark } = this.#config.memory
     let s = this.#pressure()
     let collected = false
     // Past the limit itself: make evictions real now (a full GC costs tens of ms: once a JUDGE_EVERY at most).

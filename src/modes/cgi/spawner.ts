@@ -25,11 +25,6 @@ export function launchViaHelper(spec: LaunchSpec): Program {
 
 let shared: Spawner | undefined
 
-/** The pid of the running helper, if one runs (tests kill it to see the server recover). */
-export function spawnHelperPid(): number | undefined {
-  return shared?.pid
-}
-
 /** The built helper: dist/modes/cgi/spawn-helper.js beside this file, or under dist/ when running from src/. */
 function helperScript(): string {
   const here = fileURLToPath(import.meta.url)
@@ -55,10 +50,6 @@ class Spawner {
       })
     })
     process.once('exit', () => rmSync(this.#dir, { recursive: true, force: true }))
-  }
-
-  get pid(): number | undefined {
-    return this.#helper?.pid
   }
 
   launch(spec: LaunchSpec): Program {
