@@ -22,6 +22,8 @@ const outfile = path.join(outdir, `${name}.mjs`)
 await esbuild.build({
   entryPoints: [entry], outfile, bundle: true, platform: 'node', format: 'esm', target: 'node20',
   packages: 'external', sourcemap: 'inline', logLevel: 'warning',
+  // The loader's import() hook passes its attributes through a variable on purpose.
+  logOverride: { 'unsupported-dynamic-import': 'silent' },
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
 })
 const r = spawnSync(process.execPath, ['--expose-gc', '--enable-source-maps', outfile, ...args], { stdio: 'inherit', cwd: root })
