@@ -18,6 +18,7 @@ import { fork, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import pino from 'pino'
 import { readConfigFile, resolveConfig, type ConfigInput } from '../src/config/load.ts'
@@ -41,6 +42,7 @@ const { values } = parseArgs({
     'min-residency': { type: 'string', default: '1s' },
   },
 })
+const name = (i: number) => `ext${String(i).padStart(2, '0')}`
 const examples = values.scenario === 'examples'
 if (!examples && values.scenario !== 'synthetic') throw new Error(`--scenario: synthetic or examples, not ${values.scenario}`)
 const count = Number(values.extensions)
@@ -57,7 +59,6 @@ const pctl = (xs: number[], q: number) => {
   const s = [...xs].sort((a, b) => a - b)
   return s[Math.min(s.length - 1, Math.floor(q * s.length))]!
 }
-const name = (i: number) => `ext${String(i).padStart(2, '0')}`
 
 if (values.child) await child()
 else await parent()
@@ -117,6 +118,13 @@ export default class Holder extends Extension {
     for (const [key, slot] of registry.slots) if (slot.current && (!examples || key === 'cache')) n++
     return n
   }
+  // Time loads spent in admission (waiting for room or for a GC), apart from the load itself.
+  const admitting: number[] = []
+  const admit = registry.evictor.admit.bind(registry.evictor)
+  registry.evictor.admit = async (slot) => {
+    const t0 = performance.now()
+    try { return await admit(slot) } finally { admitting.push(performance.now() - t0) }
+  }
   const rssAtStart = process.memoryUsage.rss()
   // Where the peak comes from: at the highest RSS sampled (every 10 ms), what was alive then.
   let atPeak = { rss: 0, resident: 0, holding: 0, loading: 0, draining: 0, arrayBuffers: 0, heapUsed: 0 }
@@ -142,6 +150,8 @@ export default class Holder extends Extension {
     }, 100)
     trace.unref()
   }
+  // How long a turn of the event loop waits: every await on a load's path costs about this much.
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 })
   let cpuAtStart = process.cpuUsage()
   const address = await server.app.listen({ port: 0, host: '127.0.0.1' })
   process.send!({ address, rssAtStart })
@@ -157,7 +167,8 @@ export default class Holder extends Extension {
   }
   process.on('message', async (msg) => {
     // The traffic starts now: CPU time is counted from here.
-    if (msg === 'baseline') { process.send!({ ...external(), holders: holders() }); cpuAtStart = process.cpuUsage(); return }
+    if (msg === 'baseline') { process.send!({ ...external(), holders: holders() }); cpuAtStart = process.cpuUsage(); loopDelay.enable(); return }
+    loopDelay.disable()
     const rss = process.memoryUsage.rss()
     const evictions = { ...registry.evictor.evictions, backoffs: registry.evictor.backoffs, admission: registry.evictor.admission }
     // Let the churn's last retirements finish before the external memory is read.
@@ -169,7 +180,7 @@ export default class Holder extends Extension {
     const mem = { ...external(), holders: holders() }
     const collection = { ...registry.collection.totals, waiting: registry.collection.waiting, gcs: forcedGc.count, gcMs: forcedGc.ms, gcEviction: forcedGc.eviction, gcAdmission: forcedGc.admission, gcCollection: forcedGc.collection }
     const c = process.cpuUsage(cpuAtStart)
-    process.send!({ peak: Math.max(peakRss(), registry.evictor.peakRss), rss, atPeak, cpuMs: (c.user + c.system) / 1000, evictions, collection, loads, cold, coldBy, mem, ledger: ledger() })
+    process.send!({ peak: Math.max(peakRss(), registry.evictor.peakRss), rss, atPeak, cpuMs: (c.user + c.system) / 1000, evictions, collection, loads, cold, coldBy, admitting, mem, loopDelay: { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6 }, ledger: ledger() })
     await server.close()
     rmSync(dir, { recursive: true, force: true })
     process.exit(0)
@@ -257,7 +268,7 @@ async function parent(): Promise<void> {
   }), churn()])
   const done = next()
   proc.send('stop')
-  const r = await done as { peak: number; rss: number; cpuMs: number; atPeak: { rss: number; resident: number; holding: number; loading: number; draining: number; arrayBuffers: number; heapUsed: number }; evictions: { idle: number; memory: number; backoffs: number; admission: { waited: number; overBudget: number } }; mem: { arrayBuffers: number; external: number; holders: number }; ledger: Record<string, number>; collection: { watched: number; collected: number; retained: number; waiting: number; gcs: number; gcMs: number; gcEviction: number; gcAdmission: number; gcCollection: number }; loads: number[]; cold: number[]; coldBy: Record<string, number[]> }
+  const r = await done as { peak: number; rss: number; cpuMs: number; atPeak: { rss: number; resident: number; holding: number; loading: number; draining: number; arrayBuffers: number; heapUsed: number }; evictions: { idle: number; memory: number; backoffs: number; admission: { waited: number; overBudget: number } }; mem: { arrayBuffers: number; external: number; holders: number }; ledger: Record<string, number>; collection: { watched: number; collected: number; retained: number; waiting: number; gcs: number; gcMs: number; gcEviction: number; gcAdmission: number; gcCollection: number }; loads: number[]; admitting: number[]; loopDelay: { p50: number; p99: number }; cold: number[]; coldBy: Record<string, number[]> }
   const budget = budgetMb * 1024 ** 2
   const mb = (n: number) => (n / 1024 ** 2).toFixed(1)
   const f = (n: number) => n.toFixed(1)
@@ -276,6 +287,8 @@ async function parent(): Promise<void> {
   console.log(`  cold load as requests saw it (${r.cold.length}): p50 ${f(pctl(r.cold, 0.5))} ms, p99 ${f(coldP99)} ms (target p99 ≤ 50) ${coldP99 <= 50 ? 'OK' : 'OVER'}`)
   for (const [n, xs] of Object.entries(r.coldBy)) console.log(`    ${n} (${xs.length}): p50 ${f(pctl(xs, 0.5))} ms, p99 ${f(pctl(xs, 0.99))} ms`)
   console.log(`    of which executor.load (build + evaluate + init): p50 ${f(pctl(r.loads, 0.5))} ms, p99 ${f(pctl(r.loads, 0.99))} ms`)
+  console.log(`    admission (waiting for room or a GC): p50 ${f(pctl(r.admitting, 0.5))} ms, p99 ${f(pctl(r.admitting, 0.99))} ms`)
+  console.log(`  event loop delay (a turn's wait, 1 ms resolution): p50 ${f(r.loopDelay.p50)} ms, p99 ${f(r.loopDelay.p99)} ms`)
   console.log(`  request latency: p50 ${f(pctl(latencies, 0.5))} ms, p99 ${f(pctl(latencies, 0.99))} ms; warm baseline p50 ${f(pctl(warm, 0.5))} ms ` +
     `(ratio p50 ${(pctl(latencies, 0.5) / pctl(warm, 0.5)).toFixed(1)}×)`)
   console.log(`  collection proofs so far: ${r.collection.collected} collected, ${r.collection.retained} retained, ${r.collection.waiting} awaiting a verdict`)

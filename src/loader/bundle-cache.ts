@@ -6,8 +6,8 @@ import type { BuildOutput } from './build.ts'
 interface CacheFile extends BuildOutput {
   /** The entry it is the bundle of (the file name is only a hash of it). */
   entry: string
-  /** [path, mtimeMs, size] of every input when the bundle was built. */
-  stamps: Array<[string, number, number]>
+  /** [path, ctimeMs, size] of every input when the bundle was built. */
+  stamps: Stamp[]
 }
 
 /**
@@ -44,6 +44,37 @@ function cacheFile(dir: string, entry: string): string {
   return path.join(dir, `${path.basename(entry).replace(/[^\w.-]/g, '_')}-${a.toString(16)}${b.toString(16)}.json`)
 }
 
+// The change time, not the modification time: a write always moves it and utimes() cannot set it back.
+type Stamp = [path: string, ctimeMs: number, size: number]
+
+/**
+ * Each input's stamp, or null when one was modified since shortly before `startedAt` (the build
+ * may have read it half-written or before the change: caching it would serve stale code). The
+ * margin covers the file system's coarse clock, which can lag the wall clock by a tick.
+ */
+function stampsOf(inputs: readonly string[], startedAt: number): Stamp[] | null {
+  const stamps: Stamp[] = []
+  for (const file of inputs) {
+    const st = statSync(file)
+    if (st.ctimeMs >= startedAt - STAMP_MARGIN_MS) return null
+    stamps.push([file, st.ctimeMs, st.size])
+  }
+  return stamps
+}
+const STAMP_MARGIN_MS = 20
+
+function unchanged(stamps: readonly Stamp[]): boolean {
+  for (const [file, ctime, size] of stamps) {
+    try {
+      const st = statSync(file)
+      if (st.ctimeMs !== ctime || st.size !== size) return false
+    } catch {
+      return false
+    }
+  }
+  return true
+}
+
 /** The cached bundle of `entry` if none of its inputs changed since it was built; null otherwise. */
 export function readCachedBuild(dir: string, entry: string): BuildOutput | null {
   let cached: CacheFile
@@ -55,44 +86,41 @@ export function readCachedBuild(dir: string, entry: string): BuildOutput | null 
   if (cached.entry !== entry) return null
   // A file written by a version of Resident that shaped bundles differently is a miss.
   if (typeof cached.shape?.body !== 'string' || !Array.isArray(cached.stamps)) return null
-  for (const [file, mtime, size] of cached.stamps) {
-    try {
-      const st = statSync(file)
-      if (st.mtimeMs !== mtime || st.size !== size) return null
-    } catch {
-      return null
-    }
-  }
+  if (!unchanged(cached.stamps)) return null
   return { shape: cached.shape, map: cached.map, inputs: cached.inputs }
 }
 
-/** Writes a bundle to the cache (atomically: a reader sees the old file or the new one). */
-export function writeCachedBuild(dir: string, entry: string, build: BuildOutput): void {
-  const stamps: Array<[string, number, number]> = []
-  for (const file of build.inputs) {
-    const st = statSync(file)
-    stamps.push([file, st.mtimeMs, st.size])
-  }
+/**
+ * Writes a bundle built from `startedAt` to the cache (atomically: a reader sees the old file or
+ * the new one); not when an input changed since (the next read builds again).
+ */
+export function writeCachedBuild(dir: string, entry: string, build: BuildOutput, startedAt: number): void {
+  const stamps = stampsOf(build.inputs, startedAt)
+  if (stamps === null) return
   const target = cacheFile(dir, entry)
   const tmp = `${target}.${process.pid}.tmp`
   writeFileSync(tmp, JSON.stringify({ entry, ...build, stamps } satisfies CacheFile), { mode: 0o600 })
   renameSync(tmp, target)
 }
 
+async function build(entry: string): Promise<BuildOutput> {
+  const { buildEntry } = await import('./build.ts')
+  return buildEntry(entry)
+}
+
 /**
  * The bundle of `entry`, from the cache when its inputs are unchanged, otherwise built with
- * esbuild (loaded only then: a process per request must not pay for it) and cached. An input
- * changed while it was being built is caught on the next read, since stamps are taken after.
+ * esbuild (loaded only then: a process per request must not pay for it) and cached.
  */
 export async function cachedBuild(entry: string, dir: string | null = defaultCacheDir()): Promise<BuildOutput> {
   if (dir !== null) {
     const hit = readCachedBuild(dir, entry)
     if (hit !== null) return hit
   }
-  const { buildEntry } = await import('./build.ts')
-  const build = await buildEntry(entry)
+  const startedAt = Date.now()
+  const output = await build(entry)
   if (dir !== null) {
-    try { writeCachedBuild(dir, entry, build) } catch { /* a cache that cannot be written is only slower */ }
+    try { writeCachedBuild(dir, entry, output, startedAt) } catch { /* a cache that cannot be written is only slower */ }
   }
-  return build
+  return output
 }

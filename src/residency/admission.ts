@@ -11,7 +11,7 @@ const ADMIT_WAIT = 2_000
 /** How often a load waiting for room looks again when no request ended meanwhile (ms). */
 const ADMIT_POLL = 50
 /** A load expected to add less than this is never held back for room (bytes). */
-const SMALL_LOAD = 1024 * 1024
+export const SMALL_LOAD = 1024 * 1024
 /** How many of an extension's last load growths its estimate is the median of. */
 const GROWTH_SAMPLES = 5
 

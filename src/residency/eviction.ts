@@ -1,7 +1,7 @@
 import { PerformanceObserver, constants as perf, performance } from 'node:perf_hooks'
 import type { ResidentConfig } from '../config/types.ts'
 import type { Logger } from '../sdk/types.ts'
-import { Admission, type AdmissionToken, type LoadMeasure, type RoomMaker } from './admission.ts'
+import { Admission, SMALL_LOAD, type AdmissionToken, type LoadMeasure, type RoomMaker } from './admission.ts'
 import { forceGc } from './collection.ts'
 import { discounted, sampleMemory, type MemorySample } from './memory.ts'
 import { rssBytes } from '../modes/proc.ts'
@@ -219,6 +219,19 @@ export class Evictor implements RoomMaker {
     if (reason === 'memory' || this.#stopped || gen.module.memory || !slot.heapGrowth) return
     this.#credit(slot.heapGrowth)
     this.#admission.wake()
+    // Over the high watermark, its bytes are what the next load would wait for: collect them now,
+    // in a turn of their own, rather than inside a request's cold load (not for a few bytes).
+    if (slot.heapGrowth >= SMALL_LOAD && this.#pressure().rawRatio >= this.highWatermark) void this.collect()
+  }
+
+  /**
+   * A reload of `slot` would take the process past its limit with both generations resident (only
+   * in process, where the old one's memory comes back after a GC): the old one must go first.
+   */
+  noRoomBeside(slot: Slot): boolean {
+    if (this.#stopped || exactBytes(slot) !== null || !slot.heapGrowth) return false
+    const s = this.#pressure()
+    return s.ratio + (this.#admission.loadingBytes() + slot.heapGrowth) / this.limitOf(s) > 1
   }
 
   /** A request ended: a load waiting for room looks again. */

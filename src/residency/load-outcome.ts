@@ -24,18 +24,28 @@ export function loadFailure(slot: Slot, e: unknown, o: { log: Logger; reloading:
     { cause: e })
 }
 
+/** Where a reload's state comes from: the old generation, or what it exported before it left (no overlap). */
+export interface StateSource { id: number; serving: boolean; exportState?: () => unknown }
+
+export function stateOf(gen: Generation | null): StateSource | null {
+  const m = gen?.module
+  return gen && m ? { id: gen.id, serving: true, exportState: m.exportState ? () => m.exportState!() : undefined } : null
+}
+
 /**
  * The optional exportState()/importState() hand-over from `prev` to `next`. On a throw the slot
- * records the error, `discard(next)` retires the new generation, and the old one keeps serving.
+ * records the error and `discard(next)` retires the new generation; the old one keeps serving if
+ * it still is.
  */
-export async function handOverState(slot: Slot, prev: Generation | null, next: Generation, o: { log: Logger; discard: (g: Generation) => Promise<void> }): Promise<void> {
-  if (!prev || !prev.module.exportState || !next.module.importState) return
+export async function handOverState(slot: Slot, prev: StateSource | null, next: Generation, o: { log: Logger; discard: (g: Generation) => Promise<void> }): Promise<void> {
+  if (!prev || !prev.exportState || !next.module.importState) return
   try {
-    await next.module.importState(await prev.module.exportState())
+    await next.module.importState(await prev.exportState())
   } catch (e) {
     slot.loadFailures++
     slot.lastError = { code: 'RES_ERR_LOAD_FAILED', message: `state carry-over failed: ${String((e as Error)?.message ?? e)}`, at: new Date(), requestId: null }
-    o.log.error({ extension: slot.name, err: e }, `state carry-over to ${slot.name} generation ${next.id} failed; keeping generation ${prev.id}`)
+    o.log.error({ extension: slot.name, err: e }, `state carry-over to ${slot.name} generation ${next.id} failed; ` +
+      (prev.serving ? `keeping generation ${prev.id}` : `generation ${prev.id} had already left: the next request loads ${slot.name} again`))
     await o.discard(next)
     throw new ResidentError('RES_ERR_LOAD_FAILED', `extension "${slot.name}" failed to load: ${slot.lastError.message}`, { cause: e })
   }

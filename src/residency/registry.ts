@@ -13,7 +13,7 @@ import { Slot } from './slot.ts'
 import { CollectionWatcher } from './collection.ts'
 import { jsBytes } from './memory.ts'
 import { Evictor } from './eviction.ts'
-import { handOverState, loadFailure } from './load-outcome.ts'
+import { handOverState, loadFailure, stateOf, type StateSource } from './load-outcome.ts'
 import { RegistryEvents, type RegistryEvent } from './events.ts'
 
 export { Slot, type SlotState } from './slot.ts'
@@ -333,13 +333,39 @@ export class Registry {
         throw new ResidentError('RES_ERR_NOT_FOUND', `no extension named "${name}"`)
       }
       s.entry = entry
-      const prev = s.current
+      let prev = s.current
       const buildStartedAt = Date.now()
+      // No room for two generations: the old one leaves first and requests wait for the new one.
+      const state = prev && this.evictor.noRoomBeside(s) ? await this.#replaceWithoutOverlap(s, prev) : null
+      if (state) prev = null
       const next = await this.#instantiate(s, true)
-      await handOverState(s, prev, next, { log: this.#log, discard: (g) => this.retire(s, g, 'reload') })
+      await handOverState(s, state ?? stateOf(prev), next, { log: this.#log, discard: (g) => this.retire(s, g, 'reload') })
       this.#install(s, next, buildStartedAt)
       return next
     })
+  }
+
+  /**
+   * Takes `prev` out of service for a reload that has no room beside it: its state is exported
+   * first (the hand-over then carries it), new requests wait in the chain for the new generation,
+   * and it is drained and disposed before the new one is built. Returns where the state comes from,
+   * or null (keep overlapping) when exporting it failed.
+   */
+  async #replaceWithoutOverlap(slot: Slot, prev: Generation): Promise<StateSource | null> {
+    let exported: unknown
+    try {
+      exported = prev.module.exportState ? await prev.module.exportState() : undefined
+    } catch (e) {
+      this.#log.warn({ extension: slot.name, err: e }, `${slot.name} could not export its state: reloading beside generation ${prev.id}, over the memory limit`)
+      return null
+    }
+    if (slot.current !== prev) return null
+    this.#log.info({ extension: slot.name, generation: prev.id }, `reloading ${slot.name} without overlap: no room under the memory limit for two generations`)
+    slot.current = null
+    slot.reloadsWithoutOverlap++
+    this.#events.emit({ type: 'removed', name: slot.name })
+    await this.retire(slot, prev, 'reload')
+    return { id: prev.id, serving: false, exportState: prev.module.exportState ? () => exported : undefined }
   }
 
   /** Takes the current generation out of service and disposes it once drained (a must-unload). */

@@ -74,6 +74,8 @@ export class Slot {
   errors = 0
   /** Loads that failed (with or without a request waiting). */
   loadFailures = 0
+  /** Reloads that found no room for two generations under the memory limit, so the old one left first. */
+  reloadsWithoutOverlap = 0
   /**
    * When the last request ended, on the monotonic clock (`performance.now()` ms; 0 = never): on
    * every request's path, so one clock read shared with the latency, not a Date.

@@ -65,6 +65,7 @@ export function extensionStatus(registry: Registry, slot: Slot) {
     /** Requests answered with a 5xx for this extension, and loads that failed. */
     errors: slot.errors,
     loadFailures: slot.loadFailures,
+    reloadsWithoutOverlap: slot.reloadsWithoutOverlap,
     lastError: slot.lastError && { ...slot.lastError, at: slot.lastError.at.toISOString() },
     /** Every generation ever created is exactly one of these: created = current + loading + draining + retired. */
     generations: slot.ledger,
