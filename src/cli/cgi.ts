@@ -9,6 +9,7 @@ import { isValidRequestId } from '../sdk/request-id.ts'
 import type { CommandRequest, Logger } from '../sdk/types.ts'
 import { cachedBuild } from '../loader/bundle-cache.ts'
 import { instantiate } from '../loader/instantiate.ts'
+import { setFaultTracing } from '../loader/owner.ts'
 import { mapErrorStack } from '../loader/stack.ts'
 import { commandTable, type CommandTable } from '../modes/commands.ts'
 import { parseBody, parseForm } from '../dispatch/body.ts'
@@ -121,6 +122,8 @@ export function fdWriter(fd: number): (data: string | Uint8Array) => void {
 
 /** Runs one request; resolves with the exit code once the response is written. */
 export async function runCgiRequest(entry: string, io: CgiIo): Promise<number> {
+  // One extension and one request per process: no async context is needed to trace a fault to it.
+  setFaultTracing('stack')
   const { env } = io
   const writeAll = async (data: string | Uint8Array) => { await io.write(data) }
   // A valid X-Request-Id from the web server's client is honoured, as Resident's server can.

@@ -1,5 +1,4 @@
 import path from 'node:path'
-import v8 from 'node:v8'
 import * as sdk from '../sdk/index.ts'
 import { extendsBase } from '../sdk/brand.ts'
 import type { Logger, UnloadReason } from '../sdk/types.ts'
@@ -116,13 +115,22 @@ export interface LoadGrowth {
   collected: boolean
 }
 
+/**
+ * Heap used and external memory, from process.memoryUsage(): node:v8's heap statistics would load
+ * node:stream with it, a few ms for the cgi mode's process per request.
+ */
+function jsMemory(): { used_heap_size: number; external_memory: number } {
+  const m = process.memoryUsage()
+  return { used_heap_size: m.heapUsed, external_memory: m.external }
+}
+
 /** Loads between evaluation and the end of init() now, and how many have started so far. */
 let open = 0
 let opened = 0
 
 /** Starts measuring one load's growth; close() ends it (once). */
 function openWindow(): { close(): LoadGrowth } {
-  const before = v8.getHeapStatistics()
+  const before = jsMemory()
   const mine = ++opened
   // Loads already between their evaluation and the end of their init(): they may add during this one's.
   const already = open++
@@ -131,7 +139,7 @@ function openWindow(): { close(): LoadGrowth } {
     close() {
       if (closed) return closed
       open--
-      const after = v8.getHeapStatistics()
+      const after = jsMemory()
       const beside = already + (opened - mine)
       // Used heap or external memory that fell while this load only added to them: a GC ran.
       const collected = after.used_heap_size < before.used_heap_size || after.external_memory < before.external_memory

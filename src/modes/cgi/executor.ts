@@ -177,7 +177,8 @@ async function invoke(runner: string, spec: LoadSpec, base: Record<string, strin
     started = await runCgi({
       name: `${spec.name} (cgi mode)`,
       program: process.execPath,
-      args: [runner, spec.entry],
+      // The runner's own file needs no symlinks resolved (Node would walk its path with lstat).
+      args: ['--preserve-symlinks-main', runner, spec.entry],
       env: base,
       cwd: path.dirname(spec.entry),
       // The invocation whole, as plain data: the command sees exactly the request it would in process.

@@ -5,6 +5,7 @@ import { EXTENSION_BASE } from '../../sdk/brand.ts'
 import type { Extension } from '../../sdk/extension.ts'
 import { cachedBuild } from '../../loader/bundle-cache.ts'
 import { instantiate } from '../../loader/instantiate.ts'
+import { setFaultTracing } from '../../loader/owner.ts'
 import { commandTable, type CommandTable } from '../commands.ts'
 import { cancelError, InvokedRequest } from '../command-request.ts'
 import type { CancelReason, Invocation } from '../invocation.ts'
@@ -71,6 +72,9 @@ function headerLines(headers: Record<string, string | string[]>): Array<[string,
  * contract's own InvokedRequest, so it sees what it would in process.
  */
 export async function runInvocation(entry: string, io: InvocationIo): Promise<number> {
+  // One extension and one request per process: a fault is this one's whoever raised it, so the
+  // async context that traces faults to a generation (and its hooks' start-up) is not needed.
+  setFaultTracing('stack')
   const development = io.env.NODE_ENV === 'development'
   let frame
   try {
