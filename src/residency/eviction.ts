@@ -500,6 +500,8 @@ export class Evictor implements RoomMaker {
           }
         } finally {
           this.#collecting = null
+          // A reading taken while V8 was still freeing would outlive the wait by RAW_TTL.
+          this.#raw = null
           resolve()
         }
       })
