@@ -1,10 +1,9 @@
-import { PerformanceObserver, constants as perf, performance } from 'node:perf_hooks'
+import { performance } from 'node:perf_hooks'
 import type { ResidentConfig } from '../config/types.ts'
 import type { Logger } from '../sdk/types.ts'
 import { Admission, SMALL_LOAD, type AdmissionToken, type LoadMeasure, type RoomMaker } from './admission.ts'
-import { forceGc } from './collection.ts'
-import { discounted, sampleMemory, type MemorySample } from './memory.ts'
-import { rssBytes } from '../modes/proc.ts'
+import type { MemorySample } from './memory.ts'
+import { MemoryReadings } from './readings.ts'
 import type { AdvisoryResult, Registry } from './registry.ts'
 import type { Slot } from './slot.ts'
 import type { Generation } from './generation.ts'
@@ -45,10 +44,6 @@ const MIN_DROP = 0.01
 const MIN_FREED = 1024 * 1024
 /** The longest wait between eviction attempts that did not help, in ms. */
 const BACKOFF_MAX = 60_000
-/** How long one reading of memory serves the checks that follow it (ms). */
-const RAW_TTL = 2
-/** How long collect() waits at most for V8 to free what its GC found dead (ms). */
-const FREE_WAIT = 100
 /** A round whose estimates say it was enough is judged by a forced GC at most this often (ms). */
 const JUDGE_EVERY = 1_000
 /** How long a judgement waits for the loads under way to finish (ms). */
@@ -82,12 +77,8 @@ export class Evictor implements RoomMaker {
   #running: Promise<void> | null = null
   #again = false
   #stopped = false
-  /**
-   * Bytes evicted (by estimate) that no major GC has reclaimed yet. Checks subtract it, so that one
-   * eviction is not repeated while V8 gets round to freeing it; a major GC clears it.
-   */
-  #credits: Array<{ at: number; bytes: number }> = []
-  #gcObserver: PerformanceObserver | null = null
+  /** Readings, GC credits and the forced GCs that free them (readings.ts). */
+  readonly #memory: MemoryReadings
   readonly evictions = { idle: 0, memory: 0 }
   /** Times eviction stopped and backed off because it did not help. */
   backoffs = 0
@@ -107,21 +98,17 @@ export class Evictor implements RoomMaker {
   #warned = false
   /** Until when rounds go by the estimates: a judged round helped less than JUDGE_EVERY ago (monotonic ms). */
   #trustedUntil = 0
-  #collecting: Promise<void> | null = null
-  /** The last raw reading (see #pressure); null once something changed memory. */
-  #raw: { at: number; budget: number | null; s: MemorySample } | null = null
-  /** When #collect() last forced a GC (monotonic ms). */
-  #collectedAt = -Infinity
   /** Set while a round is being judged: admissions wait for it. */
   #judging: Promise<void> | null = null
-  /** Peak RSS seen at any check, and the last sample. */
-  peakRss = 0
-  last: MemorySample | null = null
+  /** Peak RSS seen at any reading, and the last sample. */
+  get peakRss(): number { return this.#memory.peakRss }
+  get last(): MemorySample | null { return this.#memory.last }
 
   constructor(registry: Registry, config: ResidentConfig, log: Logger) {
     this.#registry = registry
     this.#config = config
     this.#log = log
+    this.#memory = new MemoryReadings(config, () => registry.processes())
     this.#admission = new Admission(this, () => registry.slots.values(), log)
   }
 
@@ -139,52 +126,16 @@ export class Evictor implements RoomMaker {
     this.#timer.unref()
   }
 
-  /**
-   * Evicted bytes count as freed until the next major GC after the eviction. Watching GCs costs
-   * something on every scavenge, so the observer runs only while such credits are outstanding.
-   */
-  #credit(bytes: number): void {
-    this.#credits.push({ at: performance.now(), bytes })
-    if (this.#gcObserver !== null || this.#stopped) return
-    this.#gcObserver = new PerformanceObserver((list) => {
-      for (const e of list.getEntries()) {
-        // Only what was evicted before this GC started can have been reclaimed by it.
-        if (((e as unknown as { detail?: { kind?: number } }).detail?.kind ?? 0) & perf.NODE_PERFORMANCE_GC_MAJOR) {
-          this.#credits = this.#credits.filter((c) => c.at >= e.startTime)
-        }
-      }
-      if (this.#credits.length === 0) this.#unwatchGc()
-    })
-    this.#gcObserver.observe({ entryTypes: ['gc'] })
-  }
-
-  #unwatchGc(): void {
-    this.#gcObserver?.disconnect()
-    this.#gcObserver = null
-  }
-
   stop(): void {
     this.#stopped = true
     if (this.#timer) clearInterval(this.#timer)
     this.#timer = null
-    this.#unwatchGc()
+    this.#memory.stop()
     this.#admission.wake()
   }
 
   /** Samples memory now (status page), keeping the peak. */
-  sample(): MemorySample {
-    const s = sampleMemory(this.#config.memory.budget, true, 0, this.#processesRss())
-    this.last = s
-    if (s.rss > this.peakRss) this.peakRss = s.rss
-    return s
-  }
-
-  /** RSS of the processes the out-of-process modes run for this host. */
-  #processesRss(): number {
-    let n = 0
-    for (const p of this.#registry.processes()) if (p.pid !== null) n += rssBytes(p.pid)
-    return n
-  }
+  sample(): MemorySample { return this.#memory.sample() }
 
   /**
    * Waits (bounded) until a load of `slot` fits under the limit, evicting idle extensions for the
@@ -217,11 +168,11 @@ export class Evictor implements RoomMaker {
    */
   retired(slot: Slot, gen: Generation, reason: UnloadReason): void {
     if (reason === 'memory' || this.#stopped || gen.module.memory || !slot.heapGrowth) return
-    this.#credit(slot.heapGrowth)
+    this.#memory.credit(slot.heapGrowth)
     this.#admission.wake()
     // Over the high watermark, its bytes are what the next load would wait for: collect them now,
     // in a turn of their own, rather than inside a request's cold load (not for a few bytes).
-    if (slot.heapGrowth >= SMALL_LOAD && this.#pressure().rawRatio >= this.highWatermark) void this.collect()
+    if (slot.heapGrowth >= SMALL_LOAD && this.#memory.pressure().rawRatio >= this.highWatermark) void this.collect()
   }
 
   /**
@@ -230,7 +181,7 @@ export class Evictor implements RoomMaker {
    */
   noRoomBeside(slot: Slot): boolean {
     if (this.#stopped || exactBytes(slot) !== null || !slot.heapGrowth) return false
-    const s = this.#pressure()
+    const s = this.#memory.pressure()
     return s.ratio + (this.#admission.loadingBytes() + slot.heapGrowth) / this.limitOf(s) > 1
   }
 
@@ -263,7 +214,7 @@ export class Evictor implements RoomMaker {
     if (r !== 'unloaded') return false
     if (gen?.disposed && this.#inRound) this.#disposals.push(gen.disposed)
     this.evictions.memory++
-    if (!exact) this.#credit(estimate)
+    if (!exact) this.#memory.credit(estimate)
     this.#log.info({ extension: name, reason: 'memory', forLoad }, forLoad !== null
       ? `evicting ${name} (memory pressure: room to load ${forLoad}, least recently used)`
       : `evicting ${name} (memory pressure, least recently used)`)
@@ -272,7 +223,7 @@ export class Evictor implements RoomMaker {
 
   /** A load finished, having grown memory by about `bytes` (what an eviction round must not be blamed for). */
   afterLoad(bytes = 0): void {
-    this.#raw = null
+    this.#memory.changed()
     this.#loadedBytes += bytes
     // No check of its own: the load was admitted with room for it (admission.ts), and a check
     // after every load would judge a round (forcing GCs) each time a reload holds two generations.
@@ -300,10 +251,10 @@ export class Evictor implements RoomMaker {
 
   async #relieve(extra: number): Promise<void> {
     const { highWatermark } = this.#config.memory
-    let s = this.#pressure()
+    let s = this.#memory.pressure()
     let collected = false
     // Past the limit itself: make evictions real now (a full GC costs tens of ms: once a JUDGE_EVERY at most).
-    if (s.rawRatio >= 1 && this.#credits.length > 0 && performance.now() - this.#collectedAt >= JUDGE_EVERY) { s = this.#collect(); collected = true }
+    if (s.rawRatio >= 1 && this.#memory.credited && performance.now() - this.#memory.collectedAt >= JUDGE_EVERY) { s = this.#memory.collectNow(); collected = true }
     extra += this.#admission.loadingBytes()
     if (s.ratio + this.#extraRatio(s, extra) < highWatermark) {
       if (s.rawRatio < highWatermark) this.#recovered(s)
@@ -320,7 +271,7 @@ export class Evictor implements RoomMaker {
     // the GC alone may make all the room needed. RSS cannot judge a round by itself: the allocator
     // keeps freed Buffers' pages for reuse.
     if (judge && !collected && this.#candidates(new Set()).length > 0) {
-      s = this.#collect()
+      s = this.#memory.collectNow()
       collected = true
       if (s.ratio + this.#extraRatio(s, extra) < highWatermark) {
         if (s.rawRatio < highWatermark) this.#recovered(s)
@@ -354,7 +305,7 @@ export class Evictor implements RoomMaker {
         } else skip.add(name)
       }
       extra = 0
-      s = this.#pressure()
+      s = this.#memory.pressure()
       if (s.ratio <= lowWatermark) break
     }
     if (evicted === 0) {
@@ -377,7 +328,7 @@ export class Evictor implements RoomMaker {
       while (this.#admission.running > 0 && !this.#stopped && performance.now() < until) await this.#admission.nextRelease(until - performance.now())
       // Still running after JUDGE_WAIT: count what they are expected to add as added.
       unfinished = this.#admission.loadingBytes()
-      after = this.#collect()
+      after = this.#memory.collectNow()
     } finally {
       this.#judging = null
       endJudging()
@@ -459,76 +410,16 @@ export class Evictor implements RoomMaker {
   }
 
   /** A sample with evicted-but-not-yet-collected bytes discounted. */
-  pressure(): MemorySample { return this.#pressure() }
+  pressure(): MemorySample { return this.#memory.pressure() }
 
-  #pressure(): MemorySample {
-    let credit = 0
-    for (const c of this.#credits) credit += c.bytes
-    const now = performance.now()
-    // Loads waiting for room look many times a millisecond: one reading (RSS, the cgroup's files,
-    // the modes' processes) serves them all for RAW_TTL, unless a load ended or a GC ran since.
-    if (this.#raw === null || now - this.#raw.at > RAW_TTL || this.#raw.budget !== this.#config.memory.budget) {
-      const s = sampleMemory(this.#config.memory.budget, true, 0, this.#processesRss())
-      this.#raw = { at: now, budget: this.#config.memory.budget, s }
-      if (s.rss > this.peakRss) this.peakRss = s.rss
-    }
-    const s = discounted(this.#raw.s, credit)
-    this.last = s
-    return s
-  }
-
-  /**
-   * One full GC, for a load that fits only on the credit of evicted bytes not collected yet (the
-   * process would pass the limit itself if it loaded before they are freed). Shared by every load
-   * asking meanwhile; run from its own turn of the event loop, not inside a request's call. V8 frees
-   * the dead Buffers' memory on another thread after the GC: this resolves once that is done
-   * (ArrayBuffers stop falling), so the next reading shows it and nothing more is evicted for it.
-   */
-  collect(): Promise<void> {
-    this.#collecting ??= new Promise<void>((resolve) => {
-      setImmediate(async () => {
-        try {
-          if (this.#stopped || !forceGc('admission')) return
-          this.#collectedAt = performance.now()
-          this.#raw = null
-          const until = performance.now() + FREE_WAIT
-          for (let last = Infinity; performance.now() < until;) {
-            const now = process.memoryUsage().arrayBuffers
-            if (now >= last - 1024 * 1024) break
-            last = now
-            await new Promise((r) => setTimeout(r, 2))
-          }
-        } finally {
-          this.#collecting = null
-          // A reading taken while V8 was still freeing would outlive the wait by RAW_TTL.
-          this.#raw = null
-          resolve()
-        }
-      })
-    })
-    return this.#collecting
-  }
-
-  /** Forces a full GC (when possible) so the sample shows what evictions freed. */
-  #collect(): MemorySample {
-    this.#collectedAt = performance.now()
-    this.#raw = null
-    // Twice: V8 releases the backing stores of the ArrayBuffers a full GC found dead (and updates
-    // the external-memory figures) only at the next one, so after one GC evicted Buffers still count.
-    if (forceGc('eviction') && forceGc('eviction')) {
-      this.#credits = []
-      this.#unwatchGc()
-    }
-    return this.#pressure()
-  }
+  /** One full GC for the loads waiting on uncollected bytes, shared (readings.ts). */
+  collect(): Promise<void> { return this.#memory.collect() }
 
   #extraRatio(s: MemorySample, extra: number): number {
     return extra <= 0 ? 0 : extra / this.limitOf(s)
   }
 
-  limitOf(s: MemorySample): number {
-    return s.signal === 'rss' ? s.budget! : s.signal === 'cgroup' ? s.cgroup!.limit : s.heapLimit
-  }
+  limitOf(s: MemorySample): number { return this.#memory.limitOf(s) }
 
   /**
    * `busy`: also those with requests in flight (what could be evicted once they end). `young`: also
