@@ -7,7 +7,11 @@
 // - The rung below: Resident in process vs its cgi mode.
 // - What each step of cutting the runner's start-up bought (CPU per spawn, from bash's `times`).
 //
-//   npm run bench:cgi -- [--rounds 3] [--duration 5] [--connections 8] [--spawns 40]
+//   npm run bench:cgi -- [--rounds 3] [--duration 5] [--connections 8] [--warmup 15] [--spawns 40]
+// Every target's server is started once and warmed up (--warmup seconds under the same load; 0 for
+// the old way: each round starts its servers afresh after one second). A Node server takes
+// thousands of requests before V8 has compiled its request path: at a hundred requests a second, a
+// short warm-up measures the compiler's threads as much as the server.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
@@ -26,6 +30,7 @@ const { values: opts } = parseArgs({
     rounds: { type: 'string', default: '3' },
     duration: { type: 'string', default: '5' },
     connections: { type: 'string', default: '8' },
+    warmup: { type: 'string', default: '15' },
     spawns: { type: 'string', default: '40' },
     // A subset of the targets, `|`-separated substrings of their names (which hold commas); the spawn ladder only if `ladder` is one of them.
     only: { type: 'string' },
@@ -253,21 +258,39 @@ async function main(): Promise<void> {
     const only = opts.only?.split('|').map((x) => x.trim())
     const names = Object.keys(targets).filter((n) => only === undefined || only.some((o) => n.includes(o)))
     const samples = new Map<string, Sample[]>(names.map((n) => [n, []]))
-    for (let round = 1; round <= rounds; round++) {
-      for (const name of round % 2 ? names : [...names].reverse()) {
-        const t = targets[name]!
-        const { child, url } = await t.start(dir)
-        try {
-          await load(url + t.path, 1, connections) // warm-up (and the first build of any bundle)
-          const s = await load(url + t.path, duration, connections)
-          samples.get(name)!.push(s)
-          console.log(`round ${round} ${name.padEnd(28)} ${s.rps.toFixed(0).padStart(6)} req/s  p50 ${s.p50} ms  p99 ${s.p99} ms  errors ${s.errors}`)
-        } finally {
-          await stop(child)
+    const warmup = Number(opts.warmup)
+    // Warm: every server started once and warmed up, idle while the others are measured.
+    const running = new Map<string, Running>()
+    try {
+      if (warmup > 0) {
+        for (const name of names) {
+          const t = targets[name]!
+          const r = await t.start(dir)
+          running.set(name, r)
+          await load(r.url + t.path, warmup, connections)
+        }
+        console.log(`servers warmed up: ${warmup} s each at ${connections} connections`)
+      }
+      for (let round = 1; round <= rounds; round++) {
+        for (const name of round % 2 ? names : [...names].reverse()) {
+          const t = targets[name]!
+          const warm = running.get(name)
+          const { child, url } = warm ?? await t.start(dir)
+          try {
+            // Cold: a second of warm-up (and the first build of any bundle).
+            if (warm === undefined) await load(url + t.path, 1, connections)
+            const s = await load(url + t.path, duration, connections)
+            samples.get(name)!.push(s)
+            console.log(`round ${round} ${name.padEnd(28)} ${s.rps.toFixed(0).padStart(6)} req/s  p50 ${s.p50} ms  p99 ${s.p99} ms  errors ${s.errors}`)
+          } finally {
+            if (warm === undefined) await stop(child)
+          }
         }
       }
+    } finally {
+      for (const r of running.values()) await stop(r.child)
     }
-    console.log(`\n${rounds} rounds × ${duration} s, ${connections} connections, medians:`)
+    console.log(`\n${rounds} rounds × ${duration} s, ${connections} connections, ${warmup > 0 ? `servers warmed up ${warmup} s` : 'each round on servers started afresh (1 s warm-up)'}, medians:`)
     console.log(`${'target'.padEnd(28)} ${'req/s'.padStart(7)} ${'p50'.padStart(5)} ${'p99'.padStart(5)}  ratio (median)  paired  against`)
     const verdicts: string[] = []
     for (const name of names) {
