@@ -103,11 +103,6 @@ export function writeCachedBuild(dir: string, entry: string, build: BuildOutput,
   renameSync(tmp, target)
 }
 
-async function build(entry: string): Promise<BuildOutput> {
-  const { buildEntry } = await import('./build.ts')
-  return buildEntry(entry)
-}
-
 /**
  * The bundle of `entry`, from the cache when its inputs are unchanged, otherwise built with
  * esbuild (loaded only then: a process per request must not pay for it) and cached.
@@ -117,8 +112,10 @@ export async function cachedBuild(entry: string, dir: string | null = defaultCac
     const hit = readCachedBuild(dir, entry)
     if (hit !== null) return hit
   }
+  // Taken before anything is awaited: an input written from here on is never trusted.
   const startedAt = Date.now()
-  const output = await build(entry)
+  const { buildEntry } = await import('./build.ts')
+  const output = await buildEntry(entry)
   if (dir !== null) {
     try { writeCachedBuild(dir, entry, output, startedAt) } catch { /* a cache that cannot be written is only slower */ }
   }

@@ -119,9 +119,9 @@ export interface LoadGrowth {
  * Heap used and external memory, from process.memoryUsage(): node:v8's heap statistics would load
  * node:stream with it, a few ms for the cgi mode's process per request.
  */
-function jsMemory(): { used_heap_size: number; external_memory: number } {
-  const m = process.memoryUsage()
-  return { used_heap_size: m.heapUsed, external_memory: m.external }
+function jsMemory(): { heapUsed: number; external: number } {
+  const { heapUsed, external } = process.memoryUsage()
+  return { heapUsed, external }
 }
 
 /** Loads between evaluation and the end of init() now, and how many have started so far. */
@@ -142,8 +142,8 @@ function openWindow(): { close(): LoadGrowth } {
       const after = jsMemory()
       const beside = already + (opened - mine)
       // Used heap or external memory that fell while this load only added to them: a GC ran.
-      const collected = after.used_heap_size < before.used_heap_size || after.external_memory < before.external_memory
-      const bytes = Math.max(0, after.used_heap_size + after.external_memory - before.used_heap_size - before.external_memory)
+      const collected = after.heapUsed < before.heapUsed || after.external < before.external
+      const bytes = Math.max(0, after.heapUsed + after.external - before.heapUsed - before.external)
       closed = { bytes, clean: beside === 0 && !collected, collected }
       return closed
     },

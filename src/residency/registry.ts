@@ -333,13 +333,12 @@ export class Registry {
         throw new ResidentError('RES_ERR_NOT_FOUND', `no extension named "${name}"`)
       }
       s.entry = entry
-      let prev = s.current
+      const prev = s.current
       const buildStartedAt = Date.now()
       // No room for two generations: the old one leaves first and requests wait for the new one.
-      const state = prev && this.evictor.noRoomBeside(s) ? await this.#replaceWithoutOverlap(s, prev) : null
-      if (state) prev = null
+      const from = (prev && this.evictor.noRoomBeside(s) ? await this.#replaceWithoutOverlap(s, prev) : null) ?? stateOf(prev)
       const next = await this.#instantiate(s, true)
-      await handOverState(s, state ?? stateOf(prev), next, { log: this.#log, discard: (g) => this.retire(s, g, 'reload') })
+      await handOverState(s, from, next, { log: this.#log, discard: (g) => this.retire(s, g, 'reload') })
       this.#install(s, next, buildStartedAt)
       return next
     })
