@@ -31,8 +31,10 @@ describe('cachedBuild (on disk, for the CGI runner)', () => {
     const entry = write('e.ts', EXT(1))
     const dep = write('dep.ts', 'export const n = 1')
     expect(readCachedBuild(cache, entry)).toBeNull()
-    // Not yet trusted: written during (just before) the build.
-    await cachedBuild(entry, cache)
+    // An input written while the build is under way: the bundle is not kept.
+    const during = cachedBuild(entry, cache)
+    write('dep.ts', 'export const n = 2')
+    await during
     expect(readCachedBuild(cache, entry)).toBeNull()
     await settled(entry, dep)
     const built = await cachedBuild(entry, cache)
