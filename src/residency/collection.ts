@@ -11,7 +11,8 @@ export interface RetiredRecord {
   collected: boolean | null
 }
 
-let gcFn: (() => void) | null | undefined
+type GcFunction = (options?: { type: 'minor' | 'major' }) => void
+let gcFn: GcFunction | null | undefined
 /**
  * Full GCs Resident forced, and the time they took (they block the event loop): to judge eviction
  * rounds, to collect retired generations a load waits for (admission), to prove collection.
@@ -19,24 +20,34 @@ let gcFn: (() => void) | null | undefined
 export const forcedGc = { count: 0, ms: 0, eviction: 0, admission: 0, collection: 0, lastAt: 0 }
 
 /**
+ * V8 frees the ArrayBuffers a full GC found dead on another thread, some milliseconds later, and
+ * finishes that at the start of its next GC: a scavenge (a fraction of a millisecond) makes it
+ * finish now, so a reading taken next shows the memory back. Does nothing when no GC can be forced.
+ */
+export function finishFreeing(): void {
+  gcFn?.({ type: 'minor' })
+}
+
+/**
  * A full GC when one can be forced: `--expose-gc`, or else enabling the flag at run time and
  * fetching `gc` from a fresh context (works on Node 20; null if V8 refuses).
  */
 export function forceGc(why: 'eviction' | 'admission' | 'collection'): boolean {
   if (gcFn === undefined) {
-    const g = (globalThis as { gc?: () => void }).gc
+    const g = (globalThis as { gc?: GcFunction }).gc
     if (typeof g === 'function') gcFn = g
     else {
       try {
         v8.setFlagsFromString('--expose-gc')
         const f = vm.runInNewContext('gc') as unknown
-        gcFn = typeof f === 'function' ? (f as () => void) : null
+        gcFn = typeof f === 'function' ? (f as GcFunction) : null
       } catch { gcFn = null }
     }
   }
   if (!gcFn) return false
   const t0 = performance.now()
   gcFn()
+  finishFreeing()
   forcedGc.count++
   forcedGc[why]++
   forcedGc.ms += performance.now() - t0

@@ -7,8 +7,6 @@ import { discounted, sampleMemory, type MemorySample } from './memory.ts'
 
 /** How long one reading of memory serves the checks that follow it (ms). */
 const RAW_TTL = 2
-/** How long collect() waits at most for V8 to free what its GC found dead (ms). */
-const FREE_WAIT = 100
 
 /**
  * Memory as eviction and admission read it: one reading shared for a moment, the peak, and the
@@ -20,9 +18,10 @@ export class MemoryReadings {
   readonly #processes: () => Iterable<ModeProcess>
   /**
    * Bytes evicted (by estimate) that no major GC has reclaimed yet. Readings subtract them, so that
-   * one eviction is not repeated while V8 gets round to freeing it; a major GC clears them.
+   * one eviction is not repeated while V8 gets round to freeing it; a forced GC clears them, or the
+   * second major GC V8 runs by itself.
    */
-  #credits: Array<{ at: number; bytes: number }> = []
+  #credits: Array<{ at: number; bytes: number; majors: number }> = []
   #gcObserver: PerformanceObserver | null = null
   #collecting: Promise<void> | null = null
   /** The last raw reading (see pressure()); null once something changed memory. */
@@ -56,18 +55,26 @@ export class MemoryReadings {
    * something on every scavenge, so the observer runs only while such credits are outstanding.
    */
   credit(bytes: number): void {
-    this.#credits.push({ at: performance.now(), bytes })
+    this.#credits.push({ at: performance.now(), bytes, majors: 0 })
     if (this.#gcObserver !== null || this.#stopped) return
     this.#gcObserver = new PerformanceObserver((list) => {
       for (const e of list.getEntries()) {
         // Only what was evicted before this GC started can have been reclaimed by it.
-        if (((e as unknown as { detail?: { kind?: number } }).detail?.kind ?? 0) & perf.NODE_PERFORMANCE_GC_MAJOR) {
-          this.#credits = this.#credits.filter((c) => c.at >= e.startTime)
-        }
+        if (!(((e as unknown as { detail?: { kind?: number } }).detail?.kind ?? 0) & perf.NODE_PERFORMANCE_GC_MAJOR)) continue
+        // A GC V8 ran by itself may have marked (incrementally, concurrently) from before the
+        // eviction, and kept what died meanwhile; the second one after it cannot have.
+        for (const c of this.#credits) if (e.startTime > c.at) c.majors++
       }
+      this.#credits = this.#credits.filter((c) => c.majors < 2)
       if (this.#credits.length === 0) this.#unwatchGc()
     })
     this.#gcObserver.observe({ entryTypes: ['gc'] })
+  }
+
+  /** A forced GC (marking afresh) that started at `gcStart` (performance.now() time) freed what was credited before it. */
+  #uncredit(gcStart: number): void {
+    this.#credits = this.#credits.filter((c) => c.at >= gcStart)
+    if (this.#credits.length === 0) this.#unwatchGc()
   }
 
   #unwatchGc(): void {
@@ -110,28 +117,17 @@ export class MemoryReadings {
   /**
    * One full GC, for a load that fits only on the credit of evicted bytes not collected yet (the
    * process would pass the limit itself if it loaded before they are freed). Shared by every load
-   * asking meanwhile; run from its own turn of the event loop, not inside a request's call. V8 frees
-   * the dead Buffers' memory on another thread after the GC: this resolves once that is done
-   * (ArrayBuffers stop falling), so the next reading shows it and nothing more is evicted for it.
+   * asking meanwhile; run from its own turn of the event loop, not inside a request's call. The GC
+   * frees the dead Buffers' memory before it returns (forceGc), so the next reading shows it and
+   * nothing more is evicted for it.
    */
   collect(): Promise<void> {
     this.#collecting ??= new Promise<void>((resolve) => {
-      setImmediate(async () => {
+      setImmediate(() => {
         try {
-          if (this.#stopped || !forceGc('admission')) return
-          this.collectedAt = performance.now()
-          this.#raw = null
-          const until = performance.now() + FREE_WAIT
-          for (let last = Infinity; performance.now() < until;) {
-            const now = process.memoryUsage().arrayBuffers
-            if (now >= last - 1024 * 1024) break
-            last = now
-            await new Promise((r) => setTimeout(r, 2))
-          }
+          if (!this.#stopped) this.#collectNow('admission')
         } finally {
           this.#collecting = null
-          // A reading taken while V8 was still freeing would outlive the wait by RAW_TTL.
-          this.#raw = null
           resolve()
         }
       })
@@ -141,15 +137,18 @@ export class MemoryReadings {
 
   /** Forces a full GC now (when possible), so the reading it returns shows what evictions freed. */
   collectNow(): MemorySample {
+    this.#collectNow('eviction')
+    return this.pressure()
+  }
+
+  #collectNow(why: 'admission' | 'eviction'): void {
+    const startedAt = performance.now()
+    if (!forceGc(why)) return
     this.collectedAt = performance.now()
     this.#raw = null
-    // Twice: V8 releases the backing stores of the ArrayBuffers a full GC found dead (and updates
-    // the external-memory figures) only at the next one, so after one GC evicted Buffers still count.
-    if (forceGc('eviction') && forceGc('eviction')) {
-      this.#credits = []
-      this.#unwatchGc()
-    }
-    return this.pressure()
+    // What it freed is no longer credited. The GC observer would say so only later, after a
+    // reading that would discount the bytes a second time.
+    this.#uncredit(startedAt)
   }
 
   limitOf(s: MemorySample): number {
