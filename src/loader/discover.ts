@@ -1,4 +1,5 @@
-import { realpath, readFile, readdir, stat } from 'node:fs/promises'
+import { readFileSync, realpathSync, statSync } from 'node:fs'
+import { readdir } from 'node:fs/promises'
 import path from 'node:path'
 import { isModuleName } from '../config/names.ts'
 
@@ -9,45 +10,52 @@ function isInside(root: string, file: string): boolean {
   return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel)
 }
 
-async function statOrNull(p: string) {
-  try { return await stat(p) } catch { return null }
+function statOrNull(p: string) {
+  return statSync(p, { throwIfNoEntry: false }) ?? null
 }
 
 /**
  * The entry file of module `name` in `root`: `name.ts|.mts|.js|.mjs|.cjs`, or a folder `name/` with a
  * package.json `main` or an `index.*`. Returns null when there is none, or when the file (after
  * following symlinks) lies outside `root`.
+ *
+ * Synchronous inside: a request's cold load starts here, and each asynchronous call would wait for
+ * a turn of the event loop (behind a GC or another extension's init on a busy server) where the
+ * system call itself takes microseconds.
  */
 export async function findEntry(root: string, name: string): Promise<string | null> {
+  return findEntrySync(root, name)
+}
+
+function findEntrySync(root: string, name: string): string | null {
   if (!isModuleName(name)) return null
   let realRoot: string
-  try { realRoot = await realpath(root) } catch { return null }
-  const confine = async (candidate: string): Promise<string | null> => {
-    const s = await statOrNull(candidate)
-    if (!s?.isFile()) return null
-    const real = await realpath(candidate)
+  try { realRoot = realpathSync.native(root) } catch { return null }
+  const confine = (candidate: string): string | null => {
+    if (!statOrNull(candidate)?.isFile()) return null
+    const real = realpathSync.native(candidate)
     return isInside(realRoot, real) ? real : null
   }
   for (const ext of ENTRY_EXTENSIONS) {
-    const found = await confine(path.join(realRoot, name + ext))
+    const found = confine(path.join(realRoot, name + ext))
     if (found) return found
   }
   const dir = path.join(realRoot, name)
-  if (!(await statOrNull(dir))?.isDirectory()) return null
+  if (!statOrNull(dir)?.isDirectory()) return null
   try {
-    const pkg = JSON.parse(await readFile(path.join(dir, 'package.json'), 'utf8')) as { main?: unknown }
+    const pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { main?: unknown }
     if (typeof pkg.main === 'string') {
       const main = path.resolve(dir, pkg.main)
-      const found = await confine(main)
+      const found = confine(main)
       if (found) return found
       for (const ext of ENTRY_EXTENSIONS) {
-        const withExt = await confine(main + ext)
+        const withExt = confine(main + ext)
         if (withExt) return withExt
       }
     }
   } catch { /* no package.json, or not JSON: fall back to index.* */ }
   for (const ext of ENTRY_EXTENSIONS) {
-    const found = await confine(path.join(dir, 'index' + ext))
+    const found = confine(path.join(dir, 'index' + ext))
     if (found) return found
   }
   return null
