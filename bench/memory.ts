@@ -127,14 +127,14 @@ export default class Holder extends Extension {
   }
   const rssAtStart = process.memoryUsage.rss()
   // Where the peak comes from: at the highest RSS sampled (every 10 ms), what was alive then.
-  let atPeak = { rss: 0, resident: 0, holding: 0, loading: 0, draining: 0, arrayBuffers: 0, heapUsed: 0 }
+  let atPeak = { rss: 0, resident: 0, holding: 0, loading: 0, draining: 0, arrayBuffers: 0, heapUsed: 0, heapTotal: 0 }
   const sampler = setInterval(() => {
     const rss = process.memoryUsage.rss()
     if (rss <= atPeak.rss) return
     const m = process.memoryUsage()
     let resident = 0, loading = 0, draining = 0
     for (const slot of registry.slots.values()) { if (slot.current) resident++; loading += slot.loadingGens.size + (slot.loading ? 1 : 0); draining += slot.draining.size }
-    atPeak = { rss, resident, holding: holders(), loading, draining, arrayBuffers: m.arrayBuffers, heapUsed: m.heapUsed }
+    atPeak = { rss, resident, holding: holders(), loading, draining, arrayBuffers: m.arrayBuffers, heapUsed: m.heapUsed, heapTotal: m.heapTotal }
   }, 10)
   sampler.unref()
   // BENCH_TRACE=1: a line every 100 ms on stderr (RSS, ArrayBuffers, resident extensions, admission, evictions).
@@ -268,7 +268,7 @@ async function parent(): Promise<void> {
   }), churn()])
   const done = next()
   proc.send('stop')
-  const r = await done as { peak: number; rss: number; cpuMs: number; atPeak: { rss: number; resident: number; holding: number; loading: number; draining: number; arrayBuffers: number; heapUsed: number }; evictions: { idle: number; memory: number; backoffs: number; admission: { waited: number; overBudget: number } }; mem: { arrayBuffers: number; external: number; holders: number }; ledger: Record<string, number>; collection: { watched: number; collected: number; retained: number; waiting: number; gcs: number; gcMs: number; gcEviction: number; gcAdmission: number; gcCollection: number }; loads: number[]; admitting: number[]; loopDelay: { p50: number; p99: number }; cold: number[]; coldBy: Record<string, number[]> }
+  const r = await done as { peak: number; rss: number; cpuMs: number; atPeak: { rss: number; resident: number; holding: number; loading: number; draining: number; arrayBuffers: number; heapUsed: number; heapTotal: number }; evictions: { idle: number; memory: number; backoffs: number; admission: { waited: number; overBudget: number } }; mem: { arrayBuffers: number; external: number; holders: number }; ledger: Record<string, number>; collection: { watched: number; collected: number; retained: number; waiting: number; gcs: number; gcMs: number; gcEviction: number; gcAdmission: number; gcCollection: number }; loads: number[]; admitting: number[]; loopDelay: { p50: number; p99: number }; cold: number[]; coldBy: Record<string, number[]> }
   const budget = budgetMb * 1024 ** 2
   const mb = (n: number) => (n / 1024 ** 2).toFixed(1)
   const f = (n: number) => n.toFixed(1)
@@ -279,7 +279,7 @@ async function parent(): Promise<void> {
   console.log(`  server RSS: at start ${mb(rssAtStart)} MB, peak ${mb(r.peak)} MB → peak/budget ${ratio.toFixed(2)} (target ≤ 1.2) ${ratio <= 1.2 ? 'OK' : 'OVER'}`)
   const p = r.atPeak
   console.log(`    at the highest RSS sampled (${mb(p.rss)} MB): ${p.resident} resident, ${p.loading} loading, ${p.draining} draining; ` +
-    `arrayBuffers ${mb(p.arrayBuffers)} MB (${mb(p.arrayBuffers - p.holding * sizeMb * 1024 ** 2)} MB beyond the ${p.holding} resident holding ${sizeMb} MB), heap ${mb(p.heapUsed)} MB`)
+    `arrayBuffers ${mb(p.arrayBuffers)} MB (${mb(p.arrayBuffers - p.holding * sizeMb * 1024 ** 2)} MB beyond the ${p.holding} resident holding ${sizeMb} MB), heap ${mb(p.heapUsed)} MB used of ${mb(p.heapTotal)} MB`)
   console.log(`  server CPU: ${f(r.cpuMs / Math.max(1, total))} ms per request, ${f(r.cpuMs / Math.max(1, r.loads.length))} ms per load (${f(r.cpuMs / 1000)} s over the run)`)
   console.log(`  requests: ${total}, failed ${failed}${failed ? ` ${JSON.stringify(Object.fromEntries(failures))}` : ''} (target 0) ${failed === 0 ? 'OK' : 'FAIL'}`)
   const seconds = duration / 1000
