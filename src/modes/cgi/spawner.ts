@@ -102,7 +102,10 @@ class Spawner {
       // Nothing of the server's environment or flags: the helper needs none, and NODE_OPTIONS
       // could load code into it.
       env: {},
-      execArgv: [],
+      // No V8 worker threads: a smaller process to fork for every program (about 0.1 ms of CPU a
+      // program less, between the helper's fork and the child's exec). Its compiler and GC run on its
+      // main thread then, which measured no slower for a process this small.
+      execArgv: ['--single-threaded'],
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
       serialization: 'json',
     })
