@@ -24,10 +24,6 @@ function statOrNull(p: string) {
  * system call itself takes microseconds.
  */
 export async function findEntry(root: string, name: string): Promise<string | null> {
-  return findEntrySync(root, name)
-}
-
-function findEntrySync(root: string, name: string): string | null {
   if (!isModuleName(name)) return null
   let realRoot: string
   try { realRoot = realpathSync.native(root) } catch { return null }

@@ -20,15 +20,6 @@ let gcFn: GcFunction | null | undefined
 export const forcedGc = { count: 0, ms: 0, eviction: 0, admission: 0, collection: 0, lastAt: 0 }
 
 /**
- * V8 frees the ArrayBuffers a full GC found dead on another thread, some milliseconds later, and
- * finishes that at the start of its next GC: a scavenge (a fraction of a millisecond) makes it
- * finish now, so a reading taken next shows the memory back. Does nothing when no GC can be forced.
- */
-export function finishFreeing(): void {
-  gcFn?.({ type: 'minor' })
-}
-
-/**
  * A full GC when one can be forced: `--expose-gc`, or else enabling the flag at run time and
  * fetching `gc` from a fresh context (works on Node 20; null if V8 refuses).
  */
@@ -47,7 +38,10 @@ export function forceGc(why: 'eviction' | 'admission' | 'collection'): boolean {
   if (!gcFn) return false
   const t0 = performance.now()
   gcFn()
-  finishFreeing()
+  // V8 frees the ArrayBuffers a full GC found dead on another thread, milliseconds later, and
+  // finishes that at the start of its next GC: a scavenge (a fraction of a millisecond) makes it
+  // finish now, so a reading taken next shows the memory back.
+  gcFn({ type: 'minor' })
   forcedGc.count++
   forcedGc[why]++
   forcedGc.ms += performance.now() - t0
